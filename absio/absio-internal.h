@@ -1,0 +1,47 @@
+/*
+ * Private helpers every absio/bufio implementation shares, so the argument rules of
+ * absio/absio.h and bufio/bufio.h are written once.
+ */
+#ifndef KCOM_ABSIO_ABSIO_INTERNAL_H
+#define KCOM_ABSIO_ABSIO_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <absio/absio.h>
+
+/* KCOM_E_INVALIDARG for a negative offset or an `off + n` past KCOM_OFF_MAX, else KCOM_OK. */
+static inline kcom_error_t kcom_absio_check_span_(kcom_off_t off, size_t n)
+{
+	if (off < 0 || (uint64_t)n > (uint64_t)KCOM_OFF_MAX - (uint64_t)off)
+		return KCOM_E_INVALIDARG;
+	return KCOM_OK;
+}
+
+/*
+ * Checks a read or write's arguments: buf may be NULL only with n == 0, out_actual not NULL,
+ * off not negative, off + n not past KCOM_OFF_MAX.  Clears *out_actual when it is not NULL.
+ * Returns KCOM_OK or KCOM_E_INVALIDARG.
+ */
+static inline kcom_error_t kcom_absio_check_io_(const void *buf, kcom_off_t off, size_t n, size_t *out_actual)
+{
+	if (out_actual != NULL)
+		*out_actual = 0;
+	if (out_actual == NULL || (buf == NULL && n > 0))
+		return KCOM_E_INVALIDARG;
+	return kcom_absio_check_span_(off, n);
+}
+
+/*
+ * Checks a map/wire/copy range against an object of `size` bytes: KCOM_E_INVALIDARG for a
+ * negative offset or overflow, KCOM_E_RANGE when [off, off + n) is not inside the object.
+ */
+static inline kcom_error_t kcom_absio_check_range_(kcom_off_t off, size_t n, size_t size)
+{
+	if (KCOM_FAILED(kcom_absio_check_span_(off, n)))
+		return KCOM_E_INVALIDARG;
+	if ((uint64_t)off > (uint64_t)size || (uint64_t)n > (uint64_t)size - (uint64_t)off)
+		return KCOM_E_RANGE;
+	return KCOM_OK;
+}
+
+#endif /* KCOM_ABSIO_ABSIO_INTERNAL_H */

@@ -1,0 +1,362 @@
+/*
+ * The fallback every client shares: views (map, else a bounce buffer), range copy between any
+ * two absio objects, and duplicate (copy, else a new membuf).  Written once here so that no
+ * client carries its own "map, else read" loop.
+ */
+#include "config.h"
+
+#include <bufio/bufio.h>
+#include <bufio/bufvec.h>
+#include <bufio/helpers.h>
+#include <impls/membuf.h>
+#include "absio/absio-internal.h"
+#include "com/com-internal.h"
+
+/* Largest bounce buffer a range copy allocates; bigger copies go in chunks. */
+#define HELPERS_CHUNK (64u * 1024u)
+/* Pieces a range copy accepts from a source's bufvec mapping before it bounces instead. */
+#define HELPERS_MAX_PIECES 16
+
+/* Reads exactly n bytes unless the object ends first; returns the bytes read in *out_done. */
+static kcom_error_t read_full(kcom_absio_t *io, void *buf, kcom_off_t off, size_t n, size_t *out_done)
+{
+	size_t done = 0;
+	kcom_error_t err = KCOM_OK;
+	while (done < n) {
+		size_t got;
+		err = kcom_absio_read(io, (char *)buf + done, off + (kcom_off_t)done, n - done, &got);
+		if (KCOM_FAILED(err) || got == 0)
+			break;
+		done += got;
+	}
+	*out_done = done;
+	return err;
+}
+
+/* Writes exactly n bytes unless the object stops taking them; bytes written in *out_done. */
+static kcom_error_t write_full(kcom_absio_t *io, const void *buf, kcom_off_t off, size_t n, size_t *out_done)
+{
+	size_t done = 0;
+	kcom_error_t err = KCOM_OK;
+	while (done < n) {
+		size_t put;
+		err = kcom_absio_write(io, (const char *)buf + done, off + (kcom_off_t)done, n - done, &put);
+		if (KCOM_FAILED(err) || put == 0)
+			break;
+		done += put;
+	}
+	*out_done = done;
+	return err;
+}
+
+/* Checks that [off, off + n) lies inside io. */
+static kcom_error_t check_inside(kcom_absio_t *io, kcom_off_t off, size_t n)
+{
+	size_t size;
+	kcom_error_t err = kcom_absio_getsize(io, &size);
+	if (KCOM_FAILED(err))
+		return err;
+	return kcom_absio_check_range_(off, n, size);
+}
+
+/* ---- views ---- */
+
+/* Tries a read-only one-piece bufvec mapping; KCOM_OK fills the view. */
+static kcom_error_t view_map_vec(struct kcom_view *view)
+{
+	kcom_bufvec_t *vec;
+	kcom_error_t err = kcom_absio_query(view->io, &kcom_bufvec_iid, (void **)&vec);
+	if (KCOM_FAILED(err))
+		return err;
+	size_t count;
+	err = kcom_bufvec_map_vec(vec, view->off, view->len, KCOM_MAP_READ, &view->iov, 1, &count);
+	if (KCOM_FAILED(err)) {
+		kcom_bufvec_release(vec);
+		return err;
+	}
+	view->bufvec = vec;
+	view->addr = view->iov.base;
+	return KCOM_OK;
+}
+
+/* Tries bufio's map; KCOM_OK fills the view. */
+static kcom_error_t view_map(struct kcom_view *view)
+{
+	kcom_bufio_t *bio;
+	kcom_error_t err = kcom_absio_query(view->io, &kcom_bufio_iid, (void **)&bio);
+	if (KCOM_FAILED(err))
+		return err;
+	err = kcom_bufio_map(bio, &view->addr, view->off, view->len);
+	if (KCOM_FAILED(err)) {
+		kcom_bufio_release(bio);
+		return err;
+	}
+	view->bufio = bio;
+	return KCOM_OK;
+}
+
+/* Falls back to a bounce buffer, filled by read for a readable view. */
+static kcom_error_t view_bounce(struct kcom_view *view)
+{
+	void *buf = NULL;
+	if (view->len != 0) {
+		buf = kcom_alloc(view->len, 0);
+		if (buf == NULL)
+			return KCOM_E_OUTOFMEMORY;
+	}
+	size_t got = 0;
+	if (view->flags & KCOM_VIEW_READ) {
+		kcom_error_t err = read_full(view->io, buf, view->off, view->len, &got);
+		if (KCOM_FAILED(err)) {
+			kcom_free(buf, view->len, 0);
+			return err;
+		}
+	}
+	if (got < view->len)
+		kcom_memset((char *)buf + got, 0, view->len - got);
+	view->addr = buf;
+	view->bounced = 1;
+	return KCOM_OK;
+}
+
+kcom_error_t kcom_view_acquire(struct kcom_view *view, kcom_absio_t *io, kcom_off_t off, size_t n, unsigned flags)
+{
+	if (view == NULL)
+		return KCOM_E_INVALIDARG;
+	kcom_memset(view, 0, sizeof(*view));
+	if (io == NULL || flags == 0 || (flags & ~(KCOM_VIEW_READ | KCOM_VIEW_WRITE)) != 0)
+		return KCOM_E_INVALIDARG;
+	kcom_error_t err = check_inside(io, off, n);
+	if (KCOM_FAILED(err))
+		return err;
+
+	view->io = io;
+	view->off = off;
+	view->len = n;
+	view->flags = flags;
+	err = KCOM_E_NOTIMPL;
+	if (flags == KCOM_VIEW_READ)
+		err = view_map_vec(view);
+	if (KCOM_FAILED(err))
+		err = view_map(view);
+	if (KCOM_FAILED(err))
+		err = view_bounce(view);
+	if (KCOM_FAILED(err)) {
+		kcom_memset(view, 0, sizeof(*view));
+		return err;
+	}
+	kcom_absio_addref(io);
+	return KCOM_OK;
+}
+
+/* Frees what the view holds, without writing back, and zeroes it. */
+static void view_drop(struct kcom_view *view)
+{
+	if (view->bounced)
+		kcom_free(view->addr, view->len, 0);
+	if (view->bufio != NULL)
+		kcom_bufio_release(view->bufio);
+	if (view->bufvec != NULL)
+		kcom_bufvec_release(view->bufvec);
+	kcom_absio_release(view->io);
+	kcom_memset(view, 0, sizeof(*view));
+}
+
+kcom_error_t kcom_view_release(struct kcom_view *view)
+{
+	if (view == NULL || view->io == NULL)
+		return KCOM_E_INVALIDARG;
+	kcom_error_t err = KCOM_OK;
+	if (view->bufvec != NULL) {
+		err = kcom_bufvec_unmap_vec(view->bufvec, view->off, view->len, KCOM_MAP_READ, &view->iov, 1);
+	} else if (view->bufio != NULL) {
+		err = kcom_bufio_unmap(view->bufio, view->addr, view->off, view->len);
+	} else if (view->flags & KCOM_VIEW_WRITE) {
+		size_t put;
+		err = write_full(view->io, view->addr, view->off, view->len, &put);
+		if (KCOM_SUCCEEDED(err) && put < view->len)
+			err = KCOM_E_NOSPACE;
+	}
+	if (KCOM_FAILED(err))
+		return err; /* keep the view: the caller may retry, or abort it */
+	view_drop(view);
+	return KCOM_OK;
+}
+
+void kcom_view_abort(struct kcom_view *view)
+{
+	if (view == NULL || view->io == NULL)
+		return;
+	if (view->bufvec != NULL)
+		(void)kcom_bufvec_unmap_vec(view->bufvec, view->off, view->len, KCOM_MAP_READ, &view->iov, 1);
+	else if (view->bufio != NULL)
+		(void)kcom_bufio_unmap(view->bufio, view->addr, view->off, view->len);
+	view_drop(view);
+}
+
+/* ---- range copy ---- */
+
+/* True when a and b are interfaces of one object (COM identity: the IUnknown pointers match). */
+static int same_object(kcom_absio_t *a, kcom_absio_t *b)
+{
+	void *ua, *ub;
+	if (a == b)
+		return 1;
+	if (KCOM_FAILED(kcom_absio_query(a, &kcom_iunknown_iid, &ua)))
+		return 0;
+	if (KCOM_FAILED(kcom_absio_query(b, &kcom_iunknown_iid, &ub))) {
+		kcom_iunknown_release(ua);
+		return 0;
+	}
+	int same = ua == ub;
+	kcom_iunknown_release(ua);
+	kcom_iunknown_release(ub);
+	return same;
+}
+
+/* Destination mapped: read the source straight into it.  KCOM_E_NOTIMPL when dst cannot map. */
+static kcom_error_t copy_into_mapping(kcom_absio_t *dst, kcom_off_t dst_off, kcom_absio_t *src, kcom_off_t src_off,
+                                      size_t n, size_t *out_copied)
+{
+	if (KCOM_FAILED(check_inside(dst, dst_off, n)))
+		return KCOM_E_NOTIMPL; /* the copy grows dst: let write do it */
+	kcom_bufio_t *bio;
+	if (KCOM_FAILED(kcom_absio_query(dst, &kcom_bufio_iid, (void **)&bio)))
+		return KCOM_E_NOTIMPL;
+	void *addr;
+	kcom_error_t err = kcom_bufio_map(bio, &addr, dst_off, n);
+	if (KCOM_FAILED(err)) {
+		kcom_bufio_release(bio);
+		return KCOM_E_NOTIMPL;
+	}
+	err = read_full(src, addr, src_off, n, out_copied);
+	kcom_error_t uerr = kcom_bufio_unmap(bio, addr, dst_off, n);
+	kcom_bufio_release(bio);
+	return KCOM_FAILED(err) ? err : uerr;
+}
+
+/* Source mapped read-only in pieces: write each straight to dst.  KCOM_E_NOTIMPL when src cannot. */
+static kcom_error_t copy_from_pieces(kcom_absio_t *dst, kcom_off_t dst_off, kcom_absio_t *src, kcom_off_t src_off,
+                                     size_t n, size_t *out_copied)
+{
+	kcom_bufvec_t *vec;
+	if (KCOM_FAILED(kcom_absio_query(src, &kcom_bufvec_iid, (void **)&vec)))
+		return KCOM_E_NOTIMPL;
+	struct kcom_iovec iov[HELPERS_MAX_PIECES];
+	size_t count;
+	kcom_error_t err = kcom_bufvec_map_vec(vec, src_off, n, KCOM_MAP_READ, iov, HELPERS_MAX_PIECES, &count);
+	if (KCOM_FAILED(err)) {
+		kcom_bufvec_release(vec);
+		return KCOM_E_NOTIMPL;
+	}
+	size_t done = 0;
+	for (size_t i = 0; i < count && KCOM_SUCCEEDED(err); i++) {
+		size_t put;
+		err = write_full(dst, iov[i].base, dst_off + (kcom_off_t)done, iov[i].len, &put);
+		done += put;
+		if (put < iov[i].len)
+			break;
+	}
+	kcom_error_t uerr = kcom_bufvec_unmap_vec(vec, src_off, n, KCOM_MAP_READ, iov, count);
+	kcom_bufvec_release(vec);
+	*out_copied = done;
+	return KCOM_FAILED(err) ? err : uerr;
+}
+
+/*
+ * Through a bounce buffer, in chunks.  When src and dst are one object and dst lies after src,
+ * the chunks go from the end backwards, so overlapping ranges copy as memmove does.
+ */
+static kcom_error_t copy_bounced(kcom_absio_t *dst, kcom_off_t dst_off, kcom_absio_t *src, kcom_off_t src_off,
+                                 size_t n, int backwards, size_t *out_copied)
+{
+	size_t chunk = KCOM_MIN(n, (size_t)HELPERS_CHUNK);
+	void *buf = kcom_alloc(chunk, 0);
+	if (buf == NULL)
+		return KCOM_E_OUTOFMEMORY;
+	kcom_error_t err = KCOM_OK;
+	size_t done = 0;
+	while (done < n) {
+		size_t len = KCOM_MIN(chunk, n - done);
+		size_t at = backwards ? n - done - len : done;
+		size_t got, put = 0;
+		err = read_full(src, buf, src_off + (kcom_off_t)at, len, &got);
+		if (KCOM_SUCCEEDED(err))
+			err = write_full(dst, buf, dst_off + (kcom_off_t)at, got, &put);
+		done += put;
+		if (KCOM_FAILED(err) || put < len)
+			break;
+	}
+	kcom_free(buf, chunk, 0);
+	*out_copied = done;
+	return err;
+}
+
+kcom_error_t kcom_absio_copy_range(kcom_absio_t *dst, kcom_off_t dst_off, kcom_absio_t *src, kcom_off_t src_off,
+                                   size_t n, size_t *out_copied)
+{
+	if (out_copied != NULL)
+		*out_copied = 0;
+	if (dst == NULL || src == NULL || out_copied == NULL)
+		return KCOM_E_INVALIDARG;
+	kcom_error_t err = kcom_absio_check_span_(dst_off, n);
+	if (KCOM_SUCCEEDED(err))
+		err = kcom_absio_check_span_(src_off, n);
+	if (KCOM_FAILED(err))
+		return err;
+
+	/* Copy what the source has: a short source gives a short copy. */
+	size_t src_size;
+	err = kcom_absio_getsize(src, &src_size);
+	if (KCOM_FAILED(err))
+		return err;
+	if ((uint64_t)src_off >= src_size || n == 0)
+		return KCOM_OK;
+	n = (size_t)KCOM_MIN((uint64_t)n, (uint64_t)src_size - (uint64_t)src_off);
+
+	if (same_object(dst, src))
+		return copy_bounced(dst, dst_off, src, src_off, n, dst_off > src_off, out_copied);
+	err = copy_into_mapping(dst, dst_off, src, src_off, n, out_copied);
+	if (err == KCOM_E_NOTIMPL)
+		err = copy_from_pieces(dst, dst_off, src, src_off, n, out_copied);
+	if (err == KCOM_E_NOTIMPL)
+		err = copy_bounced(dst, dst_off, src, src_off, n, 0, out_copied);
+	return err;
+}
+
+/* ---- duplicate ---- */
+
+kcom_error_t kcom_bufio_duplicate(kcom_absio_t *src, kcom_off_t off, size_t n, kcom_bufio_t **out_io)
+{
+	if (out_io != NULL)
+		*out_io = NULL;
+	if (src == NULL || out_io == NULL)
+		return KCOM_E_INVALIDARG;
+	kcom_error_t err = check_inside(src, off, n);
+	if (KCOM_FAILED(err))
+		return err;
+
+	kcom_bufio_t *bio;
+	if (KCOM_SUCCEEDED(kcom_absio_query(src, &kcom_bufio_iid, (void **)&bio))) {
+		err = kcom_bufio_copy(bio, off, n, out_io);
+		kcom_bufio_release(bio);
+		if (KCOM_SUCCEEDED(err))
+			return err;
+		*out_io = NULL;
+	}
+
+	kcom_bufio_t *copy;
+	err = kcom_membuf_create(n, &copy);
+	if (KCOM_FAILED(err))
+		return err;
+	size_t done;
+	err = kcom_absio_copy_range(kcom_bufio_absio(copy), 0, src, off, n, &done);
+	if (KCOM_SUCCEEDED(err) && done != n)
+		err = KCOM_E_UNEXPECTED; /* the source shrank under us */
+	if (KCOM_FAILED(err)) {
+		kcom_bufio_release(copy);
+		return err;
+	}
+	*out_io = copy;
+	return KCOM_OK;
+}

@@ -1,0 +1,91 @@
+/**
+ * @file com/class.h
+ * @brief The class table: class IDs, names and factories; kcom_create().
+ *
+ * Each implementation registers a ::kcom_class (a static, constant description).  The built-in
+ * implementations (membuf, ...) are registered the first time the table is touched, so
+ * kcom_create() works with no set-up call, hosted or freestanding.  The table is thread-safe.
+ */
+#ifndef KCOM_COM_CLASS_H
+#define KCOM_COM_CLASS_H
+
+#include <stddef.h>
+#include <com/error.h>
+#include <com/guid.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/**
+ * @brief A factory: builds a new object and returns the interface asked for.
+ * @param iid interface wanted
+ * @param out receives it with one reference; NULL on failure
+ * @return KCOM_OK, KCOM_E_NOINTERFACE (the class lacks @p iid), KCOM_E_OUTOFMEMORY, ...
+ */
+typedef kcom_error_t (*kcom_factory_fn)(const kcom_iid_t *iid, void **out);
+
+/** @brief A class: what the table holds (by pointer; it must outlive its registration). */
+struct kcom_class {
+	kcom_clsid_t clsid;           /**< the class ID */
+	const char *name;             /**< short name, such as "membuf" */
+	kcom_factory_fn create;       /**< factory */
+	const kcom_iid_t *const *iids; /**< interfaces its objects answer, NULL-terminated */
+};
+
+/**
+ * @brief Adds a class to the table.
+ * @param cls the class (kept by pointer)
+ * @retval KCOM_OK registered
+ * @retval KCOM_E_INVALIDARG @p cls, its name or its factory is NULL
+ * @retval KCOM_E_EXISTS a class with that CLSID is registered
+ * @retval KCOM_E_OUTOFMEMORY the table could not grow
+ */
+kcom_error_t kcom_class_register(const struct kcom_class *cls);
+
+/**
+ * @brief Removes a class from the table.
+ * @param clsid its class ID
+ * @retval KCOM_OK removed
+ * @retval KCOM_E_INVALIDARG @p clsid is NULL
+ * @retval KCOM_E_NOTFOUND no such class
+ */
+kcom_error_t kcom_class_unregister(const kcom_clsid_t *clsid);
+
+/**
+ * @brief Finds a class by ID.
+ * @param clsid the class ID
+ * @param out_cls receives the class; NULL on failure
+ * @retval KCOM_OK found
+ * @retval KCOM_E_INVALIDARG NULL argument
+ * @retval KCOM_E_NOTFOUND no such class
+ */
+kcom_error_t kcom_class_find(const kcom_clsid_t *clsid, const struct kcom_class **out_cls);
+
+/**
+ * @brief Enumerates the table: index 0, 1, ... until KCOM_E_NOTFOUND.
+ * @param index position
+ * @param out_cls receives the class; NULL on failure
+ * @retval KCOM_OK there is a class at @p index
+ * @retval KCOM_E_INVALIDARG @p out_cls is NULL
+ * @retval KCOM_E_NOTFOUND past the end
+ */
+kcom_error_t kcom_class_enum(size_t index, const struct kcom_class **out_cls);
+
+/**
+ * @brief Builds an object of a registered class and returns the interface asked for.
+ * @param clsid the class
+ * @param iid the interface wanted
+ * @param out receives the interface with one reference; NULL on failure
+ * @retval KCOM_OK built
+ * @retval KCOM_E_INVALIDARG NULL argument
+ * @retval KCOM_E_NOTFOUND no such class
+ * @retval KCOM_E_NOINTERFACE the class's objects do not answer @p iid
+ * @retval KCOM_E_OUTOFMEMORY no memory
+ */
+kcom_error_t kcom_create(const kcom_clsid_t *clsid, const kcom_iid_t *iid, void **out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* KCOM_COM_CLASS_H */

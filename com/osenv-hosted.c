@@ -1,0 +1,151 @@
+/*
+ * The hosted osenv: kcom on Linux.  The only file of libkcom that calls the C library beyond
+ * string.h (tests/core-symbols.test keeps it that way).
+ *
+ * virt_to_phys reads /proc/self/pagemap: bit 63 says the page is present, bits 0-54 are the
+ * frame number, which the kernel shows only to CAP_SYS_ADMIN and reports as 0 to others.  A
+ * zero frame, an absent page or an unreadable file all answer KCOM_E_NOPHYS.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <com/osenv.h>
+
+_Static_assert(sizeof(pthread_mutex_t) <= sizeof(((kcom_lock_t *)0)->opaque), "kcom_lock_t holds a mutex");
+
+static void *hosted_alloc(void *ctx, size_t size, size_t align)
+{
+	(void)ctx;
+	void *p = NULL;
+	if (align < sizeof(void *))
+		align = sizeof(void *);
+	if (posix_memalign(&p, align, size) != 0)
+		return NULL;
+	return p;
+}
+
+static void hosted_free(void *ctx, void *ptr, size_t size, size_t align)
+{
+	(void)ctx;
+	(void)size;
+	(void)align;
+	free(ptr);
+}
+
+static kcom_error_t hosted_errno_error(int err)
+{
+	switch (err) {
+	case EPERM:
+	case EACCES:
+		return KCOM_E_ACCESSDENIED;
+	case ENOMEM:
+	case EAGAIN:
+		return KCOM_E_OUTOFMEMORY;
+	case EINVAL:
+		return KCOM_E_INVALIDARG;
+	default:
+		return KCOM_E_FAIL;
+	}
+}
+
+static kcom_error_t hosted_pin(void *ctx, void *addr, size_t len)
+{
+	(void)ctx;
+	return mlock(addr, len) == 0 ? KCOM_OK : hosted_errno_error(errno);
+}
+
+static kcom_error_t hosted_unpin(void *ctx, void *addr, size_t len)
+{
+	(void)ctx;
+	return munlock(addr, len) == 0 ? KCOM_OK : hosted_errno_error(errno);
+}
+
+static kcom_error_t hosted_virt_to_phys(void *ctx, const void *addr, kcom_phys_t *out_phys)
+{
+	(void)ctx;
+	*out_phys = 0;
+	long page = sysconf(_SC_PAGESIZE);
+	if (page <= 0)
+		return KCOM_E_NOPHYS;
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return KCOM_E_NOPHYS;
+	uint64_t vpn = (uint64_t)(uintptr_t)addr / (uint64_t)page;
+	uint64_t entry = 0;
+	ssize_t got = pread(fd, &entry, sizeof(entry), (off_t)(vpn * sizeof(entry)));
+	close(fd);
+	if (got != (ssize_t)sizeof(entry))
+		return KCOM_E_NOPHYS;
+	uint64_t pfn = entry & ((UINT64_C(1) << 55) - 1);
+	if (!(entry & (UINT64_C(1) << 63)) || pfn == 0)
+		return KCOM_E_NOPHYS;
+	*out_phys = pfn * (uint64_t)page + (uint64_t)(uintptr_t)addr % (uint64_t)page;
+	return KCOM_OK;
+}
+
+static kcom_error_t hosted_lock_init(void *ctx, kcom_lock_t *lock)
+{
+	(void)ctx;
+	return pthread_mutex_init((pthread_mutex_t *)(void *)lock->opaque.bytes, NULL) == 0 ? KCOM_OK
+	                                                                                   : KCOM_E_OUTOFMEMORY;
+}
+
+static void hosted_lock_fini(void *ctx, kcom_lock_t *lock)
+{
+	(void)ctx;
+	pthread_mutex_destroy((pthread_mutex_t *)(void *)lock->opaque.bytes);
+}
+
+static void hosted_lock_acquire(void *ctx, kcom_lock_t *lock)
+{
+	(void)ctx;
+	pthread_mutex_lock((pthread_mutex_t *)(void *)lock->opaque.bytes);
+}
+
+static void hosted_lock_release(void *ctx, kcom_lock_t *lock)
+{
+	(void)ctx;
+	pthread_mutex_unlock((pthread_mutex_t *)(void *)lock->opaque.bytes);
+}
+
+static void hosted_log(void *ctx, enum kcom_log_level level, const char *msg)
+{
+	static const char *const names[] = { "error", "warn", "info", "debug" };
+	(void)ctx;
+	const char *name = (unsigned)level < 4 ? names[level] : "log";
+	fprintf(stderr, "kcom: %s: %s\n", name, msg);
+}
+
+__attribute__((noreturn)) static void hosted_panic(void *ctx, const char *msg)
+{
+	(void)ctx;
+	fprintf(stderr, "kcom: panic: %s\n", msg);
+	abort();
+}
+
+static const struct kcom_osenv hosted_osenv = {
+	.alloc = hosted_alloc,
+	.free = hosted_free,
+	.pin = hosted_pin,
+	.unpin = hosted_unpin,
+	.virt_to_phys = hosted_virt_to_phys,
+	.lock_init = hosted_lock_init,
+	.lock_fini = hosted_lock_fini,
+	.lock_acquire = hosted_lock_acquire,
+	.lock_release = hosted_lock_release,
+	.log = hosted_log,
+	.panic = hosted_panic,
+	.ctx = NULL,
+};
+
+const struct kcom_osenv *kcom_osenv_hosted(void)
+{
+	return &hosted_osenv;
+}

@@ -1,0 +1,120 @@
+/*
+ * The installed osenv and the thin wrappers the rest of kcom calls.  No C library here: in a
+ * freestanding build nothing is installed until the kernel calls kcom_osenv_set(), and until
+ * then allocation fails (NULL), pin/translate/lock answer KCOM_E_NOTIMPL and log is dropped.
+ */
+#include "config.h"
+
+#include <com/osenv.h>
+#include "com/com-internal.h"
+
+static const struct kcom_osenv *osenv_current;
+
+/* The default: the hosted table in libkcom, none in a freestanding core. */
+static const struct kcom_osenv *osenv_default(void)
+{
+#ifdef KCOM_FREESTANDING
+	return NULL;
+#else
+	return kcom_osenv_hosted();
+#endif
+}
+
+const struct kcom_osenv *kcom_osenv_set(const struct kcom_osenv *env)
+{
+	if (env == NULL)
+		env = osenv_default();
+	const struct kcom_osenv *old = __atomic_exchange_n(&osenv_current, env, __ATOMIC_ACQ_REL);
+	return old != NULL ? old : osenv_default();
+}
+
+const struct kcom_osenv *kcom_osenv_get(void)
+{
+	const struct kcom_osenv *env = __atomic_load_n(&osenv_current, __ATOMIC_ACQUIRE);
+	return env != NULL ? env : osenv_default();
+}
+
+void *kcom_alloc(size_t size, size_t align)
+{
+	const struct kcom_osenv *env = kcom_osenv_get();
+	if (env == NULL || size == 0)
+		return NULL;
+	if (align == 0)
+		align = _Alignof(max_align_t);
+	return env->alloc(env->ctx, size, align);
+}
+
+void kcom_free(void *ptr, size_t size, size_t align)
+{
+	const struct kcom_osenv *env = kcom_osenv_get();
+	if (env == NULL || ptr == NULL)
+		return;
+	if (align == 0)
+		align = _Alignof(max_align_t);
+	env->free(env->ctx, ptr, size, align);
+}
+
+void kcom_log(enum kcom_log_level level, const char *msg)
+{
+	const struct kcom_osenv *env = kcom_osenv_get();
+	if (env != NULL && msg != NULL)
+		env->log(env->ctx, level, msg);
+}
+
+void kcom_panic(const char *msg)
+{
+	const struct kcom_osenv *env = kcom_osenv_get();
+	if (env != NULL)
+		env->panic(env->ctx, msg);
+	/* No host to stop us: spin where a debugger can find us. */
+	for (;;)
+		__asm__ volatile("" ::: "memory");
+}
+
+kcom_error_t kcom_pin(void *addr, size_t len)
+{
+	const struct kcom_osenv *env = kcom_osenv_get();
+	return env != NULL ? env->pin(env->ctx, addr, len) : KCOM_E_NOTIMPL;
+}
+
+kcom_error_t kcom_unpin(void *addr, size_t len)
+{
+	const struct kcom_osenv *env = kcom_osenv_get();
+	return env != NULL ? env->unpin(env->ctx, addr, len) : KCOM_E_NOTIMPL;
+}
+
+kcom_error_t kcom_virt_to_phys(const void *addr, kcom_phys_t *out_phys)
+{
+	if (out_phys == NULL)
+		return KCOM_E_POINTER;
+	*out_phys = 0;
+	const struct kcom_osenv *env = kcom_osenv_get();
+	return env != NULL ? env->virt_to_phys(env->ctx, addr, out_phys) : KCOM_E_NOTIMPL;
+}
+
+kcom_error_t kcom_lock_init(kcom_lock_t *lock)
+{
+	const struct kcom_osenv *env = kcom_osenv_get();
+	return env != NULL ? env->lock_init(env->ctx, lock) : KCOM_E_NOTIMPL;
+}
+
+void kcom_lock_fini(kcom_lock_t *lock)
+{
+	const struct kcom_osenv *env = kcom_osenv_get();
+	if (env != NULL)
+		env->lock_fini(env->ctx, lock);
+}
+
+void kcom_lock_acquire(kcom_lock_t *lock)
+{
+	const struct kcom_osenv *env = kcom_osenv_get();
+	if (env != NULL)
+		env->lock_acquire(env->ctx, lock);
+}
+
+void kcom_lock_release(kcom_lock_t *lock)
+{
+	const struct kcom_osenv *env = kcom_osenv_get();
+	if (env != NULL)
+		env->lock_release(env->ctx, lock);
+}

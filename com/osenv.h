@@ -1,0 +1,181 @@
+/**
+ * @file com/osenv.h
+ * @brief osenv: everything kcom needs from its host, in one table of hooks.
+ *
+ * The core, absio, bufio and the implementations call nothing from the C library but
+ * `string.h`-level functions; memory, pinning, physical addresses, locks, logging and panic all
+ * come through the ::kcom_osenv installed with kcom_osenv_set().  A hosted build (libkcom on
+ * Linux) starts with the default from kcom_osenv_hosted(): `posix_memalign`, `mlock`,
+ * `/proc/self/pagemap`, pthread mutexes, stderr, abort.  A kernel installs its own table before
+ * its first kcom call and never gets the hosted one.
+ *
+ * Install a table before creating objects, or wrap the current one (as the tests do to make
+ * the Nth allocation fail): an object frees its memory through the table current at the time,
+ * so a replacement must be able to free what its predecessor allocated.
+ */
+#ifndef KCOM_COM_OSENV_H
+#define KCOM_COM_OSENV_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <com/error.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** @brief A physical (bus) address. */
+typedef uint64_t kcom_phys_t;
+
+/** @brief Storage for one host lock; its contents belong to the osenv. */
+typedef struct kcom_lock {
+	union {
+		unsigned char bytes[64]; /**< room for the host's lock (a pthread mutex is 40 bytes) */
+		uint64_t align_;         /**< alignment */
+		void *ptr_;              /**< alignment */
+	} opaque;                        /**< the host's lock */
+} kcom_lock_t;
+
+/** @brief Log levels for kcom_osenv::log. */
+enum kcom_log_level {
+	KCOM_LOG_ERROR = 0, /**< something failed */
+	KCOM_LOG_WARN = 1,  /**< something is odd */
+	KCOM_LOG_INFO = 2,  /**< for people */
+	KCOM_LOG_DEBUG = 3  /**< for developers */
+};
+
+/**
+ * @brief The host's hooks.  Every slot must be filled; `ctx` is passed back to each.
+ */
+struct kcom_osenv {
+	/** @brief Allocates @p size bytes aligned to @p align (a power of two); NULL on failure. */
+	void *(*alloc)(void *ctx, size_t size, size_t align);
+	/** @brief Frees memory from alloc; @p size and @p align are those given to alloc. */
+	void (*free)(void *ctx, void *ptr, size_t size, size_t align);
+	/** @brief Pins a range in physical memory; KCOM_E_ACCESSDENIED or KCOM_E_OUTOFMEMORY when refused. */
+	kcom_error_t (*pin)(void *ctx, void *addr, size_t len);
+	/** @brief Undoes pin with the same arguments. */
+	kcom_error_t (*unpin)(void *ctx, void *addr, size_t len);
+	/** @brief Translates a virtual address to physical; KCOM_E_NOPHYS when the host will not say. */
+	kcom_error_t (*virt_to_phys)(void *ctx, const void *addr, kcom_phys_t *out_phys);
+	/** @brief Makes @p lock usable; KCOM_E_OUTOFMEMORY when it cannot. */
+	kcom_error_t (*lock_init)(void *ctx, kcom_lock_t *lock);
+	/** @brief Undoes lock_init; the lock is not held. */
+	void (*lock_fini)(void *ctx, kcom_lock_t *lock);
+	/** @brief Takes the lock (blocking; not recursive). */
+	void (*lock_acquire)(void *ctx, kcom_lock_t *lock);
+	/** @brief Drops the lock. */
+	void (*lock_release)(void *ctx, kcom_lock_t *lock);
+	/** @brief Writes one message (no trailing newline needed). */
+	void (*log)(void *ctx, enum kcom_log_level level, const char *msg);
+	/** @brief Stops the system with a message; never returns. */
+	void (*panic)(void *ctx, const char *msg) __attribute__((noreturn));
+	/** @brief Host state handed to every hook. */
+	void *ctx;
+};
+
+/**
+ * @brief Installs the host's hooks.
+ * @param env the new table (it must stay valid while installed); NULL re-installs the default
+ *        (kcom_osenv_hosted() in a hosted build, none in a freestanding one)
+ * @return the table that was installed before (NULL if none).
+ */
+const struct kcom_osenv *kcom_osenv_set(const struct kcom_osenv *env);
+
+/**
+ * @brief Returns the installed table.
+ * @return the table, or NULL when none is installed (freestanding, before kcom_osenv_set()).
+ */
+const struct kcom_osenv *kcom_osenv_get(void);
+
+/**
+ * @brief The hosted default table: posix_memalign/free, mlock/munlock, /proc/self/pagemap,
+ *        pthread mutexes, stderr, abort.
+ *
+ * Defined only in hosted builds (libkcom); a freestanding core does not contain it.
+ * virt_to_phys fails with KCOM_E_NOPHYS when the kernel hides frame numbers (it shows them to
+ * root only) or the page is not present.
+ * @return the static table.
+ */
+const struct kcom_osenv *kcom_osenv_hosted(void);
+
+/**
+ * @brief Allocates through the installed osenv.
+ * @param size bytes wanted (0 gives NULL)
+ * @param align alignment, a power of two (0 means the natural alignment of `max_align_t`)
+ * @return the memory, or NULL on failure.
+ */
+void *kcom_alloc(size_t size, size_t align);
+
+/**
+ * @brief Frees memory from kcom_alloc().
+ * @param ptr the memory (NULL does nothing)
+ * @param size and @p align: exactly those given to kcom_alloc()
+ * @param align see @p size
+ */
+void kcom_free(void *ptr, size_t size, size_t align);
+
+/**
+ * @brief Logs a message through the installed osenv (dropped when none is installed).
+ * @param level severity
+ * @param msg NUL-terminated message
+ */
+void kcom_log(enum kcom_log_level level, const char *msg);
+
+/**
+ * @brief Stops the system through the installed osenv.
+ * @param msg why
+ */
+void kcom_panic(const char *msg) __attribute__((noreturn));
+
+/**
+ * @brief Pins memory through the installed osenv.
+ * @param addr start
+ * @param len bytes
+ * @retval KCOM_OK pinned
+ * @retval KCOM_E_ACCESSDENIED the host refused (limits, privilege)
+ * @retval KCOM_E_OUTOFMEMORY the host had no room
+ * @retval KCOM_E_NOTIMPL no osenv installed
+ */
+kcom_error_t kcom_pin(void *addr, size_t len);
+
+/**
+ * @brief Unpins memory pinned with kcom_pin().
+ * @param addr exactly as given to kcom_pin()
+ * @param len exactly as given to kcom_pin()
+ * @retval KCOM_OK unpinned
+ * @retval KCOM_E_INVALIDARG the host did not know the range
+ * @retval KCOM_E_NOTIMPL no osenv installed
+ */
+kcom_error_t kcom_unpin(void *addr, size_t len);
+
+/**
+ * @brief Translates a virtual address through the installed osenv.
+ * @param addr the virtual address
+ * @param out_phys receives the physical address; 0 on failure
+ * @retval KCOM_OK translated
+ * @retval KCOM_E_NOPHYS the host does not give physical addresses (or the page is absent)
+ * @retval KCOM_E_POINTER @p out_phys is NULL
+ * @retval KCOM_E_NOTIMPL no osenv installed
+ */
+kcom_error_t kcom_virt_to_phys(const void *addr, kcom_phys_t *out_phys);
+
+/**
+ * @brief Initializes a lock through the installed osenv.
+ * @param lock storage
+ * @retval KCOM_OK usable
+ * @retval KCOM_E_OUTOFMEMORY the host could not make one
+ * @retval KCOM_E_NOTIMPL no osenv installed
+ */
+kcom_error_t kcom_lock_init(kcom_lock_t *lock);
+/** @brief Destroys a lock made by kcom_lock_init(). @param lock the lock, not held */
+void kcom_lock_fini(kcom_lock_t *lock);
+/** @brief Takes a lock. @param lock the lock */
+void kcom_lock_acquire(kcom_lock_t *lock);
+/** @brief Drops a lock. @param lock the lock */
+void kcom_lock_release(kcom_lock_t *lock);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* KCOM_COM_OSENV_H */

@@ -1,0 +1,17 @@
+/* Every Check suite of kcom; tests/runner.c runs them all. */
+#ifndef KCOM_TESTS_SUITES_H
+#define KCOM_TESTS_SUITES_H
+
+#include <check.h>
+
+Suite *guid_suite(void);
+Suite *error_suite(void);
+Suite *registry_suite(void);
+Suite *class_suite(void);
+Suite *contract_suite(void);
+Suite *membuf_suite(void);
+Suite *helpers_suite(void);
+Suite *allocfail_suite(void);
+Suite *refcount_suite(void);
+
+#endif
