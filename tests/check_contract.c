@@ -1,8 +1,797 @@
-/* Placeholder: filled in by its owner. */
+/*
+ * The contract suite: every rule of absio/absio.h and bufio/bufio.h, run over every
+ * implementation in contract_impls[].  A later implementation adds a row and must pass
+ * unchanged.  Optional methods (map, wire, copy, bufvec) are tested when the row's object
+ * offers them, and must then keep every rule; KCOM_E_NOTIMPL is always an allowed answer.
+ */
 #include "config.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bufio/bufio.h>
+#include <bufio/bufvec.h>
+#include <com/com.h>
+#include <impls/membuf.h>
+#include "tests/contract.h"
 #include "tests/suites.h"
+
+#define SIZE 1000u
+#define GARBAGE ((void *)(uintptr_t)0xdeadbeef)
+
+/* ---- the rows ---- */
+
+static kcom_error_t fill_pattern(kcom_bufio_t *io, size_t size)
+{
+	uint8_t *buf = malloc(size + 1);
+	for (size_t i = 0; i < size; i++)
+		buf[i] = contract_pattern(i);
+	size_t put = 0;
+	kcom_error_t err = kcom_bufio_write(io, buf, 0, size, &put);
+	free(buf);
+	if (KCOM_SUCCEEDED(err) && put != size)
+		err = KCOM_E_FAIL;
+	return err;
+}
+
+static kcom_error_t make_membuf(size_t size, kcom_bufio_t **out)
+{
+	kcom_error_t err = kcom_membuf_create(0, out);
+	if (KCOM_SUCCEEDED(err))
+		err = fill_pattern(*out, size);
+	return err;
+}
+
+static void free_wrapped(void *ctx, void *mem, size_t len)
+{
+	(void)ctx;
+	(void)len;
+	free(mem);
+}
+
+static kcom_error_t make_membuf_wrap(size_t size, kcom_bufio_t **out)
+{
+	uint8_t *mem = malloc(size + 1);
+	for (size_t i = 0; i < size; i++)
+		mem[i] = contract_pattern(i);
+	kcom_error_t err = kcom_membuf_wrap(mem, size, free_wrapped, NULL, out);
+	if (KCOM_FAILED(err))
+		free(mem);
+	return err;
+}
+
+/* A copy sharing its storage with an original that is already gone. */
+static kcom_error_t make_membuf_copy(size_t size, kcom_bufio_t **out)
+{
+	kcom_bufio_t *orig;
+	kcom_error_t err = make_membuf(size + 10, &orig);
+	if (KCOM_FAILED(err))
+		return err;
+	/* From offset 0 so the pattern lines up; the original is longer than the copy. */
+	err = kcom_bufio_copy(orig, 0, size, out);
+	kcom_bufio_release(orig);
+	return err;
+}
+
+/* A copy whose original is still alive and shares the storage. */
+static kcom_bufio_t *copy_keepalive[64];
+static kcom_error_t make_membuf_shared(size_t size, kcom_bufio_t **out)
+{
+	kcom_bufio_t *orig;
+	kcom_error_t err = make_membuf(size, &orig);
+	if (KCOM_FAILED(err))
+		return err;
+	err = kcom_bufio_copy(orig, 0, size, out);
+	for (size_t i = 0; i < 64; i++) {
+		if (copy_keepalive[i] == NULL) {
+			copy_keepalive[i] = orig;
+			return err;
+		}
+	}
+	kcom_bufio_release(orig);
+	return err;
+}
+
+static kcom_error_t make_membuf_class(size_t size, kcom_bufio_t **out)
+{
+	kcom_error_t err = kcom_create(&kcom_membuf_clsid, &kcom_bufio_iid, (void **)out);
+	if (KCOM_SUCCEEDED(err))
+		err = fill_pattern(*out, size);
+	return err;
+}
+
+const struct contract_impl contract_impls[] = {
+	{ "membuf", make_membuf, 1 },
+	{ "membuf-wrap", make_membuf_wrap, 0 },
+	{ "membuf-copy", make_membuf_copy, 1 },
+	{ "membuf-shared", make_membuf_shared, 1 },
+	{ "membuf-class", make_membuf_class, 1 },
+};
+const size_t contract_nimpls = sizeof(contract_impls) / sizeof(contract_impls[0]);
+
+/* ---- shared helpers ---- */
+
+uint8_t *contract_snapshot(kcom_bufio_t *io, size_t *out_size)
+{
+	size_t size = 0, got = 0;
+	ck_assert_int_eq(kcom_bufio_getsize(io, &size), KCOM_OK);
+	uint8_t *buf = malloc(size + 1);
+	ck_assert_int_eq(kcom_bufio_read(io, buf, 0, size, &got), KCOM_OK);
+	ck_assert_uint_eq(got, size);
+	*out_size = size;
+	return buf;
+}
+
+void contract_assert_same(kcom_bufio_t *io, const uint8_t *bytes, size_t size)
+{
+	size_t now_size;
+	uint8_t *now = contract_snapshot(io, &now_size);
+	ck_assert_uint_eq(now_size, size);
+	if (size != 0)
+		ck_assert_mem_eq(now, bytes, size);
+	free(now);
+}
+
+void contract_assert_pattern(kcom_bufio_t *io, size_t size)
+{
+	size_t now_size;
+	uint8_t *now = contract_snapshot(io, &now_size);
+	ck_assert_uint_eq(now_size, size);
+	for (size_t i = 0; i < size; i++)
+		ck_assert_uint_eq(now[i], contract_pattern(i));
+	free(now);
+}
+
+uint32_t contract_refs(kcom_bufio_t *io)
+{
+	kcom_bufio_addref(io);
+	return kcom_bufio_release(io);
+}
+
+/* ---- per-test set-up ---- */
+
+static kcom_bufio_t *io;
+static const struct contract_impl *impl;
+
+static void make_object(int i)
+{
+	impl = &contract_impls[i];
+	io = NULL;
+	ck_assert_msg(KCOM_SUCCEEDED(impl->make(SIZE, &io)), "%s: factory failed", impl->name);
+	ck_assert_ptr_nonnull(io);
+	contract_assert_pattern(io, SIZE);
+}
+
+static void drop_keepalive(void)
+{
+	for (size_t i = 0; i < 64; i++) {
+		if (copy_keepalive[i] != NULL) {
+			kcom_bufio_release(copy_keepalive[i]);
+			copy_keepalive[i] = NULL;
+		}
+	}
+}
+
+static void drop_object(void)
+{
+	ck_assert_uint_eq(kcom_bufio_release(io), 0);
+	io = NULL;
+	drop_keepalive();
+}
+
+/* ---- IUnknown ---- */
+
+START_TEST(test_query_rules)
+{
+	make_object(_i);
+	void *unk, *absio, *bufio, *again, *out = GARBAGE;
+
+	ck_assert_int_eq(kcom_bufio_query(io, &kcom_iunknown_iid, &unk), KCOM_OK);
+	ck_assert_int_eq(kcom_bufio_query(io, &kcom_absio_iid, &absio), KCOM_OK);
+	ck_assert_int_eq(kcom_bufio_query(io, &kcom_bufio_iid, &bufio), KCOM_OK);
+	ck_assert_ptr_eq(bufio, io); /* reflexive */
+
+	/* Symmetric and transitive, and one identity whatever the route. */
+	ck_assert_int_eq(kcom_absio_query(absio, &kcom_bufio_iid, &again), KCOM_OK);
+	ck_assert_ptr_eq(again, bufio);
+	kcom_bufio_release(again);
+	ck_assert_int_eq(kcom_absio_query(absio, &kcom_iunknown_iid, &again), KCOM_OK);
+	ck_assert_ptr_eq(again, unk);
+	kcom_iunknown_release(again);
+
+	/* An absio pointer is the same object seen as its parent interface. */
+	ck_assert_ptr_eq(kcom_bufio_absio(io), (void *)io);
+
+	/* Unknown IID: E_NOINTERFACE, *out cleared, no reference taken. */
+	static const kcom_iid_t unknown = KCOM_GUID(0x12345678, 0x1234, 0x1234, 1, 2, 3, 4, 5, 6, 7, 8);
+	uint32_t before = contract_refs(io);
+	ck_assert_int_eq(kcom_bufio_query(io, &unknown, &out), KCOM_E_NOINTERFACE);
+	ck_assert_ptr_null(out);
+	ck_assert_uint_eq(contract_refs(io), before);
+
+	out = GARBAGE;
+	ck_assert_int_eq(kcom_bufio_query(io, NULL, &out), KCOM_E_POINTER);
+	ck_assert_ptr_null(out);
+	ck_assert_int_eq(kcom_bufio_query(io, &kcom_bufio_iid, NULL), KCOM_E_POINTER);
+
+	/* An extension interface, when offered, leads back to the same identity. */
+	void *vec;
+	if (KCOM_SUCCEEDED(kcom_bufio_query(io, &kcom_bufvec_iid, &vec))) {
+		ck_assert_int_eq(kcom_bufvec_query(vec, &kcom_iunknown_iid, &again), KCOM_OK);
+		ck_assert_ptr_eq(again, unk);
+		kcom_iunknown_release(again);
+		ck_assert_int_eq(kcom_bufvec_query(vec, &kcom_bufio_iid, &again), KCOM_OK);
+		ck_assert_ptr_eq(again, io);
+		kcom_bufio_release(again);
+		kcom_bufvec_release(vec);
+	}
+
+	kcom_iunknown_release(unk);
+	kcom_absio_release(absio);
+	kcom_bufio_release(bufio);
+	ck_assert_uint_eq(contract_refs(io), 1);
+	drop_object();
+}
+END_TEST
+
+START_TEST(test_refcounts)
+{
+	make_object(_i);
+	ck_assert_uint_eq(kcom_bufio_addref(io), 2);
+	ck_assert_uint_eq(kcom_bufio_addref(io), 3);
+	ck_assert_uint_eq(kcom_bufio_release(io), 2);
+	ck_assert_uint_eq(kcom_bufio_release(io), 1);
+	drop_object();
+}
+END_TEST
+
+/* ---- absio: read ---- */
+
+START_TEST(test_read_ranges)
+{
+	make_object(_i);
+	uint8_t buf[SIZE + 64];
+	size_t got = 99;
+
+	ck_assert_int_eq(kcom_bufio_read(io, buf, 0, SIZE, &got), KCOM_OK);
+	ck_assert_uint_eq(got, SIZE);
+	ck_assert_int_eq(kcom_bufio_read(io, buf, 10, 20, &got), KCOM_OK);
+	ck_assert_uint_eq(got, 20);
+	ck_assert_uint_eq(buf[0], contract_pattern(10));
+	ck_assert_uint_eq(buf[19], contract_pattern(29));
+
+	/* Short at the end, like pread; zero at and past the end. */
+	ck_assert_int_eq(kcom_bufio_read(io, buf, SIZE - 5, 50, &got), KCOM_OK);
+	ck_assert_uint_eq(got, 5);
+	ck_assert_uint_eq(buf[4], contract_pattern(SIZE - 1));
+	got = 99;
+	ck_assert_int_eq(kcom_bufio_read(io, buf, SIZE, 10, &got), KCOM_OK);
+	ck_assert_uint_eq(got, 0);
+	got = 99;
+	ck_assert_int_eq(kcom_bufio_read(io, buf, SIZE + 12345, 10, &got), KCOM_OK);
+	ck_assert_uint_eq(got, 0);
+	got = 99;
+	ck_assert_int_eq(kcom_bufio_read(io, buf, KCOM_OFF_MAX - 1, 1, &got), KCOM_OK);
+	ck_assert_uint_eq(got, 0);
+	got = 99;
+	ck_assert_int_eq(kcom_bufio_read(io, NULL, 5, 0, &got), KCOM_OK);
+	ck_assert_uint_eq(got, 0);
+	drop_object();
+}
+END_TEST
+
+/* Bad arguments to read and write: E_INVALIDARG, actual 0, object unchanged. */
+START_TEST(test_io_bad_args)
+{
+	make_object(_i);
+	uint8_t buf[64] = { 0 };
+	size_t got;
+	struct {
+		void *buf;
+		kcom_off_t off;
+		size_t n;
+		size_t *actual;
+	} cases[] = {
+		{ buf, -1, 1, &got },
+		{ buf, INT64_MIN, 1, &got },
+		{ buf, KCOM_OFF_MAX - 10, 64, &got },
+		{ buf, KCOM_OFF_MAX, 1, &got },
+		{ buf, 1, SIZE_MAX, &got },
+		{ NULL, 0, 1, &got },
+		{ buf, 0, 1, NULL },
+	};
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		got = 99;
+		ck_assert_int_eq(kcom_bufio_read(io, cases[c].buf, cases[c].off, cases[c].n, cases[c].actual),
+		                 KCOM_E_INVALIDARG);
+		if (cases[c].actual != NULL)
+			ck_assert_uint_eq(got, 0);
+		got = 99;
+		ck_assert_int_eq(kcom_bufio_write(io, cases[c].buf, cases[c].off, cases[c].n, cases[c].actual),
+		                 KCOM_E_INVALIDARG);
+		if (cases[c].actual != NULL)
+			ck_assert_uint_eq(got, 0);
+	}
+	ck_assert_int_eq(kcom_bufio_getsize(io, NULL), KCOM_E_INVALIDARG);
+	contract_assert_pattern(io, SIZE);
+	drop_object();
+}
+END_TEST
+
+/* ---- absio: write, getsize, setsize ---- */
+
+START_TEST(test_write_inside)
+{
+	make_object(_i);
+	uint8_t msg[] = "overwritten";
+	size_t put;
+	ck_assert_int_eq(kcom_bufio_write(io, msg, 100, sizeof(msg), &put), KCOM_OK);
+	ck_assert_uint_eq(put, sizeof(msg));
+	size_t size;
+	ck_assert_int_eq(kcom_bufio_getsize(io, &size), KCOM_OK);
+	ck_assert_uint_eq(size, SIZE);
+	uint8_t back[sizeof(msg)];
+	ck_assert_int_eq(kcom_bufio_read(io, back, 100, sizeof(msg), &put), KCOM_OK);
+	ck_assert_mem_eq(back, msg, sizeof(msg));
+	ck_assert_int_eq(kcom_bufio_write(io, NULL, 5, 0, &put), KCOM_OK);
+	ck_assert_uint_eq(put, 0);
+	drop_object();
+}
+END_TEST
+
+START_TEST(test_write_past_end)
+{
+	make_object(_i);
+	uint8_t msg[16];
+	memset(msg, 0xab, sizeof(msg));
+	size_t put = 99, size;
+	kcom_error_t err = kcom_bufio_write(io, msg, SIZE + 100, sizeof(msg), &put);
+	if (impl->growable) {
+		ck_assert_int_eq(err, KCOM_OK);
+		ck_assert_uint_eq(put, sizeof(msg));
+		ck_assert_int_eq(kcom_bufio_getsize(io, &size), KCOM_OK);
+		ck_assert_uint_eq(size, SIZE + 100 + sizeof(msg));
+		uint8_t *all = contract_snapshot(io, &size);
+		for (size_t i = 0; i < SIZE; i++)
+			ck_assert_uint_eq(all[i], contract_pattern(i));
+		for (size_t i = SIZE; i < SIZE + 100; i++)
+			ck_assert_uint_eq(all[i], 0); /* the gap reads as zeros */
+		ck_assert_mem_eq(all + SIZE + 100, msg, sizeof(msg));
+		free(all);
+	} else {
+		/* Cannot grow: nothing fits past the end, so an error, and nothing changed. */
+		ck_assert(KCOM_FAILED(err));
+		ck_assert_uint_eq(put, 0);
+		contract_assert_pattern(io, SIZE);
+		/* Straddling the end: what fits is written, the count is short. */
+		err = kcom_bufio_write(io, msg, SIZE - 4, sizeof(msg), &put);
+		ck_assert_int_eq(err, KCOM_OK);
+		ck_assert_uint_le(put, sizeof(msg));
+		ck_assert_uint_ge(put, 4);
+	}
+	drop_object();
+}
+END_TEST
+
+START_TEST(test_setsize)
+{
+	make_object(_i);
+	size_t size;
+	ck_assert_int_eq(kcom_bufio_setsize(io, SIZE / 2), KCOM_OK);
+	ck_assert_int_eq(kcom_bufio_getsize(io, &size), KCOM_OK);
+	ck_assert_uint_eq(size, SIZE / 2);
+	contract_assert_pattern(io, SIZE / 2);
+
+	/* Growing again gives zeros, never the old bytes. */
+	ck_assert_int_eq(kcom_bufio_setsize(io, SIZE), KCOM_OK);
+	uint8_t *all = contract_snapshot(io, &size);
+	ck_assert_uint_eq(size, SIZE);
+	for (size_t i = SIZE / 2; i < SIZE; i++)
+		ck_assert_uint_eq(all[i], 0);
+	free(all);
+
+	kcom_error_t err = kcom_bufio_setsize(io, SIZE * 4);
+	if (impl->growable) {
+		ck_assert_int_eq(err, KCOM_OK);
+		ck_assert_int_eq(kcom_bufio_getsize(io, &size), KCOM_OK);
+		ck_assert_uint_eq(size, SIZE * 4);
+	} else {
+		ck_assert_msg(err == KCOM_E_NOSPACE || err == KCOM_E_NOTIMPL, "fixed object grew: %s",
+		              kcom_strerror(err));
+		ck_assert_int_eq(kcom_bufio_getsize(io, &size), KCOM_OK);
+		ck_assert_uint_eq(size, SIZE);
+	}
+	ck_assert_int_eq(kcom_bufio_setsize(io, 0), KCOM_OK);
+	ck_assert_int_eq(kcom_bufio_getsize(io, &size), KCOM_OK);
+	ck_assert_uint_eq(size, 0);
+	drop_object();
+}
+END_TEST
+
+/* ---- bufio: map/unmap ---- */
+
+START_TEST(test_map)
+{
+	make_object(_i);
+	void *addr = GARBAGE;
+	kcom_error_t err = kcom_bufio_map(io, &addr, 10, 100);
+	if (err == KCOM_E_NOTIMPL || err == KCOM_E_NOTCONTIG) {
+		ck_assert_ptr_null(addr);
+		drop_object();
+		return;
+	}
+	ck_assert_int_eq(err, KCOM_OK);
+	uint8_t *p = addr;
+	for (size_t i = 0; i < 100; i++)
+		ck_assert_uint_eq(p[i], contract_pattern(10 + i));
+
+	/* Stores through the mapping are the object's bytes. */
+	p[0] = 0x5a;
+	uint8_t b;
+	size_t got;
+	ck_assert_int_eq(kcom_bufio_read(io, &b, 10, 1, &got), KCOM_OK);
+	ck_assert_uint_eq(b, 0x5a);
+	b = 0xa5;
+	ck_assert_int_eq(kcom_bufio_write(io, &b, 11, 1, &got), KCOM_OK);
+	ck_assert_uint_eq(p[1], 0xa5);
+
+	/* Unmap takes exactly map's arguments; anything else changes nothing. */
+	ck_assert_int_eq(kcom_bufio_unmap(io, p + 1, 10, 100), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_bufio_unmap(io, p, 11, 100), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_bufio_unmap(io, p, 10, 99), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_bufio_unmap(io, NULL, 10, 100), KCOM_E_INVALIDARG);
+	ck_assert_uint_eq(p[1], 0xa5);
+	ck_assert_int_eq(kcom_bufio_unmap(io, p, 10, 100), KCOM_OK);
+	ck_assert_int_eq(kcom_bufio_unmap(io, p, 10, 100), KCOM_E_INVALIDARG); /* twice */
+
+	/* Bad ranges. */
+	addr = GARBAGE;
+	ck_assert_int_eq(kcom_bufio_map(io, &addr, SIZE - 10, 11), KCOM_E_RANGE);
+	ck_assert_ptr_null(addr);
+	ck_assert_int_eq(kcom_bufio_map(io, &addr, SIZE + 1, 0), KCOM_E_RANGE);
+	ck_assert_int_eq(kcom_bufio_map(io, &addr, -1, 1), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_bufio_map(io, &addr, KCOM_OFF_MAX, 2), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_bufio_map(io, NULL, 0, 1), KCOM_E_INVALIDARG);
+	drop_object();
+}
+END_TEST
+
+/* A mapping holds a reference: the object outlives its last caller reference. */
+START_TEST(test_map_holds_reference)
+{
+	make_object(_i);
+	void *addr;
+	kcom_error_t err = kcom_bufio_map(io, &addr, 0, SIZE);
+	if (KCOM_FAILED(err)) {
+		ck_assert(err == KCOM_E_NOTIMPL || err == KCOM_E_NOTCONTIG);
+		drop_object();
+		return;
+	}
+	ck_assert_uint_eq(contract_refs(io), 2);
+	ck_assert_uint_eq(kcom_bufio_release(io), 1); /* the caller's reference is gone */
+	uint8_t *p = addr;
+	ck_assert_uint_eq(p[SIZE - 1], contract_pattern(SIZE - 1));
+	ck_assert_int_eq(kcom_bufio_unmap(io, addr, 0, SIZE), KCOM_OK); /* frees it */
+	io = NULL;
+	drop_keepalive();
+}
+END_TEST
+
+/* While mapped the size is frozen and memory does not move. */
+START_TEST(test_map_freezes_size)
+{
+	make_object(_i);
+	void *addr;
+	if (KCOM_FAILED(kcom_bufio_map(io, &addr, 0, 16))) {
+		drop_object();
+		return;
+	}
+	size_t put = 99, size;
+	/* A fixed-size object may say so instead of busy. */
+	kcom_error_t err = kcom_bufio_setsize(io, SIZE * 8);
+	ck_assert(err == KCOM_E_BUSY || (!impl->growable && (err == KCOM_E_NOTIMPL || err == KCOM_E_NOSPACE)));
+	err = kcom_bufio_setsize(io, 4);
+	ck_assert(err == KCOM_E_BUSY || (!impl->growable && err == KCOM_E_NOTIMPL));
+	err = kcom_bufio_write(io, "x", SIZE + 1000, 1, &put);
+	ck_assert(err == KCOM_E_BUSY || (!impl->growable && err == KCOM_E_NOSPACE));
+	ck_assert_uint_eq(put, 0);
+	/* Straddling the end: what fits below the frozen size goes in. */
+	ck_assert_int_eq(kcom_bufio_write(io, "abcdefgh", SIZE - 2, 8, &put), KCOM_OK);
+	ck_assert_uint_eq(put, 2);
+	ck_assert_int_eq(kcom_bufio_getsize(io, &size), KCOM_OK);
+	ck_assert_uint_eq(size, SIZE);
+	void *again;
+	ck_assert_int_eq(kcom_bufio_map(io, &again, 0, 16), KCOM_OK);
+	ck_assert_ptr_eq(again, addr);
+	ck_assert_int_eq(kcom_bufio_unmap(io, again, 0, 16), KCOM_OK);
+	ck_assert_int_eq(kcom_bufio_unmap(io, addr, 0, 16), KCOM_OK);
+	err = kcom_bufio_setsize(io, 4);
+	ck_assert(err == KCOM_OK || (!impl->growable && err == KCOM_E_NOTIMPL));
+	drop_object();
+}
+END_TEST
+
+/* ---- bufio: wire/unwire ---- */
+
+START_TEST(test_wire)
+{
+	make_object(_i);
+	kcom_phys_t phys = 12345;
+	kcom_error_t err = kcom_bufio_wire(io, &phys, 0, 64);
+	if (KCOM_SUCCEEDED(err)) {
+		ck_assert_int_eq(kcom_bufio_unwire(io, phys + 1, 0, 64), KCOM_E_INVALIDARG);
+		ck_assert_int_eq(kcom_bufio_unwire(io, phys, 0, 64), KCOM_OK);
+	} else {
+		ck_assert_uint_eq(phys, 0);
+	}
+	/* An unwire that matches no wiring. */
+	ck_assert_int_eq(kcom_bufio_unwire(io, 0x1000, 0, 64), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_bufio_wire(io, NULL, 0, 64), KCOM_E_INVALIDARG);
+	contract_assert_pattern(io, SIZE);
+	drop_object();
+}
+END_TEST
+
+/* ---- bufio: copy ---- */
+
+START_TEST(test_copy_isolation)
+{
+	make_object(_i);
+	kcom_bufio_t *copy = GARBAGE;
+	kcom_error_t err = kcom_bufio_copy(io, 100, 200, &copy);
+	if (err == KCOM_E_NOTIMPL) {
+		ck_assert_ptr_null(copy);
+		drop_object();
+		return;
+	}
+	ck_assert_int_eq(err, KCOM_OK);
+	size_t size, got;
+	ck_assert_int_eq(kcom_bufio_getsize(copy, &size), KCOM_OK);
+	ck_assert_uint_eq(size, 200);
+	uint8_t buf[200];
+	ck_assert_int_eq(kcom_bufio_read(copy, buf, 0, 200, &got), KCOM_OK);
+	for (size_t i = 0; i < 200; i++)
+		ck_assert_uint_eq(buf[i], contract_pattern(100 + i));
+
+	/* A write to either side is never seen by the other. */
+	ck_assert_int_eq(kcom_bufio_write(copy, "COPY", 0, 4, &got), KCOM_OK);
+	contract_assert_pattern(io, SIZE);
+	ck_assert_int_eq(kcom_bufio_write(io, "ORIG", 104, 4, &got), KCOM_OK);
+	ck_assert_int_eq(kcom_bufio_read(copy, buf, 0, 8, &got), KCOM_OK);
+	ck_assert_mem_eq(buf, "COPY", 4);
+	ck_assert_uint_eq(buf[4], contract_pattern(104));
+
+	/* Through a mapping too. */
+	void *addr;
+	if (KCOM_SUCCEEDED(kcom_bufio_map(io, &addr, 100, 10))) {
+		memset(addr, 0xee, 10);
+		ck_assert_int_eq(kcom_bufio_unmap(io, addr, 100, 10), KCOM_OK);
+		ck_assert_int_eq(kcom_bufio_read(copy, buf, 0, 10, &got), KCOM_OK);
+		ck_assert_mem_eq(buf, "COPY", 4);
+		ck_assert_uint_eq(buf[5], contract_pattern(105));
+	}
+
+	/* Truncating and regrowing the original zero-fills it, not the copy. */
+	ck_assert_int_eq(kcom_bufio_setsize(io, 0), KCOM_OK);
+	ck_assert_int_eq(kcom_bufio_setsize(io, SIZE), KCOM_OK);
+	ck_assert_int_eq(kcom_bufio_read(copy, buf, 0, 200, &got), KCOM_OK);
+	ck_assert_uint_eq(buf[199], contract_pattern(299));
+
+	/* The copy outlives the original. */
+	drop_object();
+	ck_assert_int_eq(kcom_bufio_read(copy, buf, 0, 200, &got), KCOM_OK);
+	ck_assert_uint_eq(got, 200);
+	ck_assert_uint_eq(buf[150], contract_pattern(250));
+	ck_assert_uint_eq(kcom_bufio_release(copy), 0);
+}
+END_TEST
+
+START_TEST(test_copy_bad_args)
+{
+	make_object(_i);
+	kcom_bufio_t *copy = GARBAGE;
+	kcom_error_t err = kcom_bufio_copy(io, SIZE - 10, 11, &copy);
+	ck_assert(err == KCOM_E_RANGE || err == KCOM_E_NOTIMPL);
+	ck_assert_ptr_null(copy);
+	copy = GARBAGE;
+	err = kcom_bufio_copy(io, -5, 1, &copy);
+	ck_assert(err == KCOM_E_INVALIDARG || err == KCOM_E_NOTIMPL);
+	ck_assert_ptr_null(copy);
+	err = kcom_bufio_copy(io, 0, 1, NULL);
+	ck_assert(err == KCOM_E_INVALIDARG || err == KCOM_E_NOTIMPL);
+	contract_assert_pattern(io, SIZE);
+
+	/* A copy of a copy, and an empty copy at the end. */
+	kcom_bufio_t *c1, *c2;
+	if (KCOM_SUCCEEDED(kcom_bufio_copy(io, 0, SIZE, &c1))) {
+		ck_assert_int_eq(kcom_bufio_copy(c1, 0, SIZE, &c2), KCOM_OK);
+		contract_assert_pattern(c2, SIZE);
+		kcom_bufio_release(c1);
+		contract_assert_pattern(c2, SIZE);
+		kcom_bufio_release(c2);
+		ck_assert_int_eq(kcom_bufio_copy(io, SIZE, 0, &c1), KCOM_OK);
+		contract_assert_pattern(c1, 0);
+		kcom_bufio_release(c1);
+	}
+	drop_object();
+}
+END_TEST
+
+/* An object and its copy written from two threads at once never see each other's bytes. */
+struct writer {
+	kcom_bufio_t *io;
+	uint8_t value;
+	int rounds;
+};
+
+static void *writer_main(void *arg)
+{
+	struct writer *w = arg;
+	uint8_t buf[SIZE];
+	memset(buf, w->value, sizeof(buf));
+	for (int r = 0; r < w->rounds; r++) {
+		size_t put;
+		size_t off = (size_t)(r * 37) % SIZE;
+		if (KCOM_FAILED(kcom_bufio_write(w->io, buf, (kcom_off_t)off, SIZE - off, &put)) || put != SIZE - off)
+			return (void *)1;
+	}
+	return NULL;
+}
+
+START_TEST(test_copy_threads)
+{
+	for (int round = 0; round < 50; round++) {
+		make_object(_i);
+		kcom_bufio_t *copy;
+		if (kcom_bufio_copy(io, 0, SIZE, &copy) == KCOM_E_NOTIMPL) {
+			drop_object();
+			return;
+		}
+		struct writer a = { io, 0x11, 40 }, b = { copy, 0x22, 40 };
+		pthread_t ta, tb;
+		void *ra, *rb;
+		pthread_create(&ta, NULL, writer_main, &a);
+		pthread_create(&tb, NULL, writer_main, &b);
+		pthread_join(ta, &ra);
+		pthread_join(tb, &rb);
+		ck_assert_ptr_null(ra);
+		ck_assert_ptr_null(rb);
+		size_t size;
+		uint8_t *x = contract_snapshot(io, &size);
+		uint8_t *y = contract_snapshot(copy, &size);
+		for (size_t i = 0; i < SIZE; i++) {
+			ck_assert_uint_eq(x[i], 0x11);
+			ck_assert_uint_eq(y[i], 0x22);
+		}
+		free(x);
+		free(y);
+		kcom_bufio_release(copy);
+		drop_object();
+	}
+}
+END_TEST
+
+/* ---- bufvec ---- */
+
+START_TEST(test_bufvec)
+{
+	make_object(_i);
+	kcom_bufvec_t *vec;
+	if (KCOM_FAILED(kcom_bufio_query(io, &kcom_bufvec_iid, (void **)&vec))) {
+		drop_object();
+		return;
+	}
+	struct kcom_iovec iov[64];
+	size_t count = 99;
+
+	/* Too small an array: the count needed, nothing mapped. */
+	ck_assert_int_eq(kcom_bufvec_map_vec(vec, 0, SIZE, KCOM_MAP_READ, iov, 0, &count), KCOM_E_TOOSMALL);
+	ck_assert_uint_ge(count, 1);
+
+	ck_assert_int_eq(kcom_bufvec_map_vec(vec, 5, SIZE - 10, KCOM_MAP_READ, iov, 64, &count), KCOM_OK);
+	size_t at = 5;
+	for (size_t k = 0; k < count; k++) {
+		const uint8_t *p = iov[k].base;
+		for (size_t j = 0; j < iov[k].len; j++, at++)
+			ck_assert_uint_eq(p[j], contract_pattern(at));
+	}
+	ck_assert_uint_eq(at, SIZE - 5);
+	ck_assert_int_eq(kcom_bufvec_unmap_vec(vec, 5, SIZE - 9, KCOM_MAP_READ, iov, count), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_bufvec_unmap_vec(vec, 5, SIZE - 10, KCOM_MAP_WRITE, iov, count), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_bufvec_unmap_vec(vec, 5, SIZE - 10, KCOM_MAP_READ, iov, count), KCOM_OK);
+	ck_assert_int_eq(kcom_bufvec_unmap_vec(vec, 5, SIZE - 10, KCOM_MAP_READ, iov, count), KCOM_E_INVALIDARG);
+
+	/* A writable vector mapping writes the object. */
+	ck_assert_int_eq(kcom_bufvec_map_vec(vec, 0, 8, KCOM_MAP_READ | KCOM_MAP_WRITE, iov, 64, &count), KCOM_OK);
+	((uint8_t *)iov[0].base)[0] = 0x77;
+	ck_assert_int_eq(kcom_bufvec_unmap_vec(vec, 0, 8, KCOM_MAP_READ | KCOM_MAP_WRITE, iov, count), KCOM_OK);
+	uint8_t b;
+	size_t got;
+	ck_assert_int_eq(kcom_bufio_read(io, &b, 0, 1, &got), KCOM_OK);
+	ck_assert_uint_eq(b, 0x77);
+
+	/* Bad arguments. */
+	ck_assert_int_eq(kcom_bufvec_map_vec(vec, 0, SIZE + 1, KCOM_MAP_READ, iov, 64, &count), KCOM_E_RANGE);
+	ck_assert_int_eq(kcom_bufvec_map_vec(vec, -1, 1, KCOM_MAP_READ, iov, 64, &count), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_bufvec_map_vec(vec, 0, 1, 0, iov, 64, &count), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_bufvec_map_vec(vec, 0, 1, 0x80, iov, 64, &count), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_bufvec_map_vec(vec, 0, 1, KCOM_MAP_READ, NULL, 64, &count), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_bufvec_map_vec(vec, 0, 1, KCOM_MAP_READ, iov, 64, NULL), KCOM_E_INVALIDARG);
+
+	/* wire_vec: either segments or a refusal; an unmatched unwire_vec is refused. */
+	struct kcom_physseg segs[64];
+	kcom_error_t err = kcom_bufvec_wire_vec(vec, 0, SIZE, segs, 64, &count);
+	if (KCOM_SUCCEEDED(err))
+		ck_assert_int_eq(kcom_bufvec_unwire_vec(vec, 0, SIZE, segs, count), KCOM_OK);
+	else
+		ck_assert_uint_eq(count, 0);
+	segs[0].addr = 0x1000;
+	segs[0].len = SIZE;
+	ck_assert_int_eq(kcom_bufvec_unwire_vec(vec, 0, SIZE, segs, 1), KCOM_E_INVALIDARG);
+
+	kcom_bufvec_release(vec);
+	drop_object();
+}
+END_TEST
+
+/* A read-only vector mapping of one side does not let the other side's writes through. */
+START_TEST(test_bufvec_readonly_keeps_cow)
+{
+	make_object(_i);
+	kcom_bufvec_t *vec;
+	kcom_bufio_t *copy;
+	if (KCOM_FAILED(kcom_bufio_query(io, &kcom_bufvec_iid, (void **)&vec))) {
+		drop_object();
+		return;
+	}
+	if (KCOM_FAILED(kcom_bufio_copy(io, 0, SIZE, &copy))) {
+		kcom_bufvec_release(vec);
+		drop_object();
+		return;
+	}
+	struct kcom_iovec iov[64];
+	size_t count, put;
+	ck_assert_int_eq(kcom_bufvec_map_vec(vec, 0, SIZE, KCOM_MAP_READ, iov, 64, &count), KCOM_OK);
+	ck_assert_int_eq(kcom_bufio_write(copy, "zzzz", 0, 4, &put), KCOM_OK);
+	ck_assert_uint_eq(((uint8_t *)iov[0].base)[0], contract_pattern(0));
+	ck_assert_int_eq(kcom_bufvec_unmap_vec(vec, 0, SIZE, KCOM_MAP_READ, iov, count), KCOM_OK);
+	contract_assert_pattern(io, SIZE);
+	kcom_bufio_release(copy);
+	kcom_bufvec_release(vec);
+	drop_object();
+}
+END_TEST
 
 Suite *contract_suite(void)
 {
-	return suite_create("contract");
+	Suite *s = suite_create("contract");
+	struct {
+		const char *name;
+		const TTest *test;
+	} tests[] = {
+		{ "query", test_query_rules },
+		{ "refcounts", test_refcounts },
+		{ "read", test_read_ranges },
+		{ "io_bad_args", test_io_bad_args },
+		{ "write_inside", test_write_inside },
+		{ "write_past_end", test_write_past_end },
+		{ "setsize", test_setsize },
+		{ "map", test_map },
+		{ "map_reference", test_map_holds_reference },
+		{ "map_freezes_size", test_map_freezes_size },
+		{ "wire", test_wire },
+		{ "copy", test_copy_isolation },
+		{ "copy_bad_args", test_copy_bad_args },
+		{ "copy_threads", test_copy_threads },
+		{ "bufvec", test_bufvec },
+		{ "bufvec_cow", test_bufvec_readonly_keeps_cow },
+	};
+	for (size_t t = 0; t < sizeof(tests) / sizeof(tests[0]); t++) {
+		TCase *tc = tcase_create(tests[t].name);
+		tcase_set_timeout(tc, 120);
+		tcase_add_loop_test(tc, tests[t].test, 0, (int)contract_nimpls);
+		suite_add_tcase(s, tc);
+	}
+	return s;
 }
