@@ -17,7 +17,10 @@
 /* Pieces a range copy accepts from a source's bufvec mapping before it bounces instead. */
 #define HELPERS_MAX_PIECES 16
 
-/* Reads exactly n bytes unless the object ends first; returns the bytes read in *out_done. */
+/*
+ * Reads n bytes unless the object ends first (bytes read in *out_done).  Writes need no such
+ * loop: by the absio contract a short write means the object cannot take more.
+ */
 static kcom_error_t read_full(kcom_absio_t *io, void *buf, kcom_off_t off, size_t n, size_t *out_done)
 {
 	size_t done = 0;
@@ -28,22 +31,6 @@ static kcom_error_t read_full(kcom_absio_t *io, void *buf, kcom_off_t off, size_
 		if (KCOM_FAILED(err) || got == 0)
 			break;
 		done += got;
-	}
-	*out_done = done;
-	return err;
-}
-
-/* Writes exactly n bytes unless the object stops taking them; bytes written in *out_done. */
-static kcom_error_t write_full(kcom_absio_t *io, const void *buf, kcom_off_t off, size_t n, size_t *out_done)
-{
-	size_t done = 0;
-	kcom_error_t err = KCOM_OK;
-	while (done < n) {
-		size_t put;
-		err = kcom_absio_write(io, (const char *)buf + done, off + (kcom_off_t)done, n - done, &put);
-		if (KCOM_FAILED(err) || put == 0)
-			break;
-		done += put;
 	}
 	*out_done = done;
 	return err;
@@ -173,7 +160,7 @@ kcom_error_t kcom_view_release(struct kcom_view *view)
 		err = kcom_bufio_unmap(view->bufio, view->addr, view->off, view->len);
 	} else if (view->flags & KCOM_VIEW_WRITE) {
 		size_t put;
-		err = write_full(view->io, view->addr, view->off, view->len, &put);
+		err = kcom_absio_write(view->io, view->addr, view->off, view->len, &put);
 		if (KCOM_SUCCEEDED(err) && put < view->len)
 			err = KCOM_E_NOSPACE;
 	}
@@ -252,7 +239,7 @@ static kcom_error_t copy_from_pieces(kcom_absio_t *dst, kcom_off_t dst_off, kcom
 	size_t done = 0;
 	for (size_t i = 0; i < count && KCOM_SUCCEEDED(err); i++) {
 		size_t put;
-		err = write_full(dst, iov[i].base, dst_off + (kcom_off_t)done, iov[i].len, &put);
+		err = kcom_absio_write(dst, iov[i].base, dst_off + (kcom_off_t)done, iov[i].len, &put);
 		done += put;
 		if (put < iov[i].len)
 			break;
@@ -282,7 +269,7 @@ static kcom_error_t copy_bounced(kcom_absio_t *dst, kcom_off_t dst_off, kcom_abs
 		size_t got, put = 0;
 		err = read_full(src, buf, src_off + (kcom_off_t)at, len, &got);
 		if (KCOM_SUCCEEDED(err))
-			err = write_full(dst, buf, dst_off + (kcom_off_t)at, got, &put);
+			err = kcom_absio_write(dst, buf, dst_off + (kcom_off_t)at, got, &put);
 		done += put;
 		if (KCOM_FAILED(err) || put < len)
 			break;

@@ -1,8 +1,347 @@
-/* Placeholder: filled in by its owner. */
+/*
+ * The shared fallback of bufio/helpers.h: views, range copy and duplicate, each over an object
+ * that maps (membuf) and over test doubles that only read and write.
+ */
 #include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <bufio/helpers.h>
+#include <com/com.h>
+#include <impls/membuf.h>
+#include "tests/contract.h"
+#include "tests/plainio.h"
 #include "tests/suites.h"
+#include "tests/testenv.h"
+
+#define N 5000u
+
+static kcom_bufio_t *membuf_with_pattern(size_t size)
+{
+	kcom_bufio_t *io;
+	ck_assert_int_eq(kcom_membuf_create(size, &io), KCOM_OK);
+	void *p;
+	ck_assert_int_eq(kcom_bufio_map(io, &p, 0, size), KCOM_OK);
+	for (size_t i = 0; i < size; i++)
+		((uint8_t *)p)[i] = contract_pattern(i);
+	ck_assert_int_eq(kcom_bufio_unmap(io, p, 0, size), KCOM_OK);
+	return io;
+}
+
+static kcom_absio_t *plain_with_pattern(size_t size, unsigned flags)
+{
+	kcom_absio_t *io;
+	ck_assert_int_eq(plainio_create(size, flags, &io), KCOM_OK);
+	uint8_t *buf = malloc(size);
+	for (size_t i = 0; i < size; i++)
+		buf[i] = contract_pattern(i);
+	size_t put;
+	ck_assert_int_eq(kcom_absio_write(io, buf, 0, size, &put), KCOM_OK);
+	ck_assert_uint_eq(put, size);
+	free(buf);
+	return io;
+}
+
+static void assert_pattern_at(kcom_absio_t *io, kcom_off_t off, size_t n, size_t pattern_start)
+{
+	uint8_t *buf = malloc(n + 1);
+	size_t got;
+	ck_assert_int_eq(kcom_absio_read(io, buf, off, n, &got), KCOM_OK);
+	ck_assert_uint_eq(got, n);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_uint_eq(buf[i], contract_pattern(pattern_start + i));
+	free(buf);
+}
+
+/* ---- views ---- */
+
+START_TEST(test_view_maps_when_it_can)
+{
+	kcom_bufio_t *io = membuf_with_pattern(N);
+	struct kcom_view v;
+	ck_assert_int_eq(kcom_view_acquire(&v, kcom_bufio_absio(io), 100, 50, KCOM_VIEW_READ | KCOM_VIEW_WRITE), KCOM_OK);
+	ck_assert_int_eq(v.bounced, 0);
+	ck_assert_uint_eq(v.len, 50);
+	ck_assert_uint_eq(((uint8_t *)v.addr)[0], contract_pattern(100));
+	((uint8_t *)v.addr)[0] = 0xfe;
+	ck_assert_int_eq(kcom_view_release(&v), KCOM_OK);
+	ck_assert_ptr_null(v.io);
+	uint8_t b;
+	size_t got;
+	ck_assert_int_eq(kcom_bufio_read(io, &b, 100, 1, &got), KCOM_OK);
+	ck_assert_uint_eq(b, 0xfe);
+	ck_assert_uint_eq(contract_refs(io), 1); /* the view's references are gone */
+	ck_assert_int_eq(kcom_view_release(&v), KCOM_E_INVALIDARG); /* twice */
+	kcom_bufio_release(io);
+}
+END_TEST
+
+/* A read-only view of a copy-on-write copy costs no copy of the storage. */
+START_TEST(test_view_readonly_keeps_sharing)
+{
+	kcom_bufio_t *io = membuf_with_pattern(N), *copy;
+	kcom_class_enum(0, &(const struct kcom_class *){ NULL });
+	testenv_install();
+	ck_assert_int_eq(kcom_bufio_copy(io, 0, N, &copy), KCOM_OK);
+	long long before = testenv_bytes_outstanding();
+	struct kcom_view v;
+	ck_assert_int_eq(kcom_view_acquire(&v, kcom_bufio_absio(copy), 0, N, KCOM_VIEW_READ), KCOM_OK);
+	ck_assert_int_eq(v.bounced, 0);
+	ck_assert_int_lt(testenv_bytes_outstanding() - before, N); /* a mapping record, no storage */
+	ck_assert_uint_eq(((uint8_t *)v.addr)[N - 1], contract_pattern(N - 1));
+	ck_assert_int_eq(kcom_view_release(&v), KCOM_OK);
+	kcom_bufio_release(copy);
+	testenv_uninstall();
+	kcom_bufio_release(io);
+}
+END_TEST
+
+START_TEST(test_view_bounces_otherwise)
+{
+	unsigned flags = _i ? PLAINIO_BUFIO : 0; /* a bare absio, and a bufio whose map says NOTIMPL */
+	kcom_absio_t *io = plain_with_pattern(N, flags);
+	struct kcom_view v;
+	ck_assert_int_eq(kcom_view_acquire(&v, io, 10, 20, KCOM_VIEW_READ | KCOM_VIEW_WRITE), KCOM_OK);
+	ck_assert_int_eq(v.bounced, 1);
+	ck_assert_uint_eq(((uint8_t *)v.addr)[0], contract_pattern(10));
+	ck_assert_uint_eq(((uint8_t *)v.addr)[19], contract_pattern(29));
+	memset(v.addr, 0x42, 20);
+	ck_assert_int_eq(kcom_view_release(&v), KCOM_OK); /* written back */
+	uint8_t buf[22];
+	size_t got;
+	ck_assert_int_eq(kcom_absio_read(io, buf, 9, 22, &got), KCOM_OK);
+	ck_assert_uint_eq(buf[0], contract_pattern(9));
+	for (int i = 1; i <= 20; i++)
+		ck_assert_uint_eq(buf[i], 0x42);
+	ck_assert_uint_eq(buf[21], contract_pattern(30));
+
+	/* Read-only: never written back, even if the caller scribbles. */
+	unsigned long calls = plainio_calls(io);
+	ck_assert_int_eq(kcom_view_acquire(&v, io, 0, 8, KCOM_VIEW_READ), KCOM_OK);
+	memset(v.addr, 0, 8);
+	ck_assert_int_eq(kcom_view_release(&v), KCOM_OK);
+	ck_assert_uint_eq(plainio_calls(io), calls + 1); /* the one read */
+	assert_pattern_at(io, 0, 8, 0);
+
+	/* Write-only: starts zeroed, nothing read. */
+	calls = plainio_calls(io);
+	ck_assert_int_eq(kcom_view_acquire(&v, io, 0, 8, KCOM_VIEW_WRITE), KCOM_OK);
+	ck_assert_uint_eq(plainio_calls(io), calls);
+	for (int i = 0; i < 8; i++)
+		ck_assert_uint_eq(((uint8_t *)v.addr)[i], 0);
+	kcom_view_abort(&v); /* nothing written */
+	ck_assert_ptr_null(v.io);
+	assert_pattern_at(io, 0, 8, 0);
+	kcom_absio_release(io);
+}
+END_TEST
+
+START_TEST(test_view_bad_args)
+{
+	kcom_absio_t *io = plain_with_pattern(100, 0);
+	struct kcom_view v;
+	ck_assert_int_eq(kcom_view_acquire(&v, io, 90, 11, KCOM_VIEW_READ), KCOM_E_RANGE);
+	ck_assert_ptr_null(v.io);
+	ck_assert_ptr_null(v.addr);
+	ck_assert_int_eq(kcom_view_acquire(&v, io, -1, 1, KCOM_VIEW_READ), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_view_acquire(&v, io, 0, 1, 0), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_view_acquire(&v, io, 0, 1, 0x10), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_view_acquire(&v, NULL, 0, 1, KCOM_VIEW_READ), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_view_acquire(NULL, io, 0, 1, KCOM_VIEW_READ), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_view_release(NULL), KCOM_E_INVALIDARG);
+	kcom_view_abort(NULL);
+	ck_assert_uint_eq(kcom_absio_release(io), 0);
+}
+END_TEST
+
+/* A failed write-back keeps the view, so nothing the caller wrote is lost. */
+START_TEST(test_view_writeback_failure)
+{
+	kcom_absio_t *io = plain_with_pattern(100, 0);
+	struct kcom_view v;
+	ck_assert_int_eq(kcom_view_acquire(&v, io, 0, 10, KCOM_VIEW_WRITE), KCOM_OK);
+	memset(v.addr, 0x33, 10);
+	plainio_fail_writes(io, 1);
+	ck_assert_int_eq(kcom_view_release(&v), KCOM_E_FAIL);
+	ck_assert_ptr_nonnull(v.io);
+	ck_assert_uint_eq(((uint8_t *)v.addr)[9], 0x33);
+	plainio_fail_writes(io, 0);
+	ck_assert_int_eq(kcom_view_release(&v), KCOM_OK);
+	uint8_t b;
+	size_t got;
+	ck_assert_int_eq(kcom_absio_read(io, &b, 9, 1, &got), KCOM_OK);
+	ck_assert_uint_eq(b, 0x33);
+	ck_assert_uint_eq(kcom_absio_release(io), 0);
+}
+END_TEST
+
+/* ---- range copy ---- */
+
+/* Source and destination kinds: 0 membuf (maps), 1 bare absio, 2 bufio without optional methods. */
+static kcom_absio_t *make_kind(int kind, size_t size)
+{
+	if (kind == 0)
+		return kcom_bufio_absio(membuf_with_pattern(size));
+	return plain_with_pattern(size, kind == 2 ? PLAINIO_BUFIO : 0);
+}
+
+START_TEST(test_copy_range_all_pairs)
+{
+	int src_kind = _i / 3, dst_kind = _i % 3;
+	const size_t big = 200000; /* more than one bounce chunk */
+	kcom_absio_t *src = make_kind(src_kind, big);
+	kcom_absio_t *dst = make_kind(dst_kind, 1000);
+	size_t done = 99;
+
+	/* Inside the destination. */
+	ck_assert_int_eq(kcom_absio_copy_range(dst, 10, src, 500, 300, &done), KCOM_OK);
+	ck_assert_uint_eq(done, 300);
+	assert_pattern_at(dst, 10, 300, 500);
+	assert_pattern_at(dst, 0, 10, 0);
+	assert_pattern_at(dst, 310, 690, 310);
+
+	/* Growing the destination, across many chunks. */
+	ck_assert_int_eq(kcom_absio_copy_range(dst, 1000, src, 1, big - 1, &done), KCOM_OK);
+	ck_assert_uint_eq(done, big - 1);
+	assert_pattern_at(dst, 1000, big - 1, 1);
+
+	/* A short source gives a short copy; past its end, nothing. */
+	ck_assert_int_eq(kcom_absio_copy_range(dst, 0, src, big - 5, 100, &done), KCOM_OK);
+	ck_assert_uint_eq(done, 5);
+	ck_assert_int_eq(kcom_absio_copy_range(dst, 0, src, big + 5, 100, &done), KCOM_OK);
+	ck_assert_uint_eq(done, 0);
+
+	kcom_absio_release(src);
+	kcom_absio_release(dst);
+}
+END_TEST
+
+/* One object on both sides copies as memmove does, in both directions. */
+START_TEST(test_copy_range_overlap)
+{
+	const size_t size = 300000;
+	kcom_absio_t *io = make_kind(_i, size);
+	uint8_t *expect = malloc(size);
+	for (size_t i = 0; i < size; i++)
+		expect[i] = contract_pattern(i);
+	size_t done;
+
+	ck_assert_int_eq(kcom_absio_copy_range(io, 1000, io, 0, 150000, &done), KCOM_OK);
+	ck_assert_uint_eq(done, 150000);
+	memmove(expect + 1000, expect, 150000);
+	ck_assert_int_eq(kcom_absio_copy_range(io, 7, io, 70007, 100000, &done), KCOM_OK);
+	memmove(expect + 7, expect + 70007, 100000);
+
+	uint8_t *now = malloc(size);
+	ck_assert_int_eq(kcom_absio_read(io, now, 0, size, &done), KCOM_OK);
+	ck_assert_uint_eq(done, size);
+	ck_assert_mem_eq(now, expect, size);
+	free(now);
+	free(expect);
+	kcom_absio_release(io);
+}
+END_TEST
+
+/* A destination that cannot grow takes what fits: a short count. */
+START_TEST(test_copy_range_fixed_dst)
+{
+	kcom_absio_t *src = make_kind(0, 1000);
+	kcom_absio_t *dst = plain_with_pattern(100, PLAINIO_FIXED);
+	size_t done;
+	ck_assert_int_eq(kcom_absio_copy_range(dst, 50, src, 0, 1000, &done), KCOM_OK);
+	ck_assert_uint_eq(done, 50);
+	assert_pattern_at(dst, 50, 50, 0);
+	kcom_absio_release(src);
+	kcom_absio_release(dst);
+}
+END_TEST
+
+START_TEST(test_copy_range_bad_args)
+{
+	kcom_absio_t *a = make_kind(0, 100), *b = make_kind(1, 100);
+	size_t done = 99;
+	ck_assert_int_eq(kcom_absio_copy_range(NULL, 0, b, 0, 1, &done), KCOM_E_INVALIDARG);
+	ck_assert_uint_eq(done, 0);
+	ck_assert_int_eq(kcom_absio_copy_range(a, 0, NULL, 0, 1, &done), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_absio_copy_range(a, 0, b, 0, 1, NULL), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_absio_copy_range(a, -1, b, 0, 1, &done), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_absio_copy_range(a, 0, b, -1, 1, &done), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_absio_copy_range(a, KCOM_OFF_MAX, b, 0, 2, &done), KCOM_E_INVALIDARG);
+	assert_pattern_at(a, 0, 100, 0);
+	kcom_absio_release(a);
+	kcom_absio_release(b);
+}
+END_TEST
+
+/* ---- duplicate ---- */
+
+START_TEST(test_duplicate)
+{
+	kcom_absio_t *src = make_kind(_i, 4000);
+	kcom_bufio_t *dup = (void *)1;
+	ck_assert_int_eq(kcom_bufio_duplicate(src, 1000, 2000, &dup), KCOM_OK);
+	size_t size;
+	ck_assert_int_eq(kcom_bufio_getsize(dup, &size), KCOM_OK);
+	ck_assert_uint_eq(size, 2000);
+	assert_pattern_at(kcom_bufio_absio(dup), 0, 2000, 1000);
+
+	/* Independent: writes do not cross. */
+	size_t put;
+	ck_assert_int_eq(kcom_bufio_write(dup, "dup", 0, 3, &put), KCOM_OK);
+	assert_pattern_at(src, 1000, 3, 1000);
+	ck_assert_int_eq(kcom_absio_write(src, "src", 1003, 3, &put), KCOM_OK);
+	uint8_t buf[3];
+	ck_assert_int_eq(kcom_bufio_read(dup, buf, 3, 3, &put), KCOM_OK);
+	ck_assert_uint_eq(buf[0], contract_pattern(1003));
+	kcom_bufio_release(dup);
+
+	ck_assert_int_eq(kcom_bufio_duplicate(src, 3999, 2, &dup), KCOM_E_RANGE);
+	ck_assert_ptr_null(dup);
+	ck_assert_int_eq(kcom_bufio_duplicate(src, -1, 2, &dup), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_bufio_duplicate(NULL, 0, 2, &dup), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_bufio_duplicate(src, 0, 2, NULL), KCOM_E_INVALIDARG);
+	ck_assert_uint_eq(kcom_absio_release(src), 0);
+}
+END_TEST
+
+/* A membuf duplicates by copy(): it allocates an object, not the bytes. */
+START_TEST(test_duplicate_uses_copy)
+{
+	kcom_bufio_t *src = membuf_with_pattern(100000), *dup;
+	kcom_class_enum(0, &(const struct kcom_class *){ NULL });
+	testenv_install();
+	ck_assert_int_eq(kcom_bufio_duplicate(kcom_bufio_absio(src), 0, 100000, &dup), KCOM_OK);
+	ck_assert_int_lt(testenv_bytes_outstanding(), 1000);
+	kcom_bufio_release(dup);
+	ck_assert_int_eq(testenv_bytes_outstanding(), 0);
+	testenv_uninstall();
+	kcom_bufio_release(src);
+}
+END_TEST
 
 Suite *helpers_suite(void)
 {
-	return suite_create("helpers");
+	Suite *s = suite_create("helpers");
+	TCase *tc = tcase_create("view");
+	tcase_add_test(tc, test_view_maps_when_it_can);
+	tcase_add_test(tc, test_view_readonly_keeps_sharing);
+	tcase_add_loop_test(tc, test_view_bounces_otherwise, 0, 2);
+	tcase_add_test(tc, test_view_bad_args);
+	tcase_add_test(tc, test_view_writeback_failure);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("copy_range");
+	tcase_set_timeout(tc, 120);
+	tcase_add_loop_test(tc, test_copy_range_all_pairs, 0, 9);
+	tcase_add_loop_test(tc, test_copy_range_overlap, 0, 3);
+	tcase_add_test(tc, test_copy_range_fixed_dst);
+	tcase_add_test(tc, test_copy_range_bad_args);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("duplicate");
+	tcase_add_loop_test(tc, test_duplicate, 0, 3);
+	tcase_add_test(tc, test_duplicate_uses_copy);
+	suite_add_tcase(s, tc);
+	return s;
 }
