@@ -13,5 +13,6 @@ Suite *membuf_suite(void);
 Suite *helpers_suite(void);
 Suite *allocfail_suite(void);
 Suite *refcount_suite(void);
+Suite *osenv_suite(void);
 
 #endif
