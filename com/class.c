@@ -58,6 +58,15 @@ static kcom_error_t class_table_ready(void)
 	return KCOM_OK;
 }
 
+/* Makes the table ready and takes its lock; on failure the lock is not held. */
+static kcom_error_t class_table_lock(void)
+{
+	kcom_error_t err = class_table_ready();
+	if (KCOM_SUCCEEDED(err))
+		kcom_lock_acquire(&class_table.lock);
+	return err;
+}
+
 /* Index of the class with this ID, or class_table.count.  Lock held. */
 static size_t class_index_locked(const kcom_clsid_t *clsid)
 {
@@ -97,10 +106,9 @@ kcom_error_t kcom_class_register(const struct kcom_class *cls)
 {
 	if (cls == NULL || cls->name == NULL || cls->create == NULL)
 		return KCOM_E_INVALIDARG;
-	kcom_error_t err = class_table_ready();
+	kcom_error_t err = class_table_lock();
 	if (KCOM_FAILED(err))
 		return err;
-	kcom_lock_acquire(&class_table.lock);
 	err = class_register_locked(cls);
 	kcom_lock_release(&class_table.lock);
 	return err;
@@ -110,10 +118,9 @@ kcom_error_t kcom_class_unregister(const kcom_clsid_t *clsid)
 {
 	if (clsid == NULL)
 		return KCOM_E_INVALIDARG;
-	kcom_error_t err = class_table_ready();
+	kcom_error_t err = class_table_lock();
 	if (KCOM_FAILED(err))
 		return err;
-	kcom_lock_acquire(&class_table.lock);
 	size_t i = class_index_locked(clsid);
 	if (i == class_table.count) {
 		err = KCOM_E_NOTFOUND;
@@ -133,10 +140,9 @@ kcom_error_t kcom_class_find(const kcom_clsid_t *clsid, const struct kcom_class 
 		*out_cls = NULL;
 	if (clsid == NULL || out_cls == NULL)
 		return KCOM_E_INVALIDARG;
-	kcom_error_t err = class_table_ready();
+	kcom_error_t err = class_table_lock();
 	if (KCOM_FAILED(err))
 		return err;
-	kcom_lock_acquire(&class_table.lock);
 	size_t i = class_index_locked(clsid);
 	if (i == class_table.count)
 		err = KCOM_E_NOTFOUND;
@@ -152,10 +158,9 @@ kcom_error_t kcom_class_enum(size_t index, const struct kcom_class **out_cls)
 		*out_cls = NULL;
 	if (out_cls == NULL)
 		return KCOM_E_INVALIDARG;
-	kcom_error_t err = class_table_ready();
+	kcom_error_t err = class_table_lock();
 	if (KCOM_FAILED(err))
 		return err;
-	kcom_lock_acquire(&class_table.lock);
 	if (index < class_table.count)
 		*out_cls = class_table.items[index];
 	else
