@@ -19,7 +19,6 @@
 #define kcom_memcpy(d, s, n) __builtin_memcpy((d), (s), (n))
 #define kcom_memmove(d, s, n) __builtin_memmove((d), (s), (n))
 #define kcom_memset(d, c, n) __builtin_memset((d), (c), (n))
-#define kcom_memcmp(a, b, n) __builtin_memcmp((a), (b), (n))
 
 #define KCOM_STRINGIFY_(x) #x
 #define KCOM_STRINGIFY(x) KCOM_STRINGIFY_(x)
@@ -34,8 +33,6 @@
 #else
 #define KCOM_ASSERT(cond) ((void)sizeof(!(cond)))
 #endif
-
-#define KCOM_UNUSED(x) ((void)(x))
 
 /* The object that embeds `ptr` as its `member`. */
 #define kcom_container_of(ptr, type, member) \
