@@ -17,18 +17,37 @@ static inline kcom_error_t kcom_absio_check_span_(kcom_off_t off, size_t n)
 	return KCOM_OK;
 }
 
+/* kcom_absio_check_io_'s "the call is already complete" answer: a success, never returned. */
+#define KCOM_ABSIO_DONE_ 1
+
 /*
  * Checks a read or write's arguments: buf may be NULL only with n == 0, out_actual not NULL,
  * off not negative, off + n not past KCOM_OFF_MAX.  Clears *out_actual when it is not NULL.
- * Returns KCOM_OK or KCOM_E_INVALIDARG.
+ * Returns KCOM_E_INVALIDARG; KCOM_ABSIO_DONE_ when the arguments are good and n is 0, so the
+ * transfer is complete with 0 bytes (no implementation ever touches a buffer that may be NULL);
+ * KCOM_OK when the implementation has bytes to move.  Call it as
+ *
+ *	err = kcom_absio_check_io_(buf, off, n, out_actual);
+ *	if (err != KCOM_OK)
+ *		return kcom_absio_check_done_(err);
  */
 static inline kcom_error_t kcom_absio_check_io_(const void *buf, kcom_off_t off, size_t n, size_t *out_actual)
 {
-	if (out_actual != NULL)
-		*out_actual = 0;
-	if (out_actual == NULL || (buf == NULL && n > 0))
+	if (__builtin_expect(out_actual == NULL, 0))
 		return KCOM_E_INVALIDARG;
-	return kcom_absio_check_span_(off, n);
+	*out_actual = 0;
+	/* One test for a negative offset and for off + n past KCOM_OFF_MAX, as unsigned sums. */
+	if (__builtin_expect(off < 0 || (uint64_t)n > (uint64_t)KCOM_OFF_MAX - (uint64_t)off, 0))
+		return KCOM_E_INVALIDARG;
+	if (n == 0)
+		return KCOM_ABSIO_DONE_;
+	return buf != NULL ? KCOM_OK : KCOM_E_INVALIDARG;
+}
+
+/* What a method returns when kcom_absio_check_io_ said anything but KCOM_OK. */
+static inline kcom_error_t kcom_absio_check_done_(kcom_error_t err)
+{
+	return err == KCOM_ABSIO_DONE_ ? KCOM_OK : err;
 }
 
 /*

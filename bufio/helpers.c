@@ -1,14 +1,17 @@
 /*
- * The fallback every client shares: views (map, else a bounce buffer), range copy between any
- * two absio objects, and duplicate (copy, else a new membuf).  Written once here so that no
- * client carries its own "map, else read" loop.
+ * The fallback every client shares: views (a direct pointer, else a bounce buffer), range copy
+ * between any two absio objects, and duplicate (copy, else a new object of a buffer class made
+ * through the class table).  Written once here so that no client carries its own "map, else
+ * read" loop.  This floor knows no implementation: it reaches them only through interfaces and
+ * the class table.
  */
 #include "config.h"
 
 #include <bufio/bufio.h>
 #include <bufio/bufvec.h>
 #include <bufio/helpers.h>
-#include <impls/membuf.h>
+#include <com/class.h>
+#include <com/product.h>
 #include "absio/absio-internal.h"
 #include "com/com-internal.h"
 
@@ -48,21 +51,22 @@ static kcom_error_t check_inside(kcom_absio_t *io, kcom_off_t off, size_t n)
 
 /* ---- views ---- */
 
-/* Tries a read-only one-piece bufvec mapping; KCOM_OK fills the view. */
-static kcom_error_t view_map_vec(struct kcom_view *view)
+/* Tries a one-piece bufvec mapping with `map_flags`; KCOM_OK fills the view. */
+static kcom_error_t view_map_vec(struct kcom_view *view, unsigned map_flags)
 {
 	kcom_bufvec_t *vec;
-	kcom_error_t err = kcom_absio_query(view->io, &kcom_bufvec_iid, (void **)&vec);
+	kcom_error_t err = kcom_absio_query(view->internal_.io, &kcom_bufvec_iid, (void **)&vec);
 	if (KCOM_FAILED(err))
 		return err;
 	size_t count;
-	err = kcom_bufvec_map_vec(vec, view->off, view->len, KCOM_MAP_READ, &view->iov, 1, &count);
+	err = kcom_bufvec_map_vec(vec, view->internal_.off, view->len, map_flags, &view->internal_.iov, 1, &count);
 	if (KCOM_FAILED(err)) {
 		kcom_bufvec_release(vec);
 		return err;
 	}
-	view->bufvec = vec;
-	view->addr = view->iov.base;
+	view->internal_.bufvec = vec;
+	view->internal_.map_flags = map_flags;
+	view->addr = view->internal_.iov.base;
 	return KCOM_OK;
 }
 
@@ -70,15 +74,15 @@ static kcom_error_t view_map_vec(struct kcom_view *view)
 static kcom_error_t view_map(struct kcom_view *view)
 {
 	kcom_bufio_t *bio;
-	kcom_error_t err = kcom_absio_query(view->io, &kcom_bufio_iid, (void **)&bio);
+	kcom_error_t err = kcom_absio_query(view->internal_.io, &kcom_bufio_iid, (void **)&bio);
 	if (KCOM_FAILED(err))
 		return err;
-	err = kcom_bufio_map(bio, &view->addr, view->off, view->len);
+	err = kcom_bufio_map(bio, &view->addr, view->internal_.off, view->len);
 	if (KCOM_FAILED(err)) {
 		kcom_bufio_release(bio);
 		return err;
 	}
-	view->bufio = bio;
+	view->internal_.bufio = bio;
 	return KCOM_OK;
 }
 
@@ -92,8 +96,8 @@ static kcom_error_t view_bounce(struct kcom_view *view)
 			return KCOM_E_OUTOFMEMORY;
 	}
 	size_t got = 0;
-	if (view->flags & KCOM_VIEW_READ) {
-		kcom_error_t err = read_full(view->io, buf, view->off, view->len, &got);
+	if (view->internal_.flags & KCOM_VIEW_READ) {
+		kcom_error_t err = read_full(view->internal_.io, buf, view->internal_.off, view->len, &got);
 		if (KCOM_FAILED(err)) {
 			kcom_free(buf, view->len, 0);
 			return err;
@@ -102,7 +106,7 @@ static kcom_error_t view_bounce(struct kcom_view *view)
 	if (got < view->len)
 		kcom_memset((char *)buf + got, 0, view->len - got);
 	view->addr = buf;
-	view->bounced = 1;
+	view->internal_.bounced = 1;
 	return KCOM_OK;
 }
 
@@ -117,15 +121,14 @@ kcom_error_t kcom_view_acquire(struct kcom_view *view, kcom_absio_t *io, kcom_of
 	if (KCOM_FAILED(err))
 		return err;
 
-	view->io = io;
-	view->off = off;
 	view->len = n;
-	view->flags = flags;
-	err = KCOM_E_NOTIMPL;
-	if (flags == KCOM_VIEW_READ)
-		err = view_map_vec(view);
-	if (KCOM_FAILED(err))
-		err = view_map(view);
+	view->internal_.io = io;
+	view->internal_.off = off;
+	view->internal_.flags = flags;
+	unsigned map_flags = (flags & KCOM_VIEW_READ ? KCOM_MAP_READ : 0) | (flags & KCOM_VIEW_WRITE ? KCOM_MAP_WRITE : 0);
+	err = view_map_vec(view, map_flags);
+	if (KCOM_FAILED(err) && (flags & KCOM_VIEW_WRITE))
+		err = view_map(view); /* never for a read-only view: map may coalesce */
 	if (KCOM_FAILED(err))
 		err = view_bounce(view);
 	if (KCOM_FAILED(err)) {
@@ -139,28 +142,35 @@ kcom_error_t kcom_view_acquire(struct kcom_view *view, kcom_absio_t *io, kcom_of
 /* Frees what the view holds, without writing back, and zeroes it. */
 static void view_drop(struct kcom_view *view)
 {
-	if (view->bounced)
+	if (view->internal_.bounced)
 		kcom_free(view->addr, view->len, 0);
-	if (view->bufio != NULL)
-		kcom_bufio_release(view->bufio);
-	if (view->bufvec != NULL)
-		kcom_bufvec_release(view->bufvec);
-	kcom_absio_release(view->io);
+	if (view->internal_.bufio != NULL)
+		kcom_bufio_release(view->internal_.bufio);
+	if (view->internal_.bufvec != NULL)
+		kcom_bufvec_release(view->internal_.bufvec);
+	kcom_absio_release(view->internal_.io);
 	kcom_memset(view, 0, sizeof(*view));
+}
+
+/* Ends a direct view's mapping; KCOM_OK for a bounced view. */
+static kcom_error_t view_unmap(struct kcom_view *view)
+{
+	if (view->internal_.bufvec != NULL)
+		return kcom_bufvec_unmap_vec(view->internal_.bufvec, view->internal_.off, view->len,
+		                             view->internal_.map_flags, &view->internal_.iov, 1);
+	if (view->internal_.bufio != NULL)
+		return kcom_bufio_unmap(view->internal_.bufio, view->addr, view->internal_.off, view->len);
+	return KCOM_OK;
 }
 
 kcom_error_t kcom_view_release(struct kcom_view *view)
 {
-	if (view == NULL || view->io == NULL)
+	if (view == NULL || view->internal_.io == NULL)
 		return KCOM_E_INVALIDARG;
-	kcom_error_t err = KCOM_OK;
-	if (view->bufvec != NULL) {
-		err = kcom_bufvec_unmap_vec(view->bufvec, view->off, view->len, KCOM_MAP_READ, &view->iov, 1);
-	} else if (view->bufio != NULL) {
-		err = kcom_bufio_unmap(view->bufio, view->addr, view->off, view->len);
-	} else if (view->flags & KCOM_VIEW_WRITE) {
+	kcom_error_t err = view_unmap(view);
+	if (view->internal_.bounced && (view->internal_.flags & KCOM_VIEW_WRITE)) {
 		size_t put;
-		err = kcom_absio_write(view->io, view->addr, view->off, view->len, &put);
+		err = kcom_absio_write(view->internal_.io, view->addr, view->internal_.off, view->len, &put);
 		if (KCOM_SUCCEEDED(err) && put < view->len)
 			err = KCOM_E_NOSPACE;
 	}
@@ -170,14 +180,16 @@ kcom_error_t kcom_view_release(struct kcom_view *view)
 	return KCOM_OK;
 }
 
+int kcom_view_direct(const struct kcom_view *view)
+{
+	return view != NULL && view->internal_.io != NULL && !view->internal_.bounced;
+}
+
 void kcom_view_abort(struct kcom_view *view)
 {
-	if (view == NULL || view->io == NULL)
+	if (view == NULL || view->internal_.io == NULL)
 		return;
-	if (view->bufvec != NULL)
-		(void)kcom_bufvec_unmap_vec(view->bufvec, view->off, view->len, KCOM_MAP_READ, &view->iov, 1);
-	else if (view->bufio != NULL)
-		(void)kcom_bufio_unmap(view->bufio, view->addr, view->off, view->len);
+	(void)view_unmap(view);
 	view_drop(view);
 }
 
@@ -201,23 +213,60 @@ static int same_object(kcom_absio_t *a, kcom_absio_t *b)
 	return same;
 }
 
-/* Destination mapped: read the source straight into it.  KCOM_E_NOTIMPL when dst cannot map. */
+/* Reads the source straight into the pieces of a mapped destination range. */
+static kcom_error_t read_into_pieces(kcom_absio_t *src, kcom_off_t src_off, const struct kcom_iovec *iov,
+                                     size_t count, size_t *out_copied)
+{
+	size_t done = 0;
+	kcom_error_t err = KCOM_OK;
+	for (size_t i = 0; i < count; i++) {
+		size_t got;
+		err = read_full(src, iov[i].base, src_off + (kcom_off_t)done, iov[i].len, &got);
+		done += got;
+		if (KCOM_FAILED(err) || got < iov[i].len)
+			break;
+	}
+	*out_copied = done;
+	return err;
+}
+
+/*
+ * Destination range mapped: read the source straight into it, through a writable bufvec
+ * mapping (piece by piece: a segmented destination is filled in place), else through bufio's
+ * map of an object that has no bufvec.  KCOM_E_NOTIMPL when the destination offers neither,
+ * or the range does not exist yet (the copy grows dst: let write do it).
+ */
 static kcom_error_t copy_into_mapping(kcom_absio_t *dst, kcom_off_t dst_off, kcom_absio_t *src, kcom_off_t src_off,
                                       size_t n, size_t *out_copied)
 {
 	if (KCOM_FAILED(check_inside(dst, dst_off, n)))
-		return KCOM_E_NOTIMPL; /* the copy grows dst: let write do it */
+		return KCOM_E_NOTIMPL;
+	kcom_bufvec_t *vec;
+	if (KCOM_SUCCEEDED(kcom_absio_query(dst, &kcom_bufvec_iid, (void **)&vec))) {
+		struct kcom_iovec iov[HELPERS_MAX_PIECES];
+		size_t count;
+		kcom_error_t err = kcom_bufvec_map_vec(vec, dst_off, n, KCOM_MAP_WRITE, iov, HELPERS_MAX_PIECES, &count);
+		if (KCOM_FAILED(err)) {
+			kcom_bufvec_release(vec);
+			return KCOM_E_NOTIMPL; /* too many pieces, or cannot: no coalescing map either */
+		}
+		err = read_into_pieces(src, src_off, iov, count, out_copied);
+		kcom_error_t uerr = kcom_bufvec_unmap_vec(vec, dst_off, n, KCOM_MAP_WRITE, iov, count);
+		kcom_bufvec_release(vec);
+		return KCOM_FAILED(err) ? err : uerr;
+	}
 	kcom_bufio_t *bio;
 	if (KCOM_FAILED(kcom_absio_query(dst, &kcom_bufio_iid, (void **)&bio)))
 		return KCOM_E_NOTIMPL;
-	void *addr;
-	kcom_error_t err = kcom_bufio_map(bio, &addr, dst_off, n);
+	struct kcom_iovec piece;
+	kcom_error_t err = kcom_bufio_map(bio, &piece.base, dst_off, n);
 	if (KCOM_FAILED(err)) {
 		kcom_bufio_release(bio);
 		return KCOM_E_NOTIMPL;
 	}
-	err = read_full(src, addr, src_off, n, out_copied);
-	kcom_error_t uerr = kcom_bufio_unmap(bio, addr, dst_off, n);
+	piece.len = n;
+	err = read_into_pieces(src, src_off, &piece, 1, out_copied);
+	kcom_error_t uerr = kcom_bufio_unmap(bio, piece.base, dst_off, n);
 	kcom_bufio_release(bio);
 	return KCOM_FAILED(err) ? err : uerr;
 }
@@ -251,16 +300,14 @@ static kcom_error_t copy_from_pieces(kcom_absio_t *dst, kcom_off_t dst_off, kcom
 }
 
 /*
- * Through a bounce buffer, in chunks.  When src and dst are one object and dst lies after src,
- * the chunks go from the end backwards, so overlapping ranges copy as memmove does.
+ * Through a bounce buffer in chunks of `buf` (`chunk` bytes), forwards or, for a destination
+ * after its source in one object, backwards (as memmove).  Stops at the first short write and
+ * says how many bytes landed; a backwards copy is only ever asked for a range that exists, so
+ * its writes are never short.
  */
-static kcom_error_t copy_bounced(kcom_absio_t *dst, kcom_off_t dst_off, kcom_absio_t *src, kcom_off_t src_off,
-                                 size_t n, int backwards, size_t *out_copied)
+static kcom_error_t copy_chunks(kcom_absio_t *dst, kcom_off_t dst_off, kcom_absio_t *src, kcom_off_t src_off,
+                                size_t n, int backwards, void *buf, size_t chunk, size_t *out_copied)
 {
-	size_t chunk = KCOM_MIN(n, (size_t)HELPERS_CHUNK);
-	void *buf = kcom_alloc(chunk, 0);
-	if (buf == NULL)
-		return KCOM_E_OUTOFMEMORY;
 	kcom_error_t err = KCOM_OK;
 	size_t done = 0;
 	while (done < n) {
@@ -274,8 +321,61 @@ static kcom_error_t copy_bounced(kcom_absio_t *dst, kcom_off_t dst_off, kcom_abs
 		if (KCOM_FAILED(err) || put < len)
 			break;
 	}
-	kcom_free(buf, chunk, 0);
 	*out_copied = done;
+	return err;
+}
+
+/*
+ * Range copy within one object (a bounce buffer: a mapping of one side would be written
+ * through the other).  The part of the destination past the object's end goes first, forwards:
+ * its source bytes all lie inside the object, below the end, so writing there clobbers none of
+ * them, and the object either grows to take it or stops us short.  Then the part inside the
+ * object goes as memmove would: backwards when the destination lies after the source.  So a
+ * destination that cannot grow still gets the first bytes of the range, and the count is theirs.
+ */
+static kcom_error_t copy_same_object(kcom_absio_t *io, kcom_off_t dst_off, kcom_off_t src_off, size_t n,
+                                     size_t *out_copied)
+{
+	size_t size;
+	kcom_error_t err = kcom_absio_getsize(io, &size);
+	if (KCOM_FAILED(err))
+		return err;
+	size_t chunk = KCOM_MIN(n, (size_t)HELPERS_CHUNK);
+	void *buf = kcom_alloc(chunk, 0);
+	if (buf == NULL)
+		return KCOM_E_OUTOFMEMORY;
+
+	/* [0, head) of the range lands inside the object; [head, n) extends it. */
+	uint64_t inside = (uint64_t)dst_off < size ? size - (uint64_t)dst_off : 0;
+	size_t head = (size_t)KCOM_MIN((uint64_t)n, inside);
+	size_t tail_done = 0, head_done = 0;
+	if (head < n) {
+		err = copy_chunks(io, dst_off + (kcom_off_t)head, io, src_off + (kcom_off_t)head, n - head, 0, buf, chunk,
+		                  &tail_done);
+		/* Cannot grow (now): the range ends at the object's end, a short copy. */
+		if (err == KCOM_E_NOSPACE || err == KCOM_E_BUSY)
+			err = KCOM_OK;
+	}
+	if (KCOM_SUCCEEDED(err) && head != 0)
+		err = copy_chunks(io, dst_off, io, src_off, head, dst_off > src_off, buf, chunk, &head_done);
+	kcom_free(buf, chunk, 0);
+	if (KCOM_FAILED(err))
+		return err;
+	KCOM_ASSERT(head_done == head);
+	*out_copied = head_done + tail_done;
+	return KCOM_OK;
+}
+
+/* Between two objects through a bounce buffer, forwards. */
+static kcom_error_t copy_bounced(kcom_absio_t *dst, kcom_off_t dst_off, kcom_absio_t *src, kcom_off_t src_off,
+                                 size_t n, size_t *out_copied)
+{
+	size_t chunk = KCOM_MIN(n, (size_t)HELPERS_CHUNK);
+	void *buf = kcom_alloc(chunk, 0);
+	if (buf == NULL)
+		return KCOM_E_OUTOFMEMORY;
+	kcom_error_t err = copy_chunks(dst, dst_off, src, src_off, n, 0, buf, chunk, out_copied);
+	kcom_free(buf, chunk, 0);
 	return err;
 }
 
@@ -302,18 +402,19 @@ kcom_error_t kcom_absio_copy_range(kcom_absio_t *dst, kcom_off_t dst_off, kcom_a
 	n = (size_t)KCOM_MIN((uint64_t)n, (uint64_t)src_size - (uint64_t)src_off);
 
 	if (same_object(dst, src))
-		return copy_bounced(dst, dst_off, src, src_off, n, dst_off > src_off, out_copied);
+		return copy_same_object(dst, dst_off, src_off, n, out_copied);
 	err = copy_into_mapping(dst, dst_off, src, src_off, n, out_copied);
 	if (err == KCOM_E_NOTIMPL)
 		err = copy_from_pieces(dst, dst_off, src, src_off, n, out_copied);
 	if (err == KCOM_E_NOTIMPL)
-		err = copy_bounced(dst, dst_off, src, src_off, n, 0, out_copied);
+		err = copy_bounced(dst, dst_off, src, src_off, n, out_copied);
 	return err;
 }
 
 /* ---- duplicate ---- */
 
-kcom_error_t kcom_bufio_duplicate(kcom_absio_t *src, kcom_off_t off, size_t n, kcom_bufio_t **out_io)
+kcom_error_t kcom_bufio_duplicate_class(kcom_absio_t *src, kcom_off_t off, size_t n, const kcom_clsid_t *clsid,
+                                        kcom_bufio_t **out_io)
 {
 	if (out_io != NULL)
 		*out_io = NULL;
@@ -332,18 +433,27 @@ kcom_error_t kcom_bufio_duplicate(kcom_absio_t *src, kcom_off_t off, size_t n, k
 		*out_io = NULL;
 	}
 
+	if (clsid == NULL)
+		clsid = kcom_product.default_buffer;
+	if (clsid == NULL)
+		return KCOM_E_NOTFOUND;
 	kcom_bufio_t *copy;
-	err = kcom_membuf_create(n, &copy);
+	err = kcom_create(clsid, &kcom_bufio_iid, (void **)&copy);
 	if (KCOM_FAILED(err))
 		return err;
 	size_t done;
 	err = kcom_absio_copy_range(kcom_bufio_absio(copy), 0, src, off, n, &done);
-	if (KCOM_SUCCEEDED(err) && done != n)
-		err = KCOM_E_UNEXPECTED; /* the source shrank under us */
+	if (KCOM_SUCCEEDED(err) && done != n) /* the source shrank under us, or the object is too small */
+		err = KCOM_FAILED(check_inside(src, off, n)) ? KCOM_E_UNEXPECTED : KCOM_E_NOSPACE;
 	if (KCOM_FAILED(err)) {
 		kcom_bufio_release(copy);
 		return err;
 	}
 	*out_io = copy;
 	return KCOM_OK;
+}
+
+kcom_error_t kcom_bufio_duplicate(kcom_absio_t *src, kcom_off_t off, size_t n, kcom_bufio_t **out_io)
+{
+	return kcom_bufio_duplicate_class(src, off, n, NULL, out_io);
 }

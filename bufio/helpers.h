@@ -34,25 +34,39 @@ extern "C" {
 /** @brief View flag: the caller writes the range (a bounce buffer is written back on release). */
 #define KCOM_VIEW_WRITE 0x2u
 
-/** @brief A pointer to a range of an object, direct or through a bounce buffer. */
+/**
+ * @brief A pointer to a range of an object, direct or through a bounce buffer.
+ *
+ * Read `addr` and `len`; everything in `internal_` belongs to the helpers (how the view was
+ * made, what to undo) and may change between releases of kcom.
+ */
 struct kcom_view {
-	void *addr;            /**< the range's bytes, valid until release */
-	size_t len;            /**< its length */
-	kcom_absio_t *io;      /**< the object (the view holds a reference) */
-	kcom_off_t off;        /**< the range's offset */
-	unsigned flags;        /**< KCOM_VIEW_* */
-	kcom_bufio_t *bufio;   /**< set when the view is a bufio mapping: unmap through it */
-	kcom_bufvec_t *bufvec; /**< set when the view is a read-only one-piece bufvec mapping */
-	struct kcom_iovec iov; /**< that mapping's piece */
-	int bounced;           /**< 1 when addr is a bounce buffer */
+	void *addr; /**< the range's bytes, valid until release */
+	size_t len; /**< its length */
+	/** @brief The helpers' bookkeeping: private. */
+	struct {
+		kcom_absio_t *io;      /**< the object (the view holds a reference) */
+		kcom_off_t off;        /**< the range's offset */
+		unsigned flags;        /**< KCOM_VIEW_* */
+		kcom_bufio_t *bufio;   /**< set when the view is a bufio mapping: unmap through it */
+		kcom_bufvec_t *bufvec; /**< set when the view is a one-piece bufvec mapping */
+		unsigned map_flags;    /**< that mapping's KCOM_MAP_* flags */
+		struct kcom_iovec iov; /**< that mapping's piece */
+		int bounced;           /**< 1 when addr is a bounce buffer */
+	} internal_;
 };
 
 /**
  * @brief Gives a pointer to the bytes `[off, off + n)` of any absio object.
  *
- * A read-only view first asks for a read-only bufvec mapping in one piece (which does not
- * break copy-on-write sharing); any view then tries bufio's map; otherwise it allocates a bounce
- * buffer and, with ::KCOM_VIEW_READ, fills it by read (without it, the buffer starts zeroed).
+ * A view never makes the object do more work than a bounce buffer would.  It first asks for a
+ * bufvec mapping of the range in one piece (read-only for a read-only view, so copy-on-write
+ * sharing stays intact).  A writable view then tries bufio's map (on a segmented object that
+ * coalesces the range once, which costs less than a bounce buffer's read and write-back).
+ * A read-only view never calls map: on a segmented object map would coalesce the pieces
+ * (allocate, rewrite the object, break sharing) where a bounce buffer has no side effect.
+ * Otherwise the view allocates a bounce buffer and, with ::KCOM_VIEW_READ, fills it by read
+ * (without it, the buffer starts zeroed).
  * @param view receives the view; zeroed on failure
  * @param io the object
  * @param off start
@@ -79,6 +93,16 @@ kcom_error_t kcom_view_acquire(struct kcom_view *view, kcom_absio_t *io, kcom_of
 kcom_error_t kcom_view_release(struct kcom_view *view);
 
 /**
+ * @brief Says whether a view is the object's own memory or a bounce buffer.
+ *
+ * Through a direct view, stores are the object's bytes at once; through a bounce buffer they
+ * reach the object only at kcom_view_release().
+ * @param view an acquired view
+ * @return 1 for a direct view (a mapping), 0 for a bounce buffer or a view not acquired.
+ */
+int kcom_view_direct(const struct kcom_view *view);
+
+/**
  * @brief Ends a view without writing anything back.
  * @param view the view (NULL or not acquired does nothing)
  */
@@ -87,10 +111,15 @@ void kcom_view_abort(struct kcom_view *view);
 /**
  * @brief Copies `n` bytes from one absio object to another (L4's copy_long).
  *
- * Uses a mapping of the destination (read straight into it) or a read-only bufvec mapping of
- * the source (write straight from it) when either is available, else a bounce buffer in
- * chunks.  The destination grows as a write would.  The same object on both sides with
- * overlapping ranges copies as memmove does.
+ * Where the destination range exists, reads straight into it: into a writable bufvec mapping
+ * piece by piece (so a segmented destination is filled in place, never coalesced), else into
+ * bufio's map of an object without bufvec.  Otherwise writes straight from a read-only bufvec
+ * mapping of the source, else bounces through a buffer in chunks.  The destination grows as a
+ * write would.  The same object on both sides with overlapping ranges copies as memmove does.
+ *
+ * A short copy always means that the first `*out_copied` bytes of the range were copied and
+ * no others: the source ended, or the destination could not grow (a fixed-size object, or
+ * one with a mapping outstanding), whatever the order the helper copied in.
  * @param dst destination object
  * @param dst_off destination offset
  * @param src source object
@@ -109,8 +138,9 @@ kcom_error_t kcom_absio_copy_range(kcom_absio_t *dst, kcom_off_t dst_off, kcom_a
 /**
  * @brief Makes an independent bufio holding a copy of a range of any absio object.
  *
- * Uses the object's copy() when it is a bufio and copy succeeds; otherwise creates a membuf
- * and fills it by kcom_absio_copy_range().
+ * Uses the object's copy() when it is a bufio and copy succeeds; otherwise creates an object
+ * of the product's default buffer class (::kcom_product's `default_buffer`: membuf in the
+ * hosted library) through the class table and fills it by kcom_absio_copy_range().
  * @param src the object
  * @param off start
  * @param n bytes; the range must lie inside the object
@@ -118,9 +148,30 @@ kcom_error_t kcom_absio_copy_range(kcom_absio_t *dst, kcom_off_t dst_off, kcom_a
  * @retval KCOM_OK done
  * @retval KCOM_E_RANGE the range is not inside the object
  * @retval KCOM_E_INVALIDARG NULL pointer, negative offset, overflow
+ * @retval KCOM_E_NOTFOUND copy() failed and the product names no default buffer class
  * @retval KCOM_E_OUTOFMEMORY no memory
  */
 kcom_error_t kcom_bufio_duplicate(kcom_absio_t *src, kcom_off_t off, size_t n, kcom_bufio_t **out_io);
+
+/**
+ * @brief kcom_bufio_duplicate() into a class the caller chooses when copy() cannot be used.
+ * @param src the object
+ * @param off start
+ * @param n bytes; the range must lie inside the object
+ * @param clsid the class to create when src's copy() fails (its objects must answer bufio and
+ *        grow by writes); NULL for the product's default
+ * @param out_io receives the new object (one reference); NULL on failure
+ * @retval KCOM_OK done
+ * @retval KCOM_E_RANGE the range is not inside the object
+ * @retval KCOM_E_INVALIDARG NULL pointer, negative offset, overflow
+ * @retval KCOM_E_NOTFOUND no such class (or no default)
+ * @retval KCOM_E_NOINTERFACE the class's objects do not answer bufio
+ * @retval KCOM_E_NOSPACE the new object could not take all @p n bytes
+ * @retval KCOM_E_UNEXPECTED the source shrank during the copy; nothing is returned
+ * @retval KCOM_E_OUTOFMEMORY no memory
+ */
+kcom_error_t kcom_bufio_duplicate_class(kcom_absio_t *src, kcom_off_t off, size_t n, const kcom_clsid_t *clsid,
+                                        kcom_bufio_t **out_io);
 
 #ifdef __cplusplus
 }

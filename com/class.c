@@ -1,73 +1,37 @@
 /*
- * The class table: an array of class pointers under one osenv lock, grown by doubling.
+ * The class table: the product's built-in classes, read in place from kcom_product, then the
+ * classes registered at run time, in an array grown by doubling.
  *
- * The lock is made, and the built-in classes registered, the first time any entry point runs
- * (a small once-guard on an atomic state word), so kcom_create() needs no set-up call.  A
- * failed growth leaves the table as it was.
+ * Nothing is set up on first use: the built-in list is constant and the lock is a spin lock
+ * whose zero value is unlocked.  The lock covers only scans and pointer swaps; the array a
+ * registration needs is allocated before taking it and the old one freed after dropping it,
+ * so the lock is never held across a call out of this file.  A failed growth leaves the table
+ * as it was.  Built-in classes cannot be removed: they are part of the product.
  */
 #include "config.h"
 
 #include <com/class.h>
 #include <com/osenv.h>
+#include <com/product.h>
 #include "com/com-internal.h"
 
-enum { CLASS_UNINIT = 0, CLASS_BUSY = 1, CLASS_READY = 2, CLASS_FAILED = 3 };
-
 static struct {
-	uint32_t state;
-	kcom_lock_t lock;
-	const struct kcom_class **items;
+	kcom_spinlock_t lock;
+	const struct kcom_class **items; /* registered classes, oldest first */
 	size_t count;
 	size_t cap;
 } class_table;
 
-/*
- * Makes the table usable.  The first caller makes the lock and registers the built-ins;
- * concurrent first callers wait for it.  Returns KCOM_OK, or the error that made set-up fail
- * (a later call tries again).
- */
-static kcom_error_t class_table_ready(void)
+/* The built-in class with this ID, or NULL. */
+static const struct kcom_class *class_builtin(const kcom_clsid_t *clsid)
 {
-	for (;;) {
-		uint32_t state = __atomic_load_n(&class_table.state, __ATOMIC_ACQUIRE);
-		if (state == CLASS_READY)
-			return KCOM_OK;
-		uint32_t expected = state;
-		if (state != CLASS_BUSY &&
-		    __atomic_compare_exchange_n(&class_table.state, &expected, CLASS_BUSY, 0, __ATOMIC_ACQUIRE,
-		                                __ATOMIC_RELAXED))
-			break;
-	}
-
-	kcom_error_t err = kcom_lock_init(&class_table.lock);
-	if (KCOM_FAILED(err)) {
-		__atomic_store_n(&class_table.state, CLASS_FAILED, __ATOMIC_RELEASE);
-		return err;
-	}
-	/* The state word says nobody else is inside: take the lock only to publish. */
-	err = kcom_builtin_classes_register_();
-	if (KCOM_FAILED(err)) {
-		kcom_free(class_table.items, class_table.cap * sizeof(*class_table.items), 0);
-		class_table.items = NULL;
-		class_table.count = class_table.cap = 0;
-		kcom_lock_fini(&class_table.lock);
-		__atomic_store_n(&class_table.state, CLASS_FAILED, __ATOMIC_RELEASE);
-		return err;
-	}
-	__atomic_store_n(&class_table.state, CLASS_READY, __ATOMIC_RELEASE);
-	return KCOM_OK;
+	for (size_t i = 0; i < kcom_product.nclasses; i++)
+		if (kcom_guid_equal(&kcom_product.classes[i]->clsid, clsid))
+			return kcom_product.classes[i];
+	return NULL;
 }
 
-/* Makes the table ready and takes its lock; on failure the lock is not held. */
-static kcom_error_t class_table_lock(void)
-{
-	kcom_error_t err = class_table_ready();
-	if (KCOM_SUCCEEDED(err))
-		kcom_lock_acquire(&class_table.lock);
-	return err;
-}
-
-/* Index of the class with this ID, or class_table.count.  Lock held. */
+/* Index of the registered class with this ID, or class_table.count.  Lock held. */
 static size_t class_index_locked(const kcom_clsid_t *clsid)
 {
 	size_t i;
@@ -77,50 +41,60 @@ static size_t class_index_locked(const kcom_clsid_t *clsid)
 	return i;
 }
 
-static kcom_error_t class_register_locked(const struct kcom_class *cls)
-{
-	if (class_index_locked(&cls->clsid) != class_table.count)
-		return KCOM_E_EXISTS;
-	if (class_table.count == class_table.cap) {
-		size_t cap = class_table.cap != 0 ? class_table.cap * 2 : 8;
-		const struct kcom_class **items = kcom_alloc(cap * sizeof(*items), 0);
-		if (items == NULL)
-			return KCOM_E_OUTOFMEMORY;
-		if (class_table.count != 0)
-			kcom_memcpy(items, class_table.items, class_table.count * sizeof(*items));
-		kcom_free(class_table.items, class_table.cap * sizeof(*items), 0);
-		class_table.items = items;
-		class_table.cap = cap;
-	}
-	class_table.items[class_table.count++] = cls;
-	return KCOM_OK;
-}
-
-/* Called only from kcom_builtin_classes_register_() during set-up, lock not yet shared. */
-kcom_error_t kcom_class_register_builtin_(const struct kcom_class *cls)
-{
-	return class_register_locked(cls);
-}
-
 kcom_error_t kcom_class_register(const struct kcom_class *cls)
 {
 	if (cls == NULL || cls->name == NULL || cls->create == NULL)
 		return KCOM_E_INVALIDARG;
-	kcom_error_t err = class_table_lock();
-	if (KCOM_FAILED(err))
-		return err;
-	err = class_register_locked(cls);
-	kcom_lock_release(&class_table.lock);
-	return err;
+	if (class_builtin(&cls->clsid) != NULL)
+		return KCOM_E_EXISTS;
+
+	const struct kcom_class **spare = NULL; /* a bigger array, made outside the lock */
+	size_t spare_cap = 0;
+	for (;;) {
+		kcom_spin_acquire_(&class_table.lock);
+		if (class_index_locked(&cls->clsid) != class_table.count) {
+			kcom_spin_release_(&class_table.lock);
+			kcom_free(spare, spare_cap * sizeof(*spare), 0);
+			return KCOM_E_EXISTS;
+		}
+		if (class_table.count < class_table.cap || spare_cap > class_table.cap)
+			break;
+		size_t want = class_table.cap != 0 ? class_table.cap * 2 : 8;
+		kcom_spin_release_(&class_table.lock);
+		kcom_free(spare, spare_cap * sizeof(*spare), 0);
+		spare = kcom_alloc(want * sizeof(*spare), 0);
+		if (spare == NULL)
+			return KCOM_E_OUTOFMEMORY;
+		spare_cap = want;
+	}
+
+	/* Lock held, room assured: swap in the spare array only when the old one is full. */
+	const struct kcom_class **old = NULL;
+	size_t old_cap = 0;
+	if (class_table.count == class_table.cap) {
+		if (class_table.count != 0)
+			kcom_memcpy(spare, class_table.items, class_table.count * sizeof(*spare));
+		old = class_table.items;
+		old_cap = class_table.cap;
+		class_table.items = spare;
+		class_table.cap = spare_cap;
+		spare = NULL;
+	}
+	class_table.items[class_table.count++] = cls;
+	kcom_spin_release_(&class_table.lock);
+	kcom_free(old, old_cap * sizeof(*old), 0);
+	kcom_free(spare, spare_cap * sizeof(*spare), 0);
+	return KCOM_OK;
 }
 
 kcom_error_t kcom_class_unregister(const kcom_clsid_t *clsid)
 {
 	if (clsid == NULL)
 		return KCOM_E_INVALIDARG;
-	kcom_error_t err = class_table_lock();
-	if (KCOM_FAILED(err))
-		return err;
+	if (class_builtin(clsid) != NULL)
+		return KCOM_E_ACCESSDENIED;
+	kcom_error_t err = KCOM_OK;
+	kcom_spin_acquire_(&class_table.lock);
 	size_t i = class_index_locked(clsid);
 	if (i == class_table.count) {
 		err = KCOM_E_NOTFOUND;
@@ -130,7 +104,7 @@ kcom_error_t kcom_class_unregister(const kcom_clsid_t *clsid)
 		             (class_table.count - i - 1) * sizeof(*class_table.items));
 		class_table.count--;
 	}
-	kcom_lock_release(&class_table.lock);
+	kcom_spin_release_(&class_table.lock);
 	return err;
 }
 
@@ -140,15 +114,19 @@ kcom_error_t kcom_class_find(const kcom_clsid_t *clsid, const struct kcom_class 
 		*out_cls = NULL;
 	if (clsid == NULL || out_cls == NULL)
 		return KCOM_E_INVALIDARG;
-	kcom_error_t err = class_table_lock();
-	if (KCOM_FAILED(err))
-		return err;
+	const struct kcom_class *cls = class_builtin(clsid);
+	if (cls != NULL) {
+		*out_cls = cls;
+		return KCOM_OK;
+	}
+	kcom_error_t err = KCOM_OK;
+	kcom_spin_acquire_(&class_table.lock);
 	size_t i = class_index_locked(clsid);
 	if (i == class_table.count)
 		err = KCOM_E_NOTFOUND;
 	else
 		*out_cls = class_table.items[i];
-	kcom_lock_release(&class_table.lock);
+	kcom_spin_release_(&class_table.lock);
 	return err;
 }
 
@@ -158,14 +136,18 @@ kcom_error_t kcom_class_enum(size_t index, const struct kcom_class **out_cls)
 		*out_cls = NULL;
 	if (out_cls == NULL)
 		return KCOM_E_INVALIDARG;
-	kcom_error_t err = class_table_lock();
-	if (KCOM_FAILED(err))
-		return err;
+	if (index < kcom_product.nclasses) {
+		*out_cls = kcom_product.classes[index];
+		return KCOM_OK;
+	}
+	index -= kcom_product.nclasses;
+	kcom_error_t err = KCOM_OK;
+	kcom_spin_acquire_(&class_table.lock);
 	if (index < class_table.count)
 		*out_cls = class_table.items[index];
 	else
 		err = KCOM_E_NOTFOUND;
-	kcom_lock_release(&class_table.lock);
+	kcom_spin_release_(&class_table.lock);
 	return err;
 }
 

@@ -2,9 +2,11 @@
  * @file com/class.h
  * @brief The class table: class IDs, names and factories; kcom_create().
  *
- * Each implementation registers a ::kcom_class (a static, constant description).  The built-in
- * implementations (membuf, ...) are registered the first time the table is touched, so
- * kcom_create() works with no set-up call, hosted or freestanding.  The table is thread-safe.
+ * Each implementation is described by a ::kcom_class (a static, constant description).  The
+ * built-in classes are the product's (com/product.h: the hosted library's list, or a kernel's
+ * own): the table reads that list in place, so kcom_create() works with no set-up call and
+ * its first use allocates nothing.  Classes added at run time with kcom_class_register() come
+ * after them.  The table is thread-safe.
  */
 #ifndef KCOM_COM_CLASS_H
 #define KCOM_COM_CLASS_H
@@ -25,12 +27,24 @@ extern "C" {
  */
 typedef kcom_error_t (*kcom_factory_fn)(const kcom_iid_t *iid, void **out);
 
+/**
+ * @brief One interface a class's objects answer: its IID and where each object embeds it.
+ *
+ * A class's list of these is the one statement of its interfaces: the implementation kit's
+ * query walks it, and tools list it.  The first entry is the object's identity (IUnknown).
+ */
+struct kcom_class_iface {
+	const kcom_iid_t *iid; /**< the interface; NULL ends the list */
+	size_t offset;         /**< offset of the embedded interface pointer within the object
+	                            (0 throughout for a class that answers query by itself) */
+};
+
 /** @brief A class: what the table holds (by pointer; it must outlive its registration). */
 struct kcom_class {
-	kcom_clsid_t clsid;           /**< the class ID */
-	const char *name;             /**< short name, such as "membuf" */
-	kcom_factory_fn create;       /**< factory */
-	const kcom_iid_t *const *iids; /**< interfaces its objects answer, NULL-terminated */
+	kcom_clsid_t clsid;                    /**< the class ID */
+	const char *name;                      /**< short name, such as "membuf" */
+	kcom_factory_fn create;                /**< factory */
+	const struct kcom_class_iface *ifaces; /**< interfaces its objects answer, ended by a NULL iid */
 };
 
 /**
@@ -44,11 +58,12 @@ struct kcom_class {
 kcom_error_t kcom_class_register(const struct kcom_class *cls);
 
 /**
- * @brief Removes a class from the table.
+ * @brief Removes a class added with kcom_class_register().
  * @param clsid its class ID
  * @retval KCOM_OK removed
  * @retval KCOM_E_INVALIDARG @p clsid is NULL
  * @retval KCOM_E_NOTFOUND no such class
+ * @retval KCOM_E_ACCESSDENIED the class is one of the product's built-in classes, which stay
  */
 kcom_error_t kcom_class_unregister(const kcom_clsid_t *clsid);
 
@@ -63,7 +78,8 @@ kcom_error_t kcom_class_unregister(const kcom_clsid_t *clsid);
 kcom_error_t kcom_class_find(const kcom_clsid_t *clsid, const struct kcom_class **out_cls);
 
 /**
- * @brief Enumerates the table: index 0, 1, ... until KCOM_E_NOTFOUND.
+ * @brief Enumerates the table: index 0, 1, ... until KCOM_E_NOTFOUND; the product's built-in
+ *        classes first, then registered ones, oldest first.
  * @param index position
  * @param out_cls receives the class; NULL on failure
  * @retval KCOM_OK there is a class at @p index

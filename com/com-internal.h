@@ -19,6 +19,7 @@
 #define kcom_memcpy(d, s, n) __builtin_memcpy((d), (s), (n))
 #define kcom_memmove(d, s, n) __builtin_memmove((d), (s), (n))
 #define kcom_memset(d, c, n) __builtin_memset((d), (c), (n))
+#define kcom_memcmp(a, b, n) __builtin_memcmp((a), (b), (n))
 
 #define KCOM_STRINGIFY_(x) #x
 #define KCOM_STRINGIFY(x) KCOM_STRINGIFY_(x)
@@ -44,14 +45,33 @@
 /* Length of a NUL-terminated string, without <string.h>. */
 size_t kcom_strlen_(const char *s);
 
-/*
- * Registers the built-in classes (membuf, ...) into the class table; called once by the class
- * table the first time it is touched.  Defined in impls/builtin.c.
- */
-kcom_error_t kcom_builtin_classes_register_(void);
+/* The hosted osenv's table (com/osenv-hosted.c), for the hosted product file to name. */
+extern const struct kcom_osenv kcom_osenv_hosted_table_;
 
-/* Adds one built-in class during that set-up (com/class.c). */
-struct kcom_class;
-kcom_error_t kcom_class_register_builtin_(const struct kcom_class *cls);
+/*
+ * A spin lock that needs no set-up: zero is unlocked, so a static one works from the first
+ * call, before any osenv is installed and in a kernel that has no lock of its own yet.  For
+ * short sections that never block and never call out (a table scan); anything longer takes an
+ * osenv lock.
+ */
+typedef struct kcom_spinlock {
+	uint32_t held;
+} kcom_spinlock_t;
+
+static inline void kcom_spin_acquire_(kcom_spinlock_t *l)
+{
+	while (__atomic_exchange_n(&l->held, 1, __ATOMIC_ACQUIRE) != 0) {
+		while (__atomic_load_n(&l->held, __ATOMIC_RELAXED) != 0) {
+#if defined(__i386__) || defined(__x86_64__)
+			__asm__ volatile("pause"); /* rep; nop: a hint, safe on every x86 */
+#endif
+		}
+	}
+}
+
+static inline void kcom_spin_release_(kcom_spinlock_t *l)
+{
+	__atomic_store_n(&l->held, 0, __ATOMIC_RELEASE);
+}
 
 #endif /* KCOM_COM_COM_INTERNAL_H */

@@ -33,6 +33,9 @@ static const struct error_name error_names[] = {
 	{ KCOM_E_EXISTS, "KCOM_E_EXISTS: already registered" },
 	{ KCOM_E_NOPHYS, "KCOM_E_NOPHYS: no physical address available" },
 	{ KCOM_E_TOOSMALL, "KCOM_E_TOOSMALL: caller's array or buffer too small" },
+	{ KCOM_E_UNREACHABLE, "KCOM_E_UNREACHABLE: memory above the device's highest address" },
+	{ KCOM_E_BOUNDARY, "KCOM_E_BOUNDARY: segment crosses the device's boundary" },
+	{ KCOM_E_MISALIGNED, "KCOM_E_MISALIGNED: address not aligned as the device needs" },
 };
 
 const char *kcom_strerror(kcom_error_t err)

@@ -74,6 +74,12 @@ typedef int32_t kcom_error_t;
 #define KCOM_E_NOPHYS KCOM_MAKE_KERROR(9)
 /** @brief The caller-supplied array is too small for the result. */
 #define KCOM_E_TOOSMALL KCOM_MAKE_KERROR(10)
+/** @brief Memory lies above the highest physical address the device can reach. */
+#define KCOM_E_UNREACHABLE KCOM_MAKE_KERROR(11)
+/** @brief A physical segment crosses the boundary the device's segments must not cross. */
+#define KCOM_E_BOUNDARY KCOM_MAKE_KERROR(12)
+/** @brief An address is not aligned as the device requires. */
+#define KCOM_E_MISALIGNED KCOM_MAKE_KERROR(13)
 
 /**
  * @brief Names an error code.

@@ -1,24 +1,19 @@
 /*
- * GUIDs: text form both ways, and the IIDs of the core interfaces.
+ * GUIDs: text form both ways, and the IIDs of com's own interfaces (IUnknown, debug); every
+ * other IID is defined in the folder of its interface.
  *
  * Parsing fills a local GUID and copies it out only when the whole text was valid, so a caller
  * never sees half a GUID.
  */
 #include "config.h"
 
+#include <com/debug.h>
 #include <com/guid.h>
 #include <com/iunknown.h>
-#include <absio/absio.h>
-#include <bufio/bufio.h>
-#include <bufio/bufvec.h>
-#include <com/registry.h>
 #include "com/com-internal.h"
 
 const kcom_iid_t kcom_iunknown_iid = KCOM_IUNKNOWN_IID;
-const kcom_iid_t kcom_absio_iid = KCOM_ABSIO_IID;
-const kcom_iid_t kcom_bufio_iid = KCOM_BUFIO_IID;
-const kcom_iid_t kcom_bufvec_iid = KCOM_BUFVEC_IID;
-const kcom_iid_t kcom_registry_iid = KCOM_REGISTRY_IID;
+const kcom_iid_t kcom_debug_iid = KCOM_DEBUG_IID;
 
 static const char guid_hex[] = "0123456789ABCDEF";
 

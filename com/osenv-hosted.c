@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <com/osenv.h>
+#include "com/com-internal.h"
 
 _Static_assert(sizeof(pthread_mutex_t) <= sizeof(((kcom_lock_t *)0)->opaque), "kcom_lock_t holds a mutex");
 
@@ -130,7 +131,7 @@ __attribute__((noreturn)) static void hosted_panic(void *ctx, const char *msg)
 	abort();
 }
 
-static const struct kcom_osenv hosted_osenv = {
+const struct kcom_osenv kcom_osenv_hosted_table_ = {
 	.alloc = hosted_alloc,
 	.free = hosted_free,
 	.pin = hosted_pin,
@@ -147,5 +148,5 @@ static const struct kcom_osenv hosted_osenv = {
 
 const struct kcom_osenv *kcom_osenv_hosted(void)
 {
-	return &hosted_osenv;
+	return &kcom_osenv_hosted_table_;
 }

@@ -1,23 +1,21 @@
 /*
- * The installed osenv and the thin wrappers the rest of kcom calls.  No C library here: in a
- * freestanding build nothing is installed until the kernel calls kcom_osenv_set(), and until
- * then allocation fails (NULL), pin/translate/lock answer KCOM_E_NOTIMPL and log is dropped.
+ * The installed osenv and the thin wrappers the rest of kcom calls.  No C library here.  The
+ * default is the product's (kcom_product.osenv: the hosted table in libkcom, whatever a kernel
+ * names in its product file); with none installed, allocation fails (NULL), pin/translate/lock
+ * answer KCOM_E_NOTIMPL and log is dropped.
  */
 #include "config.h"
 
 #include <com/osenv.h>
+#include <com/product.h>
 #include "com/com-internal.h"
 
 static const struct kcom_osenv *osenv_current;
 
-/* The default: the hosted table in libkcom, none in a freestanding core. */
+/* The default: the product's table, if it names one. */
 static const struct kcom_osenv *osenv_default(void)
 {
-#ifdef KCOM_FREESTANDING
-	return NULL;
-#else
-	return kcom_osenv_hosted();
-#endif
+	return kcom_product.osenv;
 }
 
 const struct kcom_osenv *kcom_osenv_set(const struct kcom_osenv *env)

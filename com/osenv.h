@@ -76,15 +76,16 @@ struct kcom_osenv {
 
 /**
  * @brief Installs the host's hooks.
- * @param env the new table (it must stay valid while installed); NULL re-installs the default
- *        (kcom_osenv_hosted() in a hosted build, none in a freestanding one)
+ * @param env the new table (it must stay valid while installed); NULL re-installs the
+ *        product's default (com/product.h: kcom_osenv_hosted() in the hosted library)
  * @return the table that was installed before (NULL if none).
  */
 const struct kcom_osenv *kcom_osenv_set(const struct kcom_osenv *env);
 
 /**
  * @brief Returns the installed table.
- * @return the table, or NULL when none is installed (freestanding, before kcom_osenv_set()).
+ * @return the table, or NULL when none is installed (a product that names no default, before
+ *         kcom_osenv_set()).
  */
 const struct kcom_osenv *kcom_osenv_get(void);
 

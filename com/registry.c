@@ -15,6 +15,8 @@
 #include <com/registry.h>
 #include "com/com-internal.h"
 
+const kcom_iid_t kcom_registry_iid = KCOM_REGISTRY_IID;
+
 struct registry_entry {
 	kcom_iid_t iid;
 	kcom_iunknown_t *obj;

@@ -90,11 +90,11 @@ static int list_classes(void)
 		if (KCOM_FAILED(err))
 			return fail("kcom_guid_format", err);
 		printf("class %s %s\n", cls->name, text);
-		for (const kcom_iid_t *const *iid = cls->iids; iid != NULL && *iid != NULL; iid++) {
-			err = kcom_guid_format(*iid, text, sizeof(text));
+		for (const struct kcom_class_iface *f = cls->ifaces; f != NULL && f->iid != NULL; f++) {
+			err = kcom_guid_format(f->iid, text, sizeof(text));
 			if (KCOM_FAILED(err))
 				return fail("kcom_guid_format", err);
-			printf("  interface %s %s\n", text, iid_name(*iid));
+			printf("  interface %s %s\n", text, iid_name(f->iid));
 		}
 	}
 }
@@ -149,7 +149,7 @@ static int write_and_view(kcom_bufio_t *io)
 	err = kcom_view_acquire(&view, kcom_bufio_absio(io), 0, 5, KCOM_VIEW_READ | KCOM_VIEW_WRITE);
 	if (KCOM_FAILED(err))
 		return fail("kcom_view_acquire", err);
-	printf("view of [0, 5): %s\n", view.bounced ? "bounce buffer (object cannot map)" : "direct mapping");
+	printf("view of [0, 5): %s\n", kcom_view_direct(&view) ? "direct mapping" : "bounce buffer (object cannot map)");
 	for (size_t i = 0; i < view.len; i++) {
 		char *c = (char *)view.addr + i;
 		if (*c >= 'a' && *c <= 'z')

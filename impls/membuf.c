@@ -1,7 +1,7 @@
 /*
- * membuf: a bufio over one flat region.
+ * membuf: a bufio over one flat region, built on the implementation kit (impls/impl-internal.h).
  *
- * The bytes live in a *store*, a reference-counted block that copies of a membuf share.  A
+ * The bytes live in a kit *store*, a reference-counted block that copies of a membuf share.  A
  * membuf sees `size` bytes of its store starting at `base`.  Before any byte of a shared store
  * changes (write, zero-fill on growth, a writable mapping), the membuf moves to a private store
  * of its own: copy-on-write at the granularity of the whole buffer.  Growth past the store's
@@ -21,49 +21,21 @@
 
 #include <bufio/bufio.h>
 #include <bufio/bufvec.h>
-#include <com/refcount.h>
 #include <impls/membuf.h>
 #include "absio/absio-internal.h"
-#include "com/com-internal.h"
+#include "impls/impl-internal.h"
 
-/* Alignment of a store's bytes: a cache line. */
-#define MEMBUF_ALIGN 64
 /* Smallest capacity a growing store gets. */
 #define MEMBUF_MIN_CAP 64
-
-struct membuf_store {
-	kcom_refcount_t refs;
-	size_t cap;                      /* bytes at data */
-	unsigned char *data;
-	kcom_membuf_release_fn release;  /* wrapped memory only */
-	void *release_ctx;
-	int wrapped;                     /* data is the caller's */
-};
-
-/* The header of an owned store is padded so its bytes start cache-aligned. */
-#define MEMBUF_STORE_HDR ((sizeof(struct membuf_store) + MEMBUF_ALIGN - 1) & ~(size_t)(MEMBUF_ALIGN - 1))
-
-enum membuf_map_kind { MEMBUF_MAP, MEMBUF_MAP_VEC };
-
-struct membuf_mapping {
-	struct membuf_mapping *next;
-	void *addr;
-	kcom_off_t off;
-	size_t n;
-	unsigned flags;                  /* KCOM_MAP_*; a bufio map is READ|WRITE */
-	enum membuf_map_kind kind;
-};
 
 struct membuf {
 	kcom_bufio_t bufio;
 	kcom_bufvec_t bufvec;
-	kcom_refcount_t refs;
-	struct membuf_store *store;
-	size_t base;                     /* our byte 0 is store->data[base] */
+	struct kcom_impl impl;     /* count, ledger of mappings, debug interface */
+	struct kcom_store *store;
+	size_t base;               /* our byte 0 is store->data[base] */
 	size_t size;
-	int fixed;                       /* wraps caller memory: capacity is store->cap */
-	struct membuf_mapping *maps;     /* outstanding mappings, newest first */
-	unsigned nmaps;
+	int fixed;                 /* wraps caller memory: capacity is store->cap */
 };
 
 static const struct kcom_bufio_ops membuf_bufio_ops;
@@ -81,44 +53,6 @@ static struct membuf *impl_from_bufvec(kcom_bufvec_t *vec)
 	return kcom_container_of(vec, struct membuf, bufvec);
 }
 
-/* ---- stores ---- */
-
-/* A new owned store of `cap` bytes (contents undefined), one reference; NULL on failure. */
-static struct membuf_store *store_new(size_t cap)
-{
-	if (cap > SIZE_MAX - MEMBUF_STORE_HDR)
-		return NULL;
-	struct membuf_store *st = kcom_alloc(MEMBUF_STORE_HDR + cap, MEMBUF_ALIGN);
-	if (st == NULL)
-		return NULL;
-	kcom_refcount_init(&st->refs, 1);
-	st->cap = cap;
-	st->data = (unsigned char *)st + MEMBUF_STORE_HDR;
-	st->release = NULL;
-	st->release_ctx = NULL;
-	st->wrapped = 0;
-	return st;
-}
-
-/* Drops a reference; the last one frees the store (or hands wrapped memory back). */
-static void store_release(struct membuf_store *st)
-{
-	if (kcom_refcount_dec(&st->refs) != 0)
-		return;
-	if (st->wrapped) {
-		if (st->release != NULL)
-			st->release(st->release_ctx, st->data, st->cap);
-		kcom_free(st, sizeof(*st), 0);
-	} else {
-		kcom_free(st, MEMBUF_STORE_HDR + st->cap, MEMBUF_ALIGN);
-	}
-}
-
-static int store_shared(const struct membuf_store *st)
-{
-	return kcom_refcount_get(&st->refs) > 1;
-}
-
 static unsigned char *membuf_bytes(const struct membuf *mb)
 {
 	return mb->store->data + mb->base;
@@ -132,14 +66,14 @@ static unsigned char *membuf_bytes(const struct membuf *mb)
  */
 static kcom_error_t membuf_make_writable(struct membuf *mb, size_t need)
 {
-	struct membuf_store *old = mb->store;
+	struct kcom_store *old = mb->store;
 	int fits = need <= old->cap - mb->base;
 
 	if (mb->fixed)
 		return fits ? KCOM_OK : KCOM_E_NOSPACE;
-	if (fits && !store_shared(old))
+	if (fits && !kcom_store_shared_(old))
 		return KCOM_OK;
-	if (mb->nmaps != 0)
+	if (kcom_ledger_mapped_(&mb->impl))
 		return KCOM_E_BUSY;
 
 	size_t cap = need;
@@ -149,68 +83,28 @@ static kcom_error_t membuf_make_writable(struct membuf *mb, size_t need)
 		size_t doubled = cur <= SIZE_MAX / 2 ? cur * 2 : SIZE_MAX;
 		cap = KCOM_MAX(cap, KCOM_MAX(doubled, (size_t)MEMBUF_MIN_CAP));
 	}
-	struct membuf_store *st = store_new(cap);
-	if (st == NULL && cap > need)
-		st = store_new(need); /* the doubled size may be what failed */
-	if (st == NULL)
-		return KCOM_E_OUTOFMEMORY;
-	if (mb->size != 0)
-		kcom_memcpy(st->data, membuf_bytes(mb), mb->size);
-	mb->store = st;
-	mb->base = 0;
-	/* Drop the old store only after copying out of it: see the file comment. */
-	store_release(old);
-	return KCOM_OK;
+	return kcom_store_move_(&mb->store, &mb->base, mb->size, cap, need);
 }
 
-/* ---- IUnknown ---- */
+KCOM_IMPL_IUNKNOWN_(membuf, kcom_bufio_t, struct membuf, bufio)
 
-static kcom_error_t membuf_query_impl(struct membuf *mb, const kcom_iid_t *iid, void **out)
+static void membuf_destroy(struct kcom_impl *impl)
 {
-	if (out == NULL)
-		return KCOM_E_POINTER;
-	*out = NULL;
-	if (iid == NULL)
-		return KCOM_E_POINTER;
-	if (kcom_guid_equal(iid, &kcom_iunknown_iid) || kcom_guid_equal(iid, &kcom_absio_iid) ||
-	    kcom_guid_equal(iid, &kcom_bufio_iid))
-		*out = &mb->bufio;
-	else if (kcom_guid_equal(iid, &kcom_bufvec_iid))
-		*out = &mb->bufvec;
-	else
-		return KCOM_E_NOINTERFACE;
-	kcom_refcount_inc(&mb->refs);
-	return KCOM_OK;
-}
-
-static void membuf_destroy(struct membuf *mb)
-{
-	KCOM_ASSERT(mb->nmaps == 0 && mb->maps == NULL); /* each mapping holds a reference */
-	store_release(mb->store);
+	struct membuf *mb = kcom_container_of(impl, struct membuf, impl);
+	kcom_store_release_(mb->store);
 	kcom_free(mb, sizeof(*mb), 0);
 }
 
-static uint32_t membuf_release_impl(struct membuf *mb)
+static kcom_error_t membuf_sanity(struct kcom_impl *impl, char *why, size_t len)
 {
-	uint32_t n = kcom_refcount_dec(&mb->refs);
-	if (n == 0)
-		membuf_destroy(mb);
-	return n;
-}
-
-static kcom_error_t membuf_query(kcom_bufio_t *io, const kcom_iid_t *iid, void **out)
-{
-	return membuf_query_impl(impl_from_bufio(io), iid, out);
-}
-
-static uint32_t membuf_addref(kcom_bufio_t *io)
-{
-	return kcom_refcount_inc(&impl_from_bufio(io)->refs);
-}
-
-static uint32_t membuf_release(kcom_bufio_t *io)
-{
-	return membuf_release_impl(impl_from_bufio(io));
+	struct membuf *mb = kcom_container_of(impl, struct membuf, impl);
+	if (mb->store == NULL || kcom_refcount_get(&mb->store->refs) < 1)
+		return kcom_impl_insane_(why, len, "membuf: no live store");
+	if (mb->base > mb->store->cap || mb->size > mb->store->cap - mb->base)
+		return kcom_impl_insane_(why, len, "membuf: window past the store");
+	if (mb->fixed && !mb->store->outside)
+		return kcom_impl_insane_(why, len, "membuf: a wrapper's store is not the caller's memory");
+	return KCOM_OK;
 }
 
 /* ---- absio ---- */
@@ -219,12 +113,11 @@ static kcom_error_t membuf_read(kcom_bufio_t *io, void *buf, kcom_off_t off, siz
 {
 	struct membuf *mb = impl_from_bufio(io);
 	kcom_error_t err = kcom_absio_check_io_(buf, off, n, out_actual);
-	if (KCOM_FAILED(err))
-		return err;
+	if (err != KCOM_OK)
+		return kcom_absio_check_done_(err);
 	if ((uint64_t)off >= mb->size)
 		return KCOM_OK;
-	size_t avail = mb->size - (size_t)off;
-	size_t len = KCOM_MIN(n, avail);
+	size_t len = KCOM_MIN(n, mb->size - (size_t)off);
 	kcom_memcpy(buf, membuf_bytes(mb) + off, len);
 	*out_actual = len;
 	return KCOM_OK;
@@ -234,13 +127,14 @@ static kcom_error_t membuf_write(kcom_bufio_t *io, const void *buf, kcom_off_t o
 {
 	struct membuf *mb = impl_from_bufio(io);
 	kcom_error_t err = kcom_absio_check_io_(buf, off, n, out_actual);
-	if (KCOM_FAILED(err) || n == 0)
-		return err;
+	if (err != KCOM_OK)
+		return kcom_absio_check_done_(err);
 
 	/* How much may land: the size is frozen while mapped; a wrapper ends where its memory does. */
-	uint64_t limit = mb->nmaps != 0 ? mb->size : mb->fixed ? mb->store->cap : SIZE_MAX;
+	int mapped = kcom_ledger_mapped_(&mb->impl);
+	uint64_t limit = mapped ? mb->size : mb->fixed ? mb->store->cap : SIZE_MAX;
 	if ((uint64_t)off >= limit)
-		return mb->nmaps != 0 ? KCOM_E_BUSY : mb->fixed ? KCOM_E_NOSPACE : KCOM_E_OUTOFMEMORY;
+		return mapped ? KCOM_E_BUSY : mb->fixed ? KCOM_E_NOSPACE : KCOM_E_OUTOFMEMORY;
 	size_t len = (size_t)KCOM_MIN((uint64_t)n, limit - (uint64_t)off);
 	size_t end = (size_t)off + len;
 
@@ -271,7 +165,7 @@ static kcom_error_t membuf_setsize(kcom_bufio_t *io, size_t size)
 	struct membuf *mb = impl_from_bufio(io);
 	if (size == mb->size)
 		return KCOM_OK;
-	if (mb->nmaps != 0)
+	if (kcom_ledger_mapped_(&mb->impl))
 		return KCOM_E_BUSY;
 	if (size < mb->size) {
 		/* Truncating changes no byte, so a shared store stays shared. */
@@ -292,51 +186,32 @@ static kcom_error_t membuf_setsize(kcom_bufio_t *io, size_t size)
  * Records a mapping of [off, off + n) and returns its address.  A writable mapping first makes
  * the store private.  The mapping holds a reference.  On failure nothing changed.
  */
-static kcom_error_t membuf_map_range(struct membuf *mb, kcom_off_t off, size_t n, unsigned flags,
-                                     enum membuf_map_kind kind, void **out_addr)
+static kcom_error_t membuf_map_range(struct membuf *mb, struct kcom_hold_key *key, struct kcom_iovec *piece,
+                                     void **out_addr)
 {
 	*out_addr = NULL;
-	kcom_error_t err = kcom_absio_check_range_(off, n, mb->size);
+	kcom_error_t err = kcom_absio_check_range_(key->off, key->n, mb->size);
 	if (KCOM_FAILED(err))
 		return err;
-	struct membuf_mapping *m = kcom_alloc(sizeof(*m), 0);
-	if (m == NULL)
+	struct kcom_hold *h = kcom_hold_alloc_(key->veclen);
+	if (h == NULL)
 		return KCOM_E_OUTOFMEMORY;
-	if (flags & KCOM_MAP_WRITE) {
+	if (key->flags & KCOM_MAP_WRITE) {
 		err = membuf_make_writable(mb, mb->size);
 		if (KCOM_FAILED(err)) {
-			kcom_free(m, sizeof(*m), 0);
+			kcom_hold_free_(h);
 			return err;
 		}
 	}
-	m->addr = membuf_bytes(mb) + off;
-	m->off = off;
-	m->n = n;
-	m->flags = flags;
-	m->kind = kind;
-	m->next = mb->maps;
-	mb->maps = m;
-	mb->nmaps++;
-	kcom_refcount_inc(&mb->refs);
-	*out_addr = m->addr;
-	return KCOM_OK;
-}
-
-/* Ends the mapping that matches exactly; KCOM_E_INVALIDARG, changing nothing, when none does. */
-static kcom_error_t membuf_unmap_range(struct membuf *mb, const void *addr, kcom_off_t off, size_t n,
-                                       unsigned flags, enum membuf_map_kind kind)
-{
-	for (struct membuf_mapping **pp = &mb->maps; *pp != NULL; pp = &(*pp)->next) {
-		struct membuf_mapping *m = *pp;
-		if (m->addr != addr || m->off != off || m->n != n || m->flags != flags || m->kind != kind)
-			continue;
-		*pp = m->next;
-		mb->nmaps--;
-		kcom_free(m, sizeof(*m), 0);
-		membuf_release_impl(mb); /* may free mb: touch nothing after */
-		return KCOM_OK;
+	*out_addr = membuf_bytes(mb) + key->off;
+	if (piece != NULL) {
+		piece->base = *out_addr;
+		piece->len = key->n;
+	} else {
+		key->addr = (uintptr_t)*out_addr;
 	}
-	return KCOM_E_INVALIDARG;
+	kcom_ledger_insert_(&mb->impl, h, key, NULL);
+	return KCOM_OK;
 }
 
 /* ---- bufio ---- */
@@ -345,37 +220,19 @@ static kcom_error_t membuf_map(kcom_bufio_t *io, void **out_addr, kcom_off_t off
 {
 	if (out_addr == NULL)
 		return KCOM_E_INVALIDARG;
-	return membuf_map_range(impl_from_bufio(io), off, n, KCOM_MAP_READ | KCOM_MAP_WRITE, MEMBUF_MAP, out_addr);
+	struct kcom_hold_key key = { .kind = KCOM_HOLD_MAP, .off = off, .n = n, .flags = KCOM_MAP_READ | KCOM_MAP_WRITE };
+	return membuf_map_range(impl_from_bufio(io), &key, NULL, out_addr);
 }
 
 static kcom_error_t membuf_unmap(kcom_bufio_t *io, void *addr, kcom_off_t off, size_t n)
 {
-	return membuf_unmap_range(impl_from_bufio(io), addr, off, n, KCOM_MAP_READ | KCOM_MAP_WRITE, MEMBUF_MAP);
+	struct kcom_hold_key key = {
+		.kind = KCOM_HOLD_MAP, .addr = (uintptr_t)addr, .off = off, .n = n, .flags = KCOM_MAP_READ | KCOM_MAP_WRITE,
+	};
+	return kcom_ledger_drop_(&impl_from_bufio(io)->impl, &key);
 }
 
-static kcom_error_t membuf_wire(kcom_bufio_t *io, kcom_phys_t *out_phys, kcom_off_t off, size_t n)
-{
-	(void)io;
-	(void)off;
-	(void)n;
-	if (out_phys == NULL)
-		return KCOM_E_INVALIDARG;
-	*out_phys = 0;
-	/* Pageable memory is never handed to a device: use a dmabuf. */
-	return KCOM_E_NOTIMPL;
-}
-
-static kcom_error_t membuf_unwire(kcom_bufio_t *io, kcom_phys_t phys, kcom_off_t off, size_t n)
-{
-	(void)io;
-	(void)phys;
-	(void)off;
-	(void)n;
-	/* wire never succeeds, so no wiring can match. */
-	return KCOM_E_INVALIDARG;
-}
-
-static kcom_error_t membuf_new(struct membuf_store *st, size_t base, size_t size, int fixed, struct membuf **out);
+static kcom_error_t membuf_new(struct kcom_store *st, size_t base, size_t size, int fixed, struct membuf **out);
 
 static kcom_error_t membuf_copy(kcom_bufio_t *io, kcom_off_t off, size_t n, kcom_bufio_t **out_io)
 {
@@ -388,14 +245,14 @@ static kcom_error_t membuf_copy(kcom_bufio_t *io, kcom_off_t off, size_t n, kcom
 		return err;
 
 	struct membuf *copy;
-	if (mb->fixed || mb->nmaps != 0) {
+	if (mb->fixed || kcom_ledger_mapped_(&mb->impl)) {
 		/* Wrapped memory stays the caller's, and mapped bytes may change under a share. */
-		struct membuf_store *st = store_new(n);
+		struct kcom_store *st = kcom_store_new_(n);
 		if (st == NULL)
 			return KCOM_E_OUTOFMEMORY;
 		err = membuf_new(st, 0, n, 0, &copy);
 		if (KCOM_FAILED(err)) {
-			store_release(st);
+			kcom_store_release_(st);
 			return err;
 		}
 		if (n != 0)
@@ -404,7 +261,7 @@ static kcom_error_t membuf_copy(kcom_bufio_t *io, kcom_off_t off, size_t n, kcom
 		err = membuf_new(mb->store, mb->base + (size_t)off, n, 0, &copy);
 		if (KCOM_FAILED(err))
 			return err;
-		kcom_refcount_inc(&mb->store->refs);
+		kcom_store_hold_(mb->store);
 	}
 	*out_io = &copy->bufio;
 	return KCOM_OK;
@@ -412,25 +269,7 @@ static kcom_error_t membuf_copy(kcom_bufio_t *io, kcom_off_t off, size_t n, kcom
 
 /* ---- bufvec (one segment) ---- */
 
-static kcom_error_t membuf_vec_query(kcom_bufvec_t *vec, const kcom_iid_t *iid, void **out)
-{
-	return membuf_query_impl(impl_from_bufvec(vec), iid, out);
-}
-
-static uint32_t membuf_vec_addref(kcom_bufvec_t *vec)
-{
-	return kcom_refcount_inc(&impl_from_bufvec(vec)->refs);
-}
-
-static uint32_t membuf_vec_release(kcom_bufvec_t *vec)
-{
-	return membuf_release_impl(impl_from_bufvec(vec));
-}
-
-static int membuf_flags_valid(unsigned flags)
-{
-	return flags != 0 && (flags & ~(KCOM_MAP_READ | KCOM_MAP_WRITE)) == 0;
-}
+KCOM_IMPL_IUNKNOWN_(membuf_vec, kcom_bufvec_t, struct membuf, bufvec)
 
 static kcom_error_t membuf_map_vec(kcom_bufvec_t *vec, kcom_off_t off, size_t n, unsigned flags,
                                    struct kcom_iovec *iov, size_t max, size_t *out_count)
@@ -439,7 +278,7 @@ static kcom_error_t membuf_map_vec(kcom_bufvec_t *vec, kcom_off_t off, size_t n,
 	if (out_count == NULL)
 		return KCOM_E_INVALIDARG;
 	*out_count = 0;
-	if (!membuf_flags_valid(flags) || (iov == NULL && max > 0))
+	if (!kcom_map_flags_valid_(flags) || (iov == NULL && max > 0))
 		return KCOM_E_INVALIDARG;
 	kcom_error_t err = kcom_absio_check_range_(off, n, mb->size);
 	if (KCOM_FAILED(err))
@@ -448,12 +287,15 @@ static kcom_error_t membuf_map_vec(kcom_bufvec_t *vec, kcom_off_t off, size_t n,
 		*out_count = 1;
 		return KCOM_E_TOOSMALL;
 	}
+	struct kcom_iovec piece;
+	struct kcom_hold_key key = {
+		.kind = KCOM_HOLD_MAP_VEC, .off = off, .n = n, .flags = flags, .vec = &piece, .veclen = sizeof(piece),
+	};
 	void *addr;
-	err = membuf_map_range(mb, off, n, flags, MEMBUF_MAP_VEC, &addr);
+	err = membuf_map_range(mb, &key, &piece, &addr);
 	if (KCOM_FAILED(err))
 		return err;
-	iov[0].base = addr;
-	iov[0].len = n;
+	iov[0] = piece;
 	*out_count = 1;
 	return KCOM_OK;
 }
@@ -461,35 +303,12 @@ static kcom_error_t membuf_map_vec(kcom_bufvec_t *vec, kcom_off_t off, size_t n,
 static kcom_error_t membuf_unmap_vec(kcom_bufvec_t *vec, kcom_off_t off, size_t n, unsigned flags,
                                      const struct kcom_iovec *iov, size_t count)
 {
-	struct membuf *mb = impl_from_bufvec(vec);
-	if (iov == NULL || count != 1 || iov[0].len != n)
+	struct kcom_hold_key key = {
+		.kind = KCOM_HOLD_MAP_VEC, .off = off, .n = n, .flags = flags, .vec = iov, .veclen = count * sizeof(*iov),
+	};
+	if (iov == NULL || count != 1)
 		return KCOM_E_INVALIDARG;
-	return membuf_unmap_range(mb, iov[0].base, off, n, flags, MEMBUF_MAP_VEC);
-}
-
-static kcom_error_t membuf_wire_vec(kcom_bufvec_t *vec, kcom_off_t off, size_t n, struct kcom_physseg *segs,
-                                    size_t max, size_t *out_count)
-{
-	(void)vec;
-	(void)off;
-	(void)n;
-	(void)segs;
-	(void)max;
-	if (out_count == NULL)
-		return KCOM_E_INVALIDARG;
-	*out_count = 0;
-	return KCOM_E_NOTIMPL;
-}
-
-static kcom_error_t membuf_unwire_vec(kcom_bufvec_t *vec, kcom_off_t off, size_t n,
-                                      const struct kcom_physseg *segs, size_t count)
-{
-	(void)vec;
-	(void)off;
-	(void)n;
-	(void)segs;
-	(void)count;
-	return KCOM_E_INVALIDARG;
+	return kcom_ledger_drop_(&impl_from_bufvec(vec)->impl, &key);
 }
 
 /* ---- tables ---- */
@@ -504,8 +323,8 @@ static const struct kcom_bufio_ops membuf_bufio_ops = {
 	.setsize = membuf_setsize,
 	.map = membuf_map,
 	.unmap = membuf_unmap,
-	.wire = membuf_wire,
-	.unwire = membuf_unwire,
+	.wire = kcom_impl_wire_notimpl_, /* pageable memory is never handed to a device: use a dmabuf */
+	.unwire = kcom_impl_unwire_none_,
 	.copy = membuf_copy,
 };
 
@@ -515,27 +334,52 @@ static const struct kcom_bufvec_ops membuf_bufvec_ops = {
 	.release = membuf_vec_release,
 	.map_vec = membuf_map_vec,
 	.unmap_vec = membuf_unmap_vec,
-	.wire_vec = membuf_wire_vec,
-	.unwire_vec = membuf_unwire_vec,
+	.wire_vec = kcom_impl_wire_vec_notimpl_,
+	.unwire_vec = kcom_impl_unwire_vec_none_,
+};
+
+static const struct kcom_class_iface membuf_ifaces[] = {
+	{ &kcom_iunknown_iid, offsetof(struct membuf, bufio) },
+	{ &kcom_absio_iid, offsetof(struct membuf, bufio) },
+	{ &kcom_bufio_iid, offsetof(struct membuf, bufio) },
+	{ &kcom_bufvec_iid, offsetof(struct membuf, bufvec) },
+	{ &kcom_debug_iid, offsetof(struct membuf, impl.debug) },
+	{ NULL, 0 },
+};
+
+static kcom_error_t membuf_class_create(const kcom_iid_t *iid, void **out);
+
+const kcom_clsid_t kcom_membuf_clsid = KCOM_MEMBUF_CLSID;
+
+const struct kcom_class kcom_membuf_class = {
+	.clsid = KCOM_MEMBUF_CLSID,
+	.name = "membuf",
+	.create = membuf_class_create,
+	.ifaces = membuf_ifaces,
+};
+
+static const struct kcom_impl_desc membuf_desc = {
+	.cls = &kcom_membuf_class,
+	.impl_offset = offsetof(struct membuf, impl),
+	.destroy = membuf_destroy,
+	.sanity = membuf_sanity,
 };
 
 /* ---- construction ---- */
 
 /* A membuf over `st` (whose reference it takes over only on success). */
-static kcom_error_t membuf_new(struct membuf_store *st, size_t base, size_t size, int fixed, struct membuf **out)
+static kcom_error_t membuf_new(struct kcom_store *st, size_t base, size_t size, int fixed, struct membuf **out)
 {
 	struct membuf *mb = kcom_alloc(sizeof(*mb), 0);
 	if (mb == NULL)
 		return KCOM_E_OUTOFMEMORY;
 	mb->bufio.ops = &membuf_bufio_ops;
 	mb->bufvec.ops = &membuf_bufvec_ops;
-	kcom_refcount_init(&mb->refs, 1);
+	kcom_impl_init_(&mb->impl, &membuf_desc);
 	mb->store = st;
 	mb->base = base;
 	mb->size = size;
 	mb->fixed = fixed;
-	mb->maps = NULL;
-	mb->nmaps = 0;
 	*out = mb;
 	return KCOM_OK;
 }
@@ -545,13 +389,13 @@ kcom_error_t kcom_membuf_create(size_t size, kcom_bufio_t **out_io)
 	if (out_io == NULL)
 		return KCOM_E_INVALIDARG;
 	*out_io = NULL;
-	struct membuf_store *st = store_new(size);
+	struct kcom_store *st = kcom_store_new_(size);
 	if (st == NULL)
 		return KCOM_E_OUTOFMEMORY;
 	struct membuf *mb;
 	kcom_error_t err = membuf_new(st, 0, size, 0, &mb);
 	if (KCOM_FAILED(err)) {
-		store_release(st);
+		kcom_store_release_(st);
 		return err;
 	}
 	if (size != 0)
@@ -568,20 +412,15 @@ kcom_error_t kcom_membuf_wrap(void *mem, size_t len, kcom_membuf_release_fn rele
 	*out_io = NULL;
 	if (mem == NULL && len > 0)
 		return KCOM_E_INVALIDARG;
-	struct membuf_store *st = kcom_alloc(sizeof(*st), 0);
+	struct kcom_store *st = kcom_store_wrap_(mem, len, release, ctx);
 	if (st == NULL)
 		return KCOM_E_OUTOFMEMORY;
-	kcom_refcount_init(&st->refs, 1);
-	st->cap = len;
-	st->data = mem;
-	st->release = release;
-	st->release_ctx = ctx;
-	st->wrapped = 1;
 	struct membuf *mb;
 	kcom_error_t err = membuf_new(st, 0, len, 1, &mb);
 	if (KCOM_FAILED(err)) {
-		/* The caller keeps its memory: free the header without calling release. */
-		kcom_free(st, sizeof(*st), 0);
+		/* The caller keeps its memory: drop the header without calling release. */
+		st->release = NULL;
+		kcom_store_release_(st);
 		return err;
 	}
 	*out_io = &mb->bufio;
@@ -599,16 +438,3 @@ static kcom_error_t membuf_class_create(const kcom_iid_t *iid, void **out)
 	kcom_bufio_release(io);
 	return err;
 }
-
-const kcom_clsid_t kcom_membuf_clsid = KCOM_MEMBUF_CLSID;
-
-static const kcom_iid_t *const membuf_iids[] = {
-	&kcom_iunknown_iid, &kcom_absio_iid, &kcom_bufio_iid, &kcom_bufvec_iid, NULL,
-};
-
-const struct kcom_class kcom_membuf_class = {
-	.clsid = KCOM_MEMBUF_CLSID,
-	.name = "membuf",
-	.create = membuf_class_create,
-	.iids = membuf_iids,
-};

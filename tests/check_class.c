@@ -15,6 +15,8 @@
 #include <bufio/bufio.h>
 #include <bufio/bufvec.h>
 #include <com/com.h>
+#include <com/debug.h>
+#include <com/product.h>
 #include <impls/membuf.h>
 
 #include "tests/suites.h"
@@ -50,37 +52,38 @@ static kcom_error_t failing_factory(const kcom_iid_t *iid, void **out)
 	return KCOM_E_OUTOFMEMORY;
 }
 
-static const kcom_iid_t *const test_iids[] = {
-	&kcom_iunknown_iid, &kcom_absio_iid, &kcom_bufio_iid, &kcom_bufvec_iid, NULL,
+/* The test classes answer query through membuf's objects: no offsets of their own. */
+static const struct kcom_class_iface test_iids[] = {
+	{ &kcom_iunknown_iid, 0 }, { &kcom_absio_iid, 0 }, { &kcom_bufio_iid, 0 }, { &kcom_bufvec_iid, 0 }, { NULL, 0 },
 };
 
 static const struct kcom_class test_class = {
 	.clsid = TEST_CLSID(0x00),
 	.name = "test",
 	.create = test_factory,
-	.iids = test_iids,
+	.ifaces = test_iids,
 };
 /* Another description with test_class's ID. */
 static const struct kcom_class test_class_same_id = {
 	.clsid = TEST_CLSID(0x00),
 	.name = "test-again",
 	.create = test_factory,
-	.iids = test_iids,
+	.ifaces = test_iids,
 };
 static const struct kcom_class failing_class = {
 	.clsid = TEST_CLSID(0x01),
 	.name = "failing",
 	.create = failing_factory,
-	.iids = NULL,
+	.ifaces = NULL,
 };
 static const struct kcom_class order_classes[3] = {
-	{ .clsid = TEST_CLSID(0x10), .name = "order-a", .create = test_factory, .iids = test_iids },
-	{ .clsid = TEST_CLSID(0x11), .name = "order-b", .create = test_factory, .iids = test_iids },
-	{ .clsid = TEST_CLSID(0x12), .name = "order-c", .create = test_factory, .iids = test_iids },
+	{ .clsid = TEST_CLSID(0x10), .name = "order-a", .create = test_factory, .ifaces = test_iids },
+	{ .clsid = TEST_CLSID(0x11), .name = "order-b", .create = test_factory, .ifaces = test_iids },
+	{ .clsid = TEST_CLSID(0x12), .name = "order-c", .create = test_factory, .ifaces = test_iids },
 };
 
 #define MANY 24
-#define MANY_CLASS(n) { .clsid = TEST_CLSID(0x80 + (n)), .name = "many", .create = test_factory, .iids = test_iids }
+#define MANY_CLASS(n) { .clsid = TEST_CLSID(0x80 + (n)), .name = "many", .create = test_factory, .ifaces = test_iids }
 static const struct kcom_class many_classes[MANY] = {
 	MANY_CLASS(0), MANY_CLASS(1), MANY_CLASS(2), MANY_CLASS(3), MANY_CLASS(4), MANY_CLASS(5),
 	MANY_CLASS(6), MANY_CLASS(7), MANY_CLASS(8), MANY_CLASS(9), MANY_CLASS(10), MANY_CLASS(11),
@@ -152,19 +155,52 @@ START_TEST(test_class_membuf_builtin)
 	ck_assert(kcom_guid_equal(&c->clsid, &kcom_membuf_clsid));
 	ck_assert_ptr_nonnull(c->create);
 
-	/* Its interface list names exactly IUnknown, absio, bufio and bufvec. */
-	const kcom_iid_t *want[] = { &kcom_iunknown_iid, &kcom_absio_iid, &kcom_bufio_iid, &kcom_bufvec_iid };
-	ck_assert_ptr_nonnull(c->iids);
+	/* Its interface list names exactly IUnknown (first: the identity), absio, bufio, bufvec and
+	 * the kit's debug interface, and each entry is what query answers. */
+	const kcom_iid_t *want[] = { &kcom_iunknown_iid, &kcom_absio_iid, &kcom_bufio_iid, &kcom_bufvec_iid,
+	                             &kcom_debug_iid };
+	ck_assert_ptr_nonnull(c->ifaces);
+	ck_assert(kcom_guid_equal(c->ifaces[0].iid, &kcom_iunknown_iid));
 	size_t n = 0;
-	while (c->iids[n] != NULL)
+	while (c->ifaces[n].iid != NULL)
 		n++;
-	ck_assert_uint_eq(n, 4);
-	for (size_t w = 0; w < 4; w++) {
+	ck_assert_uint_eq(n, 5);
+	void *obj;
+	ck_assert_int_eq(kcom_create(&kcom_membuf_clsid, &kcom_iunknown_iid, &obj), KCOM_OK);
+	for (size_t w = 0; w < 5; w++) {
 		int found = 0;
-		for (size_t i = 0; i < n; i++)
-			found += kcom_guid_equal(c->iids[i], want[w]);
+		for (size_t i = 0; i < n; i++) {
+			if (!kcom_guid_equal(c->ifaces[i].iid, want[w]))
+				continue;
+			found++;
+			void *itf;
+			ck_assert_int_eq(kcom_iunknown_query(obj, want[w], &itf), KCOM_OK);
+			ck_assert_ptr_eq(itf, (char *)obj + c->ifaces[i].offset);
+			kcom_iunknown_release(itf);
+		}
 		ck_assert_int_eq(found, 1);
 	}
+	ck_assert_uint_eq(kcom_iunknown_release(obj), 0);
+
+	/* Built-in classes are the product's: they cannot be removed, or registered again. */
+	ck_assert_int_eq(kcom_class_unregister(&kcom_membuf_clsid), KCOM_E_ACCESSDENIED);
+	ck_assert_int_eq(kcom_class_register(&kcom_membuf_class), KCOM_E_EXISTS);
+	ck_assert_int_eq(kcom_class_find(&kcom_membuf_clsid, &c), KCOM_OK);
+}
+END_TEST
+
+/* The table is the product's list, read in place: its first use allocates nothing. */
+START_TEST(test_class_first_use_allocates_nothing)
+{
+	testenv_install();
+	const struct kcom_class *c;
+	ck_assert_int_eq(kcom_class_find(&kcom_membuf_clsid, &c), KCOM_OK);
+	ck_assert_int_eq(kcom_class_enum(0, &c), KCOM_OK);
+	ck_assert_ptr_eq(c, kcom_product.classes[0]);
+	ck_assert_int_eq(kcom_class_enum(kcom_product.nclasses, &c), KCOM_E_NOTFOUND);
+	unsigned long allocs = testenv_allocs();
+	testenv_uninstall();
+	ck_assert_uint_eq(allocs, 0);
 }
 END_TEST
 
@@ -244,8 +280,6 @@ END_TEST
 START_TEST(test_class_create_unknown_iid)
 {
 	/* The factory builds an object, then drops it: count allocations to see it go. */
-	const struct kcom_class *c;
-	ck_assert_int_eq(kcom_class_enum(0, &c), KCOM_OK);
 	testenv_install();
 	void *obj = &obj;
 	kcom_error_t err = kcom_create(&kcom_membuf_clsid, &unknown_iid, &obj);
@@ -370,10 +404,10 @@ END_TEST
 START_TEST(test_class_null_args)
 {
 	static const struct kcom_class no_name = {
-		.clsid = TEST_CLSID(0x20), .name = NULL, .create = test_factory, .iids = test_iids,
+		.clsid = TEST_CLSID(0x20), .name = NULL, .create = test_factory, .ifaces = test_iids,
 	};
 	static const struct kcom_class no_factory = {
-		.clsid = TEST_CLSID(0x21), .name = "no-factory", .create = NULL, .iids = test_iids,
+		.clsid = TEST_CLSID(0x21), .name = "no-factory", .create = NULL, .ifaces = test_iids,
 	};
 	struct class_snap before, after;
 	class_snapshot(&before);
@@ -472,6 +506,7 @@ Suite *class_suite(void)
 
 	TCase *tc = tcase_create("builtin");
 	tcase_add_test(tc, test_class_membuf_builtin);
+	tcase_add_test(tc, test_class_first_use_allocates_nothing);
 	tcase_add_test(tc, test_class_enum_lists_membuf);
 	tcase_add_test(tc, test_class_create_membuf);
 	tcase_add_test(tc, test_class_create_unknown_iid);

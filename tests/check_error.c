@@ -43,6 +43,9 @@ static const struct error_code error_codes[] = {
 	ERROR_CODE(KCOM_E_EXISTS),
 	ERROR_CODE(KCOM_E_NOPHYS),
 	ERROR_CODE(KCOM_E_TOOSMALL),
+	ERROR_CODE(KCOM_E_UNREACHABLE),
+	ERROR_CODE(KCOM_E_BOUNDARY),
+	ERROR_CODE(KCOM_E_MISALIGNED),
 };
 #define ERROR_NCODES (sizeof(error_codes) / sizeof(error_codes[0]))
 /* The first ERROR_NCOM entries are COM's codes; the rest are kcom's own. */
@@ -147,7 +150,7 @@ START_TEST(test_error_strerror_unknown)
 		KCOM_MAKE_ERROR(0x80004004u), /* E_ABORT: COM's, not kcom's */
 		KCOM_MAKE_ERROR(0x80000000u),
 		KCOM_MAKE_KERROR(0),
-		KCOM_MAKE_KERROR(11),
+		KCOM_MAKE_KERROR(14),
 		KCOM_MAKE_KERROR(0xffff),
 		KCOM_MAKE_ERROR(0x804C0001u), /* KCOM_E_RANGE's number in the next facility */
 	};

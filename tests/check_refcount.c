@@ -215,8 +215,6 @@ static void *obj_worker_run(void *arg)
  */
 static void obj_run(enum obj_mode mode0, enum obj_mode mode1, unsigned long pairs, struct obj_worker w[2])
 {
-	const struct kcom_class *c;
-	ck_assert_int_eq(kcom_class_enum(0, &c), KCOM_OK); /* the class table allocates once, for good */
 	testenv_install();
 
 	struct release_log log = { 0, NULL, 0 };

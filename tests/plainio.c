@@ -69,7 +69,7 @@ static kcom_error_t plain_read(kcom_bufio_t *io, void *buf, kcom_off_t off, size
 	if (plain_bad(buf, off, n, out))
 		return KCOM_E_INVALIDARG;
 	p->calls++;
-	if ((uint64_t)off >= p->size)
+	if (n == 0 || (uint64_t)off >= p->size)
 		return KCOM_OK;
 	size_t len = n < p->size - (size_t)off ? n : p->size - (size_t)off;
 	memcpy(buf, p->bytes + off, len);

@@ -1,0 +1,492 @@
+/*
+ * The implementation kit (impls/impl-internal.h): the object's debug interface, the ledger of
+ * mappings and wirings, the default methods, stores and physical maps.
+ *
+ * Nothing here changes an object unless the whole operation can complete: records are
+ * allocated before they are linked, a store moves only after its new block exists, a map is
+ * published only once it is complete.
+ */
+#include "config.h"
+
+#include "impls/impl-internal.h"
+
+/* ---- the object and its debug interface ---- */
+
+static struct kcom_impl *impl_from_debug(kcom_debug_t *dbg)
+{
+	return kcom_container_of(dbg, struct kcom_impl, debug);
+}
+
+static kcom_error_t kit_debug_query(kcom_debug_t *dbg, const kcom_iid_t *iid, void **out)
+{
+	return kcom_impl_query_(impl_from_debug(dbg), iid, out);
+}
+
+static uint32_t kit_debug_addref(kcom_debug_t *dbg)
+{
+	return kcom_impl_addref_(impl_from_debug(dbg));
+}
+
+static uint32_t kit_debug_release(kcom_debug_t *dbg)
+{
+	return kcom_impl_release_(impl_from_debug(dbg));
+}
+
+kcom_error_t kcom_impl_insane_(char *why, size_t len, const char *text)
+{
+	if (why != NULL && len > 0) {
+		size_t i;
+		for (i = 0; i + 1 < len && text[i] != '\0'; i++)
+			why[i] = text[i];
+		why[i] = '\0';
+	}
+	return KCOM_E_UNEXPECTED;
+}
+
+/* The ledger's own invariants, then the class's. */
+static kcom_error_t kit_debug_check(kcom_debug_t *dbg, char *why, size_t len)
+{
+	struct kcom_impl *impl = impl_from_debug(dbg);
+	if (why != NULL && len > 0)
+		why[0] = '\0';
+	uint32_t maps = 0, wires = 0;
+	for (const struct kcom_hold *h = impl->ledger.head; h != NULL; h = h->next) {
+		if (h->key.kind == KCOM_HOLD_MAP || h->key.kind == KCOM_HOLD_MAP_VEC)
+			maps++;
+		else
+			wires++;
+	}
+	if (maps != impl->ledger.maps || wires != impl->ledger.wires)
+		return kcom_impl_insane_(why, len, "ledger: counts do not match the records");
+	if (kcom_refcount_get(&impl->refs) < 1 + maps + wires)
+		return kcom_impl_insane_(why, len, "ledger: fewer references than holds");
+	return impl->desc->sanity != NULL ? impl->desc->sanity(impl, why, len) : KCOM_OK;
+}
+
+static kcom_error_t kit_debug_counts(kcom_debug_t *dbg, struct kcom_debug_counts *out)
+{
+	if (out == NULL)
+		return KCOM_E_INVALIDARG;
+	struct kcom_impl *impl = impl_from_debug(dbg);
+	out->refs = kcom_refcount_get(&impl->refs);
+	out->mappings = impl->ledger.maps;
+	out->wirings = impl->ledger.wires;
+	return KCOM_OK;
+}
+
+static const struct kcom_debug_ops kit_debug_ops = {
+	.query = kit_debug_query,
+	.addref = kit_debug_addref,
+	.release = kit_debug_release,
+	.check = kit_debug_check,
+	.counts = kit_debug_counts,
+};
+
+void kcom_impl_init_(struct kcom_impl *impl, const struct kcom_impl_desc *desc)
+{
+	impl->debug.ops = &kit_debug_ops;
+	kcom_refcount_init(&impl->refs, 1);
+	impl->desc = desc;
+	impl->ledger.head = NULL;
+	impl->ledger.maps = 0;
+	impl->ledger.wires = 0;
+}
+
+/* ---- the ledger ---- */
+
+struct kcom_hold *kcom_hold_alloc_(size_t veclen)
+{
+	if (veclen > SIZE_MAX - sizeof(struct kcom_hold))
+		return NULL;
+	size_t size = sizeof(struct kcom_hold) + veclen;
+	struct kcom_hold *h = kcom_alloc(size, 0);
+	if (h != NULL)
+		h->alloc = size;
+	return h;
+}
+
+void kcom_hold_free_(struct kcom_hold *h)
+{
+	if (h != NULL)
+		kcom_free(h, h->alloc, 0);
+}
+
+static int hold_is_map(enum kcom_hold_kind kind)
+{
+	return kind == KCOM_HOLD_MAP || kind == KCOM_HOLD_MAP_VEC;
+}
+
+void kcom_ledger_insert_(struct kcom_impl *impl, struct kcom_hold *h, const struct kcom_hold_key *key, void *priv)
+{
+	KCOM_ASSERT(sizeof(*h) + key->veclen <= h->alloc);
+	h->key = *key;
+	if (key->veclen != 0)
+		kcom_memcpy(h->vec, key->vec, key->veclen);
+	h->key.vec = h->vec;
+	h->priv = priv;
+	h->next = impl->ledger.head;
+	impl->ledger.head = h;
+	if (hold_is_map(key->kind))
+		impl->ledger.maps++;
+	else
+		impl->ledger.wires++;
+	kcom_refcount_inc(&impl->refs);
+}
+
+static int hold_matches(const struct kcom_hold *h, const struct kcom_hold_key *key)
+{
+	return h->key.kind == key->kind && h->key.addr == key->addr && h->key.off == key->off && h->key.n == key->n &&
+	       h->key.flags == key->flags && h->key.veclen == key->veclen &&
+	       (key->veclen == 0 || (key->vec != NULL && kcom_memcmp(h->vec, key->vec, key->veclen) == 0));
+}
+
+struct kcom_hold *kcom_ledger_remove_(struct kcom_impl *impl, const struct kcom_hold_key *key)
+{
+	for (struct kcom_hold **pp = &impl->ledger.head; *pp != NULL; pp = &(*pp)->next) {
+		struct kcom_hold *h = *pp;
+		if (!hold_matches(h, key))
+			continue;
+		*pp = h->next;
+		if (hold_is_map(h->key.kind))
+			impl->ledger.maps--;
+		else
+			impl->ledger.wires--;
+		return h;
+	}
+	return NULL;
+}
+
+kcom_error_t kcom_ledger_drop_(struct kcom_impl *impl, const struct kcom_hold_key *key)
+{
+	struct kcom_hold *h = kcom_ledger_remove_(impl, key);
+	if (h == NULL)
+		return KCOM_E_INVALIDARG;
+	kcom_hold_free_(h);
+	kcom_impl_release_(impl); /* may free the object: touch nothing after */
+	return KCOM_OK;
+}
+
+/* ---- defaults ---- */
+
+kcom_error_t kcom_impl_map_notimpl_(kcom_bufio_t *io, void **out_addr, kcom_off_t off, size_t n)
+{
+	(void)io;
+	(void)off;
+	(void)n;
+	if (out_addr == NULL)
+		return KCOM_E_INVALIDARG;
+	*out_addr = NULL;
+	return KCOM_E_NOTIMPL;
+}
+
+kcom_error_t kcom_impl_unmap_none_(kcom_bufio_t *io, void *addr, kcom_off_t off, size_t n)
+{
+	(void)io;
+	(void)addr;
+	(void)off;
+	(void)n;
+	return KCOM_E_INVALIDARG; /* map never succeeds, so no mapping can match */
+}
+
+kcom_error_t kcom_impl_wire_notimpl_(kcom_bufio_t *io, kcom_phys_t *out_phys, kcom_off_t off, size_t n)
+{
+	(void)io;
+	(void)off;
+	(void)n;
+	if (out_phys == NULL)
+		return KCOM_E_INVALIDARG;
+	*out_phys = 0;
+	return KCOM_E_NOTIMPL;
+}
+
+kcom_error_t kcom_impl_unwire_none_(kcom_bufio_t *io, kcom_phys_t phys, kcom_off_t off, size_t n)
+{
+	(void)io;
+	(void)phys;
+	(void)off;
+	(void)n;
+	return KCOM_E_INVALIDARG; /* wire never succeeds, so no wiring can match */
+}
+
+kcom_error_t kcom_impl_copy_notimpl_(kcom_bufio_t *io, kcom_off_t off, size_t n, kcom_bufio_t **out_io)
+{
+	(void)io;
+	(void)off;
+	(void)n;
+	if (out_io == NULL)
+		return KCOM_E_INVALIDARG;
+	*out_io = NULL;
+	return KCOM_E_NOTIMPL;
+}
+
+kcom_error_t kcom_impl_wire_vec_notimpl_(kcom_bufvec_t *vec, kcom_off_t off, size_t n, struct kcom_physseg *segs,
+                                         size_t max, size_t *out_count)
+{
+	(void)vec;
+	(void)off;
+	(void)n;
+	(void)segs;
+	(void)max;
+	if (out_count == NULL)
+		return KCOM_E_INVALIDARG;
+	*out_count = 0;
+	return KCOM_E_NOTIMPL;
+}
+
+kcom_error_t kcom_impl_unwire_vec_none_(kcom_bufvec_t *vec, kcom_off_t off, size_t n,
+                                        const struct kcom_physseg *segs, size_t count)
+{
+	(void)vec;
+	(void)off;
+	(void)n;
+	(void)segs;
+	(void)count;
+	return KCOM_E_INVALIDARG;
+}
+
+/* ---- stores ---- */
+
+/* The header of an owned store is padded so its bytes start cache-aligned. */
+#define STORE_HDR ((sizeof(struct kcom_store) + KCOM_STORE_ALIGN - 1) & ~(size_t)(KCOM_STORE_ALIGN - 1))
+
+struct kcom_store *kcom_store_new_(size_t cap)
+{
+	if (cap > SIZE_MAX - STORE_HDR)
+		return NULL;
+	struct kcom_store *st = kcom_alloc(STORE_HDR + cap, KCOM_STORE_ALIGN);
+	if (st == NULL)
+		return NULL;
+	kcom_refcount_init(&st->refs, 1);
+	st->cap = cap;
+	st->data = (unsigned char *)st + STORE_HDR;
+	st->release = NULL;
+	st->ctx = NULL;
+	st->outside = 0;
+	return st;
+}
+
+struct kcom_store *kcom_store_wrap_(void *mem, size_t len, void (*release)(void *ctx, void *mem, size_t len),
+                                    void *ctx)
+{
+	struct kcom_store *st = kcom_alloc(sizeof(*st), 0);
+	if (st == NULL)
+		return NULL;
+	kcom_refcount_init(&st->refs, 1);
+	st->cap = len;
+	st->data = mem;
+	st->release = release;
+	st->ctx = ctx;
+	st->outside = 1;
+	return st;
+}
+
+void kcom_store_release_(struct kcom_store *st)
+{
+	if (kcom_refcount_dec(&st->refs) != 0)
+		return;
+	if (st->outside) {
+		if (st->release != NULL)
+			st->release(st->ctx, st->data, st->cap);
+		kcom_free(st, sizeof(*st), 0);
+	} else {
+		kcom_free(st, STORE_HDR + st->cap, KCOM_STORE_ALIGN);
+	}
+}
+
+kcom_error_t kcom_store_move_(struct kcom_store **stp, size_t *base, size_t keep, size_t cap, size_t min)
+{
+	KCOM_ASSERT(keep <= min && min <= cap);
+	struct kcom_store *st = kcom_store_new_(cap);
+	if (st == NULL && min < cap)
+		st = kcom_store_new_(min); /* the generous size may be what failed */
+	if (st == NULL)
+		return KCOM_E_OUTOFMEMORY;
+	struct kcom_store *old = *stp;
+	if (keep != 0)
+		kcom_memcpy(st->data, old->data + *base, keep);
+	*stp = st;
+	*base = 0;
+	/* Only now: another owner may be the last one, and it must not free what we copy from. */
+	kcom_store_release_(old);
+	return KCOM_OK;
+}
+
+/* ---- physical maps ---- */
+
+kcom_error_t kcom_xlate_osenv_(void *ctx, const void *addr, size_t npages, size_t page, kcom_phys_t *out_phys)
+{
+	(void)ctx;
+	for (size_t i = 0; i < npages; i++) {
+		kcom_error_t err = kcom_virt_to_phys((const char *)addr + i * page, &out_phys[i]);
+		if (KCOM_FAILED(err))
+			return err;
+	}
+	return KCOM_OK;
+}
+
+/* Pages translated per call of xlate: bounds the stack buffer. */
+#define PHYSMAP_BATCH 512
+
+kcom_error_t kcom_physmap_build_(struct kcom_physmap *map, const void *addr, size_t len, size_t page,
+                                 kcom_xlate_fn xlate, void *ctx)
+{
+	map->segs = NULL;
+	map->count = 0;
+	map->len = 0;
+	if (page == 0 || (page & (page - 1)) != 0 || len % page != 0 || (uintptr_t)addr % page != 0)
+		return KCOM_E_INVALIDARG;
+	if (len == 0)
+		return KCOM_OK;
+	size_t npages = len / page;
+
+	/* Worst case one segment a page; trimmed to the real count at the end. */
+	struct kcom_physmap_seg *segs = kcom_alloc(npages * sizeof(*segs), 0);
+	if (segs == NULL)
+		return KCOM_E_OUTOFMEMORY;
+	kcom_phys_t frames[PHYSMAP_BATCH];
+	size_t count = 0;
+	for (size_t done = 0; done < npages;) {
+		size_t batch = KCOM_MIN(npages - done, (size_t)PHYSMAP_BATCH);
+		kcom_error_t err = xlate(ctx, (const char *)addr + done * page, batch, page, frames);
+		if (KCOM_FAILED(err)) {
+			kcom_free(segs, npages * sizeof(*segs), 0);
+			return err;
+		}
+		for (size_t i = 0; i < batch; i++) {
+			struct kcom_physmap_seg *last = count != 0 ? &segs[count - 1] : NULL;
+			if (last != NULL && last->addr + last->len == frames[i]) {
+				last->len += page;
+			} else {
+				segs[count].off = (done + i) * page;
+				segs[count].addr = frames[i];
+				segs[count].len = page;
+				count++;
+			}
+		}
+		done += batch;
+	}
+	if (count < npages) {
+		struct kcom_physmap_seg *exact = kcom_alloc(count * sizeof(*exact), 0);
+		if (exact == NULL) {
+			kcom_free(segs, npages * sizeof(*segs), 0);
+			return KCOM_E_OUTOFMEMORY;
+		}
+		kcom_memcpy(exact, segs, count * sizeof(*exact));
+		kcom_free(segs, npages * sizeof(*segs), 0);
+		segs = exact;
+	}
+	map->segs = segs;
+	map->count = count;
+	map->len = len;
+	return KCOM_OK;
+}
+
+void kcom_physmap_free_(struct kcom_physmap *map)
+{
+	kcom_free(map->segs, map->count * sizeof(*map->segs), 0);
+	map->segs = NULL;
+	map->count = 0;
+	map->len = 0;
+}
+
+size_t kcom_physmap_find_(const struct kcom_physmap *map, size_t off)
+{
+	size_t lo = 0, hi = map->count; /* the answer is in [lo, hi) */
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (map->segs[mid].off <= off)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static int is_pow2(size_t x)
+{
+	return (x & (x - 1)) == 0;
+}
+
+kcom_error_t kcom_dma_constraints_valid_(const struct kcom_dma_constraints *c, size_t len)
+{
+	if (c == NULL)
+		return KCOM_OK;
+	if (!is_pow2(c->align) || !is_pow2(c->boundary))
+		return KCOM_E_INVALIDARG;
+	if (c->contiguous && c->max_seg != 0 && len > c->max_seg)
+		return KCOM_E_INVALIDARG;
+	if (c->contiguous && c->boundary != 0 && len > c->boundary)
+		return KCOM_E_INVALIDARG;
+	return KCOM_OK;
+}
+
+/* Whether [addr, addr + len) crosses a multiple of `boundary` (a power of two, not 0). */
+static int crosses(kcom_phys_t addr, size_t len, size_t boundary)
+{
+	return len != 0 && (addr & ~(kcom_phys_t)(boundary - 1)) != ((addr + len - 1) & ~(kcom_phys_t)(boundary - 1));
+}
+
+kcom_error_t kcom_physmap_check_(const struct kcom_physmap *map, const struct kcom_dma_constraints *c)
+{
+	if (c == NULL || map->count == 0)
+		return KCOM_OK;
+	if (c->max_addr != 0)
+		for (size_t i = 0; i < map->count; i++)
+			if (map->segs[i].addr + (map->segs[i].len - 1) > c->max_addr ||
+			    map->segs[i].addr + (map->segs[i].len - 1) < map->segs[i].addr)
+				return KCOM_E_UNREACHABLE;
+	if (c->contiguous && map->count > 1)
+		return KCOM_E_NOTCONTIG;
+	if (c->align > 1 && (map->segs[0].addr & (kcom_phys_t)(c->align - 1)) != 0)
+		return KCOM_E_MISALIGNED;
+	if (c->contiguous && c->boundary != 0 && crosses(map->segs[0].addr, map->segs[0].len, c->boundary))
+		return KCOM_E_BOUNDARY;
+	return KCOM_OK;
+}
+
+kcom_error_t kcom_physmap_contig_(const struct kcom_physmap *map, size_t off, size_t n, kcom_phys_t *out_phys)
+{
+	*out_phys = 0;
+	if (map->count == 0 || off >= map->len)
+		return KCOM_E_NOTCONTIG;
+	const struct kcom_physmap_seg *s = &map->segs[kcom_physmap_find_(map, off)];
+	size_t in = off - s->off;
+	if (n > s->len - in)
+		return KCOM_E_NOTCONTIG;
+	*out_phys = s->addr + in;
+	return KCOM_OK;
+}
+
+kcom_error_t kcom_physmap_range_(const struct kcom_physmap *map, size_t off, size_t n,
+                                 const struct kcom_dma_constraints *c, struct kcom_physseg *segs, size_t max,
+                                 size_t *out_count)
+{
+	size_t count = 0;
+	size_t boundary = c != NULL ? c->boundary : 0;
+	size_t max_seg = c != NULL ? c->max_seg : 0;
+	size_t i = n != 0 ? kcom_physmap_find_(map, off) : 0;
+	while (n != 0) {
+		const struct kcom_physmap_seg *s = &map->segs[i];
+		size_t in = off - s->off;
+		kcom_phys_t addr = s->addr + in;
+		size_t len = KCOM_MIN(n, s->len - in);
+		/* Cut at the device's boundary and longest segment. */
+		if (boundary != 0) {
+			size_t to_line = boundary - (size_t)(addr & (boundary - 1));
+			len = KCOM_MIN(len, to_line);
+		}
+		if (max_seg != 0)
+			len = KCOM_MIN(len, max_seg);
+		if (count < max) {
+			segs[count].addr = addr;
+			segs[count].len = len;
+		}
+		count++;
+		off += len;
+		n -= len;
+		if (off - s->off == s->len)
+			i++;
+	}
+	*out_count = count;
+	return count <= max ? KCOM_OK : KCOM_E_TOOSMALL;
+}
