@@ -306,12 +306,228 @@ START_TEST(test_allocfail)
 }
 END_TEST
 
+/* ---- every row of the contract table, every operation its capabilities allow ---- */
+
+#define ROW_SIZE 3000u
+
+struct row_op {
+	const char *name;
+	unsigned needs; /* the row must have all of these capabilities (0: any row) */
+	unsigned not;   /* ... and none of these */
+	kcom_error_t (*op)(kcom_bufio_t *io);
+};
+
+static kcom_error_t rop_write_inside(kcom_bufio_t *io)
+{
+	size_t put = 99;
+	kcom_error_t err = kcom_bufio_write(io, "inside", 100, 6, &put);
+	if (KCOM_FAILED(err))
+		ck_assert_uint_eq(put, 0);
+	return err;
+}
+
+static kcom_error_t rop_write_grow(kcom_bufio_t *io)
+{
+	size_t put = 99;
+	kcom_error_t err = kcom_bufio_write(io, "past the end", ROW_SIZE * 3, 12, &put);
+	if (KCOM_FAILED(err))
+		ck_assert_uint_eq(put, 0);
+	return err;
+}
+
+static kcom_error_t rop_setsize_grow(kcom_bufio_t *io)
+{
+	return kcom_bufio_setsize(io, ROW_SIZE * 4);
+}
+
+static kcom_error_t rop_map(kcom_bufio_t *io)
+{
+	void *addr = (void *)1;
+	kcom_error_t err = kcom_bufio_map(io, &addr, 10, ROW_SIZE - 20);
+	if (KCOM_FAILED(err)) {
+		ck_assert_ptr_null(addr);
+		return err;
+	}
+	((uint8_t *)addr)[0] = contract_pattern(10); /* a store that changes nothing */
+	ck_assert_int_eq(kcom_bufio_unmap(io, addr, 10, ROW_SIZE - 20), KCOM_OK);
+	return err;
+}
+
+static kcom_error_t rop_map_vec(kcom_bufio_t *io, unsigned flags)
+{
+	kcom_bufvec_t *vec;
+	ck_assert_int_eq(kcom_bufio_query(io, &kcom_bufvec_iid, (void **)&vec), KCOM_OK);
+	struct kcom_iovec iov[64];
+	size_t count = 99;
+	kcom_error_t err = kcom_bufvec_map_vec(vec, 0, ROW_SIZE, flags, iov, 64, &count);
+	if (KCOM_SUCCEEDED(err))
+		ck_assert_int_eq(kcom_bufvec_unmap_vec(vec, 0, ROW_SIZE, flags, iov, count), KCOM_OK);
+	else
+		ck_assert_uint_eq(count, 0);
+	kcom_bufvec_release(vec);
+	return err;
+}
+
+static kcom_error_t rop_map_vec_read(kcom_bufio_t *io)
+{
+	return rop_map_vec(io, KCOM_MAP_READ);
+}
+
+static kcom_error_t rop_map_vec_write(kcom_bufio_t *io)
+{
+	return rop_map_vec(io, KCOM_MAP_READ | KCOM_MAP_WRITE);
+}
+
+static kcom_error_t rop_copy(kcom_bufio_t *io)
+{
+	kcom_bufio_t *copy = (void *)1;
+	kcom_error_t err = kcom_bufio_copy(io, 100, 1000, &copy);
+	if (KCOM_FAILED(err)) {
+		ck_assert_ptr_null(copy);
+		return err;
+	}
+	size_t size;
+	uint8_t *bytes = contract_snapshot(copy, &size);
+	ck_assert_uint_eq(size, 1000);
+	for (size_t i = 0; i < size; i++)
+		ck_assert_uint_eq(bytes[i], contract_pattern(100 + i));
+	free(bytes);
+	ck_assert_uint_eq(kcom_bufio_release(copy), 0);
+	return err;
+}
+
+static kcom_error_t rop_view(kcom_bufio_t *io)
+{
+	struct kcom_view v;
+	kcom_error_t err = kcom_view_acquire(&v, kcom_bufio_absio(io), 5, ROW_SIZE - 10, KCOM_VIEW_READ | KCOM_VIEW_WRITE);
+	if (KCOM_FAILED(err)) {
+		ck_assert_ptr_null(v.addr);
+		return err;
+	}
+	ck_assert_uint_eq(((uint8_t *)v.addr)[0], contract_pattern(5));
+	err = kcom_view_release(&v);
+	if (KCOM_FAILED(err))
+		kcom_view_abort(&v);
+	return err;
+}
+
+static kcom_error_t rop_copy_range_out(kcom_bufio_t *io)
+{
+	kcom_absio_t *other;
+	ck_assert_int_eq(plainio_create(0, 0, &other), KCOM_OK);
+	size_t done = 0;
+	kcom_error_t err = kcom_absio_copy_range(other, 0, kcom_bufio_absio(io), 0, ROW_SIZE, &done);
+	kcom_absio_release(other);
+	return err;
+}
+
+static kcom_error_t rop_copy_range_within(kcom_bufio_t *io)
+{
+	size_t done = 0;
+	kcom_error_t err = kcom_absio_copy_range(kcom_bufio_absio(io), 200, kcom_bufio_absio(io), 100, 1000, &done);
+	return err; /* on success the bytes moved: the harness only compares on failure */
+}
+
+static kcom_error_t rop_duplicate(kcom_bufio_t *io)
+{
+	kcom_bufio_t *dup;
+	kcom_error_t err = kcom_bufio_duplicate(kcom_bufio_absio(io), 0, ROW_SIZE, &dup);
+	if (KCOM_SUCCEEDED(err))
+		ck_assert_uint_eq(kcom_bufio_release(dup), 0);
+	else
+		ck_assert_ptr_null(dup);
+	return err;
+}
+
+static const struct row_op row_ops[] = {
+	{ "write_inside", 0, 0, rop_write_inside },
+	{ "write_grow", CAP_GROWS, 0, rop_write_grow },
+	{ "setsize_grow", CAP_GROWS, 0, rop_setsize_grow },
+	{ "map", CAP_MAPS, 0, rop_map },
+	{ "map_vec_read", CAP_BUFVEC, 0, rop_map_vec_read },
+	{ "map_vec_write", CAP_BUFVEC, 0, rop_map_vec_write },
+	{ "copy", CAP_COPIES, 0, rop_copy },
+	{ "view", 0, 0, rop_view },
+	{ "copy_range_out", 0, 0, rop_copy_range_out },
+	{ "copy_range_within", 0, 0, rop_copy_range_within },
+	{ "duplicate", 0, 0, rop_duplicate },
+};
+#define NROW_OPS (sizeof(row_ops) / sizeof(row_ops[0]))
+
+/*
+ * One row, one operation: fail the Nth allocation for N = 1, 2, ... until the operation meets
+ * no failure.  Each failure: KCOM_E_OUTOFMEMORY, bytes and size unchanged, no hold left (one
+ * reference), the row's sanity check passes; allocations == frees once all is released.
+ * Returns how many runs failed.
+ */
+static unsigned long row_op_run(const struct contract_impl *row, const struct row_op *rop)
+{
+	unsigned long failures = 0;
+	for (unsigned long nth = 1;; nth++) {
+		ck_assert_msg(nth < 2000, "%s/%s: still failing after %lu allocations", row->name, rop->name, nth);
+		testenv_install();
+		kcom_bufio_t *io = NULL;
+		ck_assert_int_eq(row->make(ROW_SIZE, &io), KCOM_OK);
+		size_t snap_size;
+		uint8_t *snap = contract_snapshot(io, &snap_size);
+
+		testenv_fail_at(nth);
+		kcom_error_t err = rop->op(io);
+		int hit = testenv_failure_hit();
+		testenv_fail_at(0);
+
+		contract_assert_sane(row, io);
+		if (hit && KCOM_FAILED(err)) {
+			failures++;
+			ck_assert_msg(err == KCOM_E_OUTOFMEMORY, "%s/%s: allocation %lu failed, call said %s", row->name,
+			              rop->name, nth, kcom_strerror(err));
+			contract_assert_same(io, snap, snap_size);
+			ck_assert_uint_eq(contract_refs(io), 1);
+		} else {
+			ck_assert_msg(KCOM_SUCCEEDED(err), "%s/%s: %s with no failure", row->name, rop->name,
+			              kcom_strerror(err));
+		}
+		free(snap);
+		ck_assert_uint_eq(kcom_bufio_release(io), 0);
+		if (row->teardown != NULL)
+			row->teardown();
+		ck_assert_msg(testenv_allocs() == testenv_frees(), "%s/%s at %lu: %lu allocations, %lu frees", row->name,
+		              rop->name, nth, testenv_allocs(), testenv_frees());
+		ck_assert_int_eq(testenv_bytes_outstanding(), 0);
+		testenv_uninstall();
+		if (!hit)
+			return failures;
+	}
+}
+
+START_TEST(test_allocfail_rows)
+{
+	const struct contract_impl *row = &contract_impls[_i];
+	if (!contract_available(row, 0, "allocfail"))
+		return;
+	unsigned long failures = 0;
+	for (size_t k = 0; k < NROW_OPS; k++) {
+		const struct row_op *rop = &row_ops[k];
+		if ((row->caps & rop->needs) != rop->needs || (row->caps & rop->not) != 0)
+			continue;
+		failures += row_op_run(row, rop);
+	}
+	/* A harness that proves it ran: a row whose objects allocate through the osenv met failures. */
+	if (!(row->caps & CAP_DOUBLE))
+		ck_assert_msg(failures > 0, "%s: no operation ever allocated, so none ever failed", row->name);
+}
+END_TEST
+
 Suite *allocfail_suite(void)
 {
 	Suite *s = suite_create("allocfail");
 	TCase *tc = tcase_create("allocfail");
 	tcase_set_timeout(tc, 120);
 	tcase_add_loop_test(tc, test_allocfail, 0, (int)(sizeof(cases) / sizeof(cases[0])));
+	suite_add_tcase(s, tc);
+	tc = tcase_create("rows");
+	tcase_set_timeout(tc, 300);
+	tcase_add_loop_test(tc, test_allocfail_rows, 0, (int)contract_nimpls);
 	suite_add_tcase(s, tc);
 	return s;
 }

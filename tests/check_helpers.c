@@ -256,6 +256,88 @@ START_TEST(test_copy_range_fixed_dst)
 }
 END_TEST
 
+/*
+ * Regression (issue 5, defect 1): one object on both sides, the destination after the source,
+ * more than one bounce chunk, and a destination that cannot grow.  The bytes that fit are
+ * copied as memmove would, and the count says how many: always the first bytes of the range.
+ * Kinds: 0 a wrapping membuf, 1 a membuf with a mapping outstanding, 2 a fixed-size double.
+ */
+START_TEST(test_copy_range_overlap_cannot_grow)
+{
+	const size_t size = 200000;
+	uint8_t *mem = malloc(size);
+	for (size_t i = 0; i < size; i++)
+		mem[i] = contract_pattern(i);
+	kcom_absio_t *io = NULL;
+	kcom_bufio_t *mapped = NULL;
+	void *addr = NULL;
+	if (_i == 0) {
+		kcom_bufio_t *b;
+		ck_assert_int_eq(kcom_membuf_wrap(mem, size, NULL, NULL, &b), KCOM_OK);
+		io = kcom_bufio_absio(b);
+	} else if (_i == 1) {
+		mapped = membuf_with_pattern(size);
+		ck_assert_int_eq(kcom_bufio_map(mapped, &addr, 0, 16), KCOM_OK);
+		io = kcom_bufio_absio(mapped);
+	} else {
+		io = plain_with_pattern(size, PLAINIO_FIXED);
+	}
+	uint8_t *expect = malloc(size);
+	for (size_t i = 0; i < size; i++)
+		expect[i] = contract_pattern(i);
+
+	size_t done = 99;
+	ck_assert_int_eq(kcom_absio_copy_range(io, 100000, io, 0, 150000, &done), KCOM_OK);
+	ck_assert_uint_eq(done, 100000);
+	memmove(expect + 100000, expect, 100000);
+
+	uint8_t *now = malloc(size);
+	size_t got;
+	ck_assert_int_eq(kcom_absio_read(io, now, 0, size, &got), KCOM_OK);
+	ck_assert_uint_eq(got, size);
+	ck_assert_mem_eq(now, expect, size);
+
+	/* The same past the end with a gap: the destination starts past the object's end. */
+	done = 99;
+	ck_assert_int_eq(kcom_absio_copy_range(io, (kcom_off_t)size + 10, io, 0, 1000, &done), KCOM_OK);
+	ck_assert_uint_eq(done, 0);
+	ck_assert_int_eq(kcom_absio_read(io, now, 0, size, &got), KCOM_OK);
+	ck_assert_mem_eq(now, expect, size);
+
+	free(now);
+	free(expect);
+	if (mapped != NULL)
+		ck_assert_int_eq(kcom_bufio_unmap(mapped, addr, 0, 16), KCOM_OK);
+	ck_assert_uint_eq(kcom_absio_release(io), 0);
+	free(mem);
+}
+END_TEST
+
+/* The same case on an object that can grow: everything is copied, the object grows. */
+START_TEST(test_copy_range_overlap_grows)
+{
+	const size_t size = 200000;
+	kcom_bufio_t *b = membuf_with_pattern(size);
+	kcom_absio_t *io = kcom_bufio_absio(b);
+	uint8_t *expect = malloc(250000);
+	for (size_t i = 0; i < size; i++)
+		expect[i] = contract_pattern(i);
+	size_t done = 0;
+	ck_assert_int_eq(kcom_absio_copy_range(io, 100000, io, 0, 150000, &done), KCOM_OK);
+	ck_assert_uint_eq(done, 150000);
+	memmove(expect + 100000, expect, 150000);
+	assert_pattern_at(io, 0, 100000, 0);
+	uint8_t *now = malloc(250000);
+	size_t got;
+	ck_assert_int_eq(kcom_absio_read(io, now, 0, 250000, &got), KCOM_OK);
+	ck_assert_uint_eq(got, 250000);
+	ck_assert_mem_eq(now, expect, 250000);
+	free(now);
+	free(expect);
+	ck_assert_uint_eq(kcom_absio_release(io), 0);
+}
+END_TEST
+
 START_TEST(test_copy_range_bad_args)
 {
 	kcom_absio_t *a = make_kind(0, 100), *b = make_kind(1, 100);
@@ -334,6 +416,8 @@ Suite *helpers_suite(void)
 	tcase_add_loop_test(tc, test_copy_range_all_pairs, 0, 9);
 	tcase_add_loop_test(tc, test_copy_range_overlap, 0, 3);
 	tcase_add_test(tc, test_copy_range_fixed_dst);
+	tcase_add_loop_test(tc, test_copy_range_overlap_cannot_grow, 0, 3);
+	tcase_add_test(tc, test_copy_range_overlap_grows);
 	tcase_add_test(tc, test_copy_range_bad_args);
 	suite_add_tcase(s, tc);
 

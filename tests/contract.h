@@ -1,9 +1,13 @@
 /*
  * The contract suite's table of implementations, and helpers the other suites share.
  *
- * Every implementation adds one row to contract_impls[] (tests/check_contract.c) and must pass
- * the whole contract suite unchanged.  A row's factory makes an object holding `size` bytes of
- * the pattern byte contract_pattern(i).
+ * Adding an implementation = one row in contract_impls[] (tests/check_contract.c) plus its own
+ * unit suite.  The contract suite and the allocation-failure suite both iterate the table.  A
+ * row's factory makes an object holding `size` bytes of the pattern byte contract_pattern(i).
+ * Its capabilities say what the object must do: a capability it claims must work, one it does
+ * not claim must be refused with KCOM_E_NOTIMPL (or NOINTERFACE), so no test passes by doing
+ * nothing.  A row whose host lacks something (physical addresses, mlock limits) says so through
+ * its probe, and the tests print a skip line: never a silent pass.
  */
 #ifndef KCOM_TESTS_CONTRACT_H
 #define KCOM_TESTS_CONTRACT_H
@@ -12,12 +16,26 @@
 #include <stdint.h>
 #include <bufio/bufio.h>
 
+#define CAP_GROWS 0x01u  /* writes past the end grow it without a fixed limit */
+#define CAP_FIXED 0x02u  /* setsize answers KCOM_E_NOTIMPL: the size never changes */
+#define CAP_MAPS 0x04u   /* map works on any range inside the object */
+#define CAP_WIRES 0x08u  /* wire works (where the probe says the host allows it) */
+#define CAP_COPIES 0x10u /* copy works */
+#define CAP_BUFVEC 0x20u /* answers kcom_bufvec */
+#define CAP_DOUBLE 0x40u /* a test double: memory from malloc, not through the osenv */
+
 struct contract_impl {
 	const char *name;
 	/* An object of `size` pattern bytes, one reference. */
 	kcom_error_t (*make)(size_t size, kcom_bufio_t **out);
-	/* Writes past the end grow the object without a fixed limit. */
-	int growable;
+	unsigned caps;
+	/* NULL when the host can run this row for what `cap` needs (0: the object itself), else
+	 * why not.  A NULL probe: always available. */
+	const char *(*probe)(unsigned cap);
+	/* Runs after the test released the object (what the factory kept alive); may be NULL. */
+	void (*teardown)(void);
+	/* The class's sanity check; NULL: the kit's kcom_debug_check() when the object answers it. */
+	kcom_error_t (*sanity)(kcom_bufio_t *io, char *why, size_t len);
 };
 
 extern const struct contract_impl contract_impls[];
@@ -36,5 +54,9 @@ void contract_assert_same(kcom_bufio_t *io, const uint8_t *bytes, size_t size);
 void contract_assert_pattern(kcom_bufio_t *io, size_t size);
 /* The current reference count, learned by an addref/release pair. */
 uint32_t contract_refs(kcom_bufio_t *io);
+/* Fails the test when the row's sanity check (or kcom_debug_check) finds io broken. */
+void contract_assert_sane(const struct contract_impl *impl, kcom_bufio_t *io);
+/* Whether the row can run a test needing `cap`; prints the skip line when it cannot. */
+int contract_available(const struct contract_impl *impl, unsigned cap, const char *test);
 
 #endif
