@@ -116,3 +116,41 @@ void kcom_lock_release(kcom_lock_t *lock)
 	if (env != NULL)
 		env->lock_release(env->ctx, lock);
 }
+
+kcom_error_t kcom_virt_to_phys_pages(const void *addr, size_t npages, size_t page, kcom_phys_t *out_phys)
+{
+	const struct kcom_osenv *env = kcom_osenv_get();
+	if (env == NULL)
+		return KCOM_E_NOTIMPL;
+	if (env->virt_to_phys_pages != NULL)
+		return env->virt_to_phys_pages(env->ctx, addr, npages, page, out_phys);
+	for (size_t i = 0; i < npages; i++) {
+		kcom_error_t err = env->virt_to_phys(env->ctx, (const char *)addr + i * page, &out_phys[i]);
+		if (KCOM_FAILED(err))
+			return err;
+	}
+	return KCOM_OK;
+}
+
+kcom_error_t kcom_dma_alloc(size_t size, const struct kcom_dma_constraints *c, void **out_mem)
+{
+	*out_mem = NULL;
+	const struct kcom_osenv *env = kcom_osenv_get();
+	if (env == NULL || env->dma_alloc == NULL)
+		return KCOM_E_NOTIMPL;
+	*out_mem = env->dma_alloc(env->ctx, size, c);
+	return *out_mem != NULL ? KCOM_OK : KCOM_E_OUTOFMEMORY;
+}
+
+void kcom_dma_free(void *ptr, size_t size)
+{
+	const struct kcom_osenv *env = kcom_osenv_get();
+	if (env != NULL && env->dma_free != NULL && ptr != NULL)
+		env->dma_free(env->ctx, ptr, size);
+}
+
+uintptr_t kcom_thread_self(void)
+{
+	const struct kcom_osenv *env = kcom_osenv_get();
+	return env != NULL && env->thread_self != NULL ? env->thread_self(env->ctx) : 1;
+}

@@ -36,6 +36,30 @@ typedef struct kcom_lock {
 	} opaque;                        /**< the host's lock */
 } kcom_lock_t;
 
+/**
+ * @brief What a device can reach and how its segments must be cut (FreeBSD's busdma tag, L4's
+ *        DMA pools).
+ *
+ * A driver describes its device once and hands the description to whatever allocates or checks
+ * memory for it: dmabuf at creation, the bounce helper, wire_vec's splitting, and a kernel's
+ * osenv dma_alloc hook.  Zero in a field means "no constraint".
+ * @code
+ * // An ISA DMA controller: below 16 MiB, never across a 64 KiB line.
+ * struct kcom_dma_constraints isa = { .max_addr = 0xFFFFFF, .boundary = 0x10000 };
+ * // QEMU's edu device: 28-bit addresses.
+ * struct kcom_dma_constraints edu = { .max_addr = (1u << 28) - 1 };
+ * @endcode
+ */
+struct kcom_dma_constraints {
+	kcom_phys_t max_addr; /**< highest physical address the device can reach (inclusive);
+	                           0: all of them */
+	size_t align;         /**< power of two the buffer's first physical address must be a
+	                           multiple of; 0 or 1: any */
+	size_t boundary;      /**< power of two no segment may cross (0x10000 for ISA DMA); 0: none */
+	size_t max_seg;       /**< longest segment the device takes; 0: no limit */
+	int contiguous;       /**< nonzero: the whole buffer must be one physical segment */
+};
+
 /** @brief Log levels for kcom_osenv::log. */
 enum kcom_log_level {
 	KCOM_LOG_ERROR = 0, /**< something failed */
@@ -45,7 +69,9 @@ enum kcom_log_level {
 };
 
 /**
- * @brief The host's hooks.  Every slot must be filled; `ctx` is passed back to each.
+ * @brief The host's hooks.  Every slot up to `ctx` must be filled; the optional ones after it
+ *        may be NULL (the wrappers below then fall back, or answer KCOM_E_NOTIMPL).  `ctx` is
+ *        passed back to each.
  */
 struct kcom_osenv {
 	/** @brief Allocates @p size bytes aligned to @p align (a power of two); NULL on failure. */
@@ -72,6 +98,30 @@ struct kcom_osenv {
 	void (*panic)(void *ctx, const char *msg) __attribute__((noreturn));
 	/** @brief Host state handed to every hook. */
 	void *ctx;
+
+	/* ---- optional: NULL when the host has nothing better ---- */
+
+	/**
+	 * @brief Translates @p npages pages of @p page bytes from the page-aligned @p addr in one
+	 *        go (out_phys[i]: the physical address of page i); NULL: virt_to_phys page by page.
+	 */
+	kcom_error_t (*virt_to_phys_pages)(void *ctx, const void *addr, size_t npages, size_t page,
+	                                   kcom_phys_t *out_phys);
+	/**
+	 * @brief Allocates @p size bytes of pinned memory meeting @p c (a kernel that places
+	 *        physical memory); NULL where the host cannot choose physical addresses.
+	 * @return the memory (virtual address), or NULL when it cannot.
+	 */
+	void *(*dma_alloc)(void *ctx, size_t size, const struct kcom_dma_constraints *c);
+	/** @brief Frees memory from dma_alloc (same size). */
+	void (*dma_free)(void *ctx, void *ptr, size_t size);
+	/** @brief The calling thread's identity (nonzero); NULL: one thread only. */
+	uintptr_t (*thread_self)(void *ctx);
+	/**
+	 * @brief Runs @p fn(@p arg) when the calling thread exits (once per registration); NULL:
+	 *        threads never exit, or the host cannot say.
+	 */
+	kcom_error_t (*thread_at_exit)(void *ctx, void (*fn)(void *arg), void *arg);
 };
 
 /**
@@ -160,6 +210,39 @@ kcom_error_t kcom_unpin(void *addr, size_t len);
  * @retval KCOM_E_NOTIMPL no osenv installed
  */
 kcom_error_t kcom_virt_to_phys(const void *addr, kcom_phys_t *out_phys);
+
+/**
+ * @brief Translates many pages at once through the installed osenv (its virt_to_phys_pages, or
+ *        virt_to_phys page by page when it has none).
+ * @param addr page-aligned start
+ * @param npages pages
+ * @param page page size (a power of two)
+ * @param out_phys receives one physical address per page
+ * @retval KCOM_OK translated
+ * @retval KCOM_E_NOPHYS the host does not give physical addresses
+ * @retval KCOM_E_NOTIMPL no osenv installed
+ */
+kcom_error_t kcom_virt_to_phys_pages(const void *addr, size_t npages, size_t page, kcom_phys_t *out_phys);
+
+/**
+ * @brief Allocates pinned memory meeting device constraints through the osenv's dma_alloc.
+ * @param size bytes
+ * @param c the constraints (NULL: none)
+ * @param out_mem receives the memory; NULL on failure
+ * @retval KCOM_OK allocated
+ * @retval KCOM_E_NOTIMPL the host cannot place physical memory (no dma_alloc hook)
+ * @retval KCOM_E_OUTOFMEMORY no memory meets the constraints
+ */
+kcom_error_t kcom_dma_alloc(size_t size, const struct kcom_dma_constraints *c, void **out_mem);
+
+/** @brief Frees memory from kcom_dma_alloc(). @param ptr the memory @param size as allocated */
+void kcom_dma_free(void *ptr, size_t size);
+
+/**
+ * @brief The calling thread's identity through the osenv (1 when it has no thread_self).
+ * @return a nonzero identity, the same for every call on one thread.
+ */
+uintptr_t kcom_thread_self(void);
 
 /**
  * @brief Initializes a lock through the installed osenv.

@@ -30,7 +30,6 @@
 #include <stdint.h>
 #include <bufio/bufio.h>
 #include <bufio/bufvec.h>
-#include <bufio/dma.h>
 #include <com/class.h>
 #include <com/debug.h>
 #include <com/refcount.h>
@@ -268,7 +267,7 @@ struct kcom_physmap {
 typedef kcom_error_t (*kcom_xlate_fn)(void *ctx, const void *addr, size_t npages, size_t page,
                                       kcom_phys_t *out_phys);
 
-/* A kcom_xlate_fn over kcom_virt_to_phys(), one page at a time (ctx unused). */
+/* A kcom_xlate_fn over the osenv (kcom_virt_to_phys_pages(); ctx unused). */
 kcom_error_t kcom_xlate_osenv_(void *ctx, const void *addr, size_t npages, size_t page, kcom_phys_t *out_phys);
 
 /*

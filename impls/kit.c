@@ -316,12 +316,7 @@ kcom_error_t kcom_store_move_(struct kcom_store **stp, size_t *base, size_t keep
 kcom_error_t kcom_xlate_osenv_(void *ctx, const void *addr, size_t npages, size_t page, kcom_phys_t *out_phys)
 {
 	(void)ctx;
-	for (size_t i = 0; i < npages; i++) {
-		kcom_error_t err = kcom_virt_to_phys((const char *)addr + i * page, &out_phys[i]);
-		if (KCOM_FAILED(err))
-			return err;
-	}
-	return KCOM_OK;
+	return kcom_virt_to_phys_pages(addr, npages, page, out_phys);
 }
 
 /* Pages translated per call of xlate: bounds the stack buffer. */
