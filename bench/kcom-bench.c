@@ -16,14 +16,15 @@
  *
  * How: the host's speed swings by tens of percent from one second to the next, so no figure is a
  * best-of and no ratio divides figures taken at different times.  Each comparison runs its two
- * sides back to back in every repetition (one untimed warm-up pair first; which side goes first
- * alternates, so neither always inherits the other's cache state), and each repetition gives
- * its own ratio.  Every figure is printed as the median of the per-repetition values with the
- * smallest and largest beside it, `median (min..max)`; a ratio is the median of the
- * per-repetition ratios, not the ratio of two medians.  The last lines repeat each median as
- * `bench: name value unit` for scripts.  `--quick` shrinks sizes and counts so `make check` can
- * prove the program runs; its figures mean little.  Any kcom call that fails stops the program
- * with a message and exit status 1.
+ * sides interleaved in every repetition, kcom baseline baseline kcom (the mirror order in every
+ * other repetition, so neither side always inherits the other's cache state; one untimed
+ * warm-up pair first), each side's figure for the repetition is the mean of its two runs, and
+ * each repetition gives its own ratio.  Every figure is printed as the median of its
+ * per-repetition values with the smallest and largest beside it, `median (min..max)`; a ratio
+ * is the median of the per-repetition ratios, not the ratio of two medians.  The last lines
+ * repeat each median as `bench: name value unit` for scripts.  `--quick` shrinks sizes and
+ * counts so `make check` can prove the program runs; its figures mean little.  Any kcom call
+ * that fails stops the program with a message and exit status 1.
  *
  * This is a benchmark, never a test: nothing here asserts a speed.
  */
@@ -224,27 +225,32 @@ static void bench_cell(const struct bench_summary *s, int prec)
 typedef double (*bench_side_fn)(const void *ctx);
 
 /*
- * Runs `a` and `b` back to back `reps` times after one untimed warm-up pair, storing the seconds
- * of each repetition in `ta` and `tb`.  Which side goes first alternates, so neither always runs
- * on the cache, TLB and clock state the other left; a swing of the host's speed between
- * repetitions hits both sides of one repetition alike, and the per-repetition ratio cancels it.
+ * Runs `a` and `b` back to back `reps` times after one untimed warm-up pair, storing in `ta` and
+ * `tb` the seconds of each repetition.  A repetition runs the sides in the order a b b a (b a a b
+ * in every other one, so neither side always runs on the cache, TLB and clock state the other
+ * left) and keeps each side's mean of its two runs: a drift of the host's speed that is steady
+ * across the repetition hits both sides alike, and the per-repetition ratio cancels it.
  */
 static void bench_pair(int reps, bench_side_fn a, bench_side_fn b, const void *ctx, struct bench_series *ta,
                        struct bench_series *tb)
 {
-	for (int rep = -1; rep < reps; rep++) {
+	(void)a(ctx);
+	(void)b(ctx);
+	for (int rep = 0; rep < reps; rep++) {
 		double x, y;
 		if (rep & 1) {
 			y = b(ctx);
 			x = a(ctx);
+			x += a(ctx);
+			y += b(ctx);
 		} else {
 			x = a(ctx);
 			y = b(ctx);
+			y += b(ctx);
+			x += a(ctx);
 		}
-		if (rep >= 0) {
-			ta->v[rep] = x;
-			tb->v[rep] = y;
-		}
+		ta->v[rep] = x / 2;
+		tb->v[rep] = y / 2;
 	}
 	ta->n = tb->n = reps;
 }
@@ -811,8 +817,9 @@ int main(int argc, char **argv)
 		plain[i] = (unsigned char)(i * 31 + 7);
 
 	printf("kcom-bench %s (%s mode): %d repetitions of each measurement (sequential: %d) after one\n"
-	       "warm-up; figures are median (min..max) of the repetitions; ratios are per-repetition\n"
-	       "ratios of two sides run back to back, then the median (min..max) of those\n\n",
+	       "warm-up; figures are median (min..max) of the repetitions.  A comparison runs its sides\n"
+	       "interleaved (kcom base base kcom, mirrored every other repetition); its ratio is the\n"
+	       "median (min..max) of the per-repetition ratios\n\n",
 	       PACKAGE_VERSION, cfg->mode, cfg->reps, cfg->seq_reps);
 
 	bench_sequential(cfg, io, plain);
