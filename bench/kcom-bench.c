@@ -1,21 +1,30 @@
 /*
  * kcom-bench: how much kcom's indirection costs, measured against the code it stands in for.
  *
- * One run prints four groups of figures, each beside its baseline measured in the same run on
- * the same memory:
- *   1. sequential membuf write and read in 4 KiB calls (kcom_bufio_write/read) against memcpy
- *      of the same 4 KiB chunks, in MB/s (MB = 10^6 bytes);
- *   2. 64-byte reads at random 64-aligned offsets against memcpy of the same 64 bytes, in ns,
- *      over the whole buffer and again inside a window that stays in cache;
+ * What it measures, each beside a baseline that does the same work on the same memory:
+ *   1. sequential membuf write and read in 4 KiB calls (kcom_bufio_write/read) against the C
+ *      library's memcpy of the same 4 KiB chunks, in MB/s (MB = 10^6 bytes).  The baseline's
+ *      size is read at run time, so the compiler cannot inline the copy (a constant 4 KiB
+ *      memcpy becomes `rep movsq`): both sides call the same library memcpy.
+ *   2. 64-byte reads at random 64-aligned offsets of the membuf through kcom_bufio_read, against
+ *      an inline memcpy of the same bytes (same pregenerated offsets, same destination), in ns,
+ *      over the whole buffer and again inside a window that stays in cache.
  *   3. the cost of query (with and without the release COM makes the caller owe), of an
- *      addref/release pair, and of the bare atomic increment and decrement under both;
- *   4. with GLib, a GObject interface lookup and a g_object_ref/unref pair, and the ratio of
- *      kcom's query to the GLib lookup.
- * Every figure is the best of several repetitions (the median is printed beside it), because
- * the best is the run least disturbed by the rest of the machine.  The last lines repeat each
- * figure as `bench: name value unit` for scripts.  `--quick` shrinks sizes and counts so
- * `make check` can prove the program runs; its figures mean little.  Any kcom call that fails
- * stops the program with a message and exit status 1.
+ *      addref/release pair, and of the bare atomic increment and decrement under both.
+ *   4. with GLib, equal work on both sides: query + release against an interface lookup plus
+ *      g_object_ref/g_object_unref, and addref + release against g_object_ref/g_object_unref.
+ *
+ * How: the host's speed swings by tens of percent from one second to the next, so no figure is a
+ * best-of and no ratio divides figures taken at different times.  Each comparison runs its two
+ * sides interleaved in every repetition, kcom baseline baseline kcom (the mirror order in every
+ * other repetition, so neither side always inherits the other's cache state; one untimed
+ * warm-up pair first), each side's figure for the repetition is the mean of its two runs, and
+ * each repetition gives its own ratio.  Every figure is printed as the median of its
+ * per-repetition values with the smallest and largest beside it, `median (min..max)`; a ratio
+ * is the median of the per-repetition ratios, not the ratio of two medians.  The last lines
+ * repeat each median as `bench: name value unit` for scripts.  `--quick` shrinks sizes and
+ * counts so `make check` can prove the program runs; its figures mean little.  Any kcom call
+ * that fails stops the program with a message and exit status 1.
  *
  * This is a benchmark, never a test: nothing here asserts a speed.
  */
@@ -42,7 +51,7 @@
 #define BENCH_SMALL 64u          /* bytes per random read */
 #define BENCH_HOT_WINDOW 32768u  /* the cache-resident variant reads inside this many bytes */
 #define BENCH_HOT_OFFS 4096u     /* offsets pregenerated for it (a power of two) */
-#define BENCH_MAX_REPS 16        /* no config may ask more */
+#define BENCH_MAX_REPS 32        /* no config may ask more */
 
 /* Sizes and counts for one run. */
 struct bench_config {
@@ -55,20 +64,25 @@ struct bench_config {
 };
 
 static const struct bench_config bench_full = {
-	.mode = "full", .size = 64u << 20, .reps = 7, .seq_reps = 15, .rand_ops = 2000000, .call_ops = 10000000,
+	.mode = "full", .size = 64u << 20, .reps = 11, .seq_reps = 21, .rand_ops = 2000000, .call_ops = 10000000,
 };
 
 static const struct bench_config bench_quick = {
 	.mode = "quick", .size = 4u << 20, .reps = 3, .seq_reps = 3, .rand_ops = 100000, .call_ops = 200000,
 };
 
-/* The results of one measurement: seconds per repetition. */
-struct bench_times {
-	double t[BENCH_MAX_REPS];
+/* One value per repetition: seconds as measured, or a figure derived from them. */
+struct bench_series {
+	double v[BENCH_MAX_REPS];
 	int n;
 };
 
-/* One figure for the final machine-readable lines. */
+/* What is printed of a series. */
+struct bench_summary {
+	double med, min, max;
+};
+
+/* One figure for the final machine-readable lines: its median. */
 struct bench_figure {
 	const char *name;
 	double value;
@@ -80,6 +94,16 @@ static size_t bench_nfigures;
 
 /* Results go here so the compiler cannot drop the loops that compute them. */
 static volatile uintptr_t bench_sink;
+
+/*
+ * The sequential baseline's chunk size, read at run time: with a size it cannot see, the
+ * compiler must call the C library's memcpy, the routine membuf's read and write call, instead
+ * of inlining its own copy.
+ */
+static volatile size_t bench_chunk_rt = BENCH_CHUNK;
+
+/* The destination of every random read, kcom's and memcpy's alike (64-aligned: see section 2). */
+static _Alignas(BENCH_SMALL) unsigned char bench_small_dst[BENCH_SMALL];
 
 /* Tells the compiler that memory may have been read or written, so no copy is dropped or merged. */
 #define BENCH_BARRIER() __asm__ __volatile__("" ::: "memory")
@@ -137,44 +161,107 @@ static int bench_cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-static double bench_best(const struct bench_times *tm)
+static struct bench_summary bench_summarize(const struct bench_series *s)
 {
-	double best = tm->t[0];
-	for (int i = 1; i < tm->n; i++)
-		if (tm->t[i] < best)
-			best = tm->t[i];
-	return best;
+	double sorted[BENCH_MAX_REPS];
+	int n = s->n;
+	memcpy(sorted, s->v, sizeof(double) * (size_t)n);
+	qsort(sorted, (size_t)n, sizeof(double), bench_cmp_double);
+	return (struct bench_summary){
+		.med = n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2,
+		.min = sorted[0],
+		.max = sorted[n - 1],
+	};
 }
 
-static double bench_median(const struct bench_times *tm)
+/* Per repetition, `num / den * scale`: a rate from seconds, or the ratio of two sides. */
+static struct bench_series bench_div(const struct bench_series *num, const struct bench_series *den, double scale)
 {
-	double s[BENCH_MAX_REPS];
-	memcpy(s, tm->t, sizeof(double) * (size_t)tm->n);
-	qsort(s, (size_t)tm->n, sizeof(double), bench_cmp_double);
-	return tm->n % 2 ? s[tm->n / 2] : (s[tm->n / 2 - 1] + s[tm->n / 2]) / 2;
+	struct bench_series out = { .n = den->n };
+	for (int i = 0; i < den->n; i++)
+		out.v[i] = (num != NULL ? num->v[i] : 1.0) / den->v[i] * scale;
+	return out;
 }
 
-static void bench_record(const char *name, double value, const char *unit)
+/* Per repetition, MB/s of `bytes` moved in the series' seconds. */
+static struct bench_series bench_mbps(const struct bench_series *secs, size_t bytes)
 {
+	return bench_div(NULL, secs, (double)bytes / 1e6);
+}
+
+/* Per repetition, ns per operation over `ops`. */
+static struct bench_series bench_nsop(const struct bench_series *secs, size_t ops)
+{
+	struct bench_series out = { .n = secs->n };
+	for (int i = 0; i < secs->n; i++)
+		out.v[i] = secs->v[i] * 1e9 / (double)ops;
+	return out;
+}
+
+/* Keeps the median for the final lines and returns the summary for the table. */
+static struct bench_summary bench_record(const char *name, const struct bench_series *s, const char *unit)
+{
+	struct bench_summary sum = bench_summarize(s);
 	if (bench_nfigures == sizeof(bench_figures) / sizeof(bench_figures[0])) {
 		fprintf(stderr, "kcom-bench: too many figures\n");
 		exit(1);
 	}
-	bench_figures[bench_nfigures++] = (struct bench_figure){ name, value, unit };
+	bench_figures[bench_nfigures++] = (struct bench_figure){ name, sum.med, unit };
+	return sum;
 }
 
-/* Best and median of a repeated measurement as MB/s over `bytes`. */
-static double bench_mbps(const struct bench_times *tm, size_t bytes, double *out_median)
+/* Prints `median (min..max)` in a fixed-width cell. */
+static void bench_cell(const struct bench_summary *s, int prec)
 {
-	*out_median = (double)bytes / bench_median(tm) / 1e6;
-	return (double)bytes / bench_best(tm) / 1e6;
+	char buf[64];
+	snprintf(buf, sizeof(buf), "%.*f (%.*f..%.*f)", prec, s->med, prec, s->min, prec, s->max);
+	printf(" %26s", buf);
 }
 
-/* Best and median as ns per operation over `ops`. */
-static double bench_nsop(const struct bench_times *tm, size_t ops, double *out_median)
+/*
+ * One side of a comparison: runs its loop once over `ctx` and returns the seconds it took.
+ * Setup a side needs (a mapping) is done outside its clock.
+ */
+typedef double (*bench_side_fn)(const void *ctx);
+
+/*
+ * Runs `a` and `b` back to back `reps` times after one untimed warm-up pair, storing in `ta` and
+ * `tb` the seconds of each repetition.  A repetition runs the sides in the order a b b a (b a a b
+ * in every other one, so neither side always runs on the cache, TLB and clock state the other
+ * left) and keeps each side's mean of its two runs: a drift of the host's speed that is steady
+ * across the repetition hits both sides alike, and the per-repetition ratio cancels it.
+ */
+static void bench_pair(int reps, bench_side_fn a, bench_side_fn b, const void *ctx, struct bench_series *ta,
+                       struct bench_series *tb)
 {
-	*out_median = bench_median(tm) * 1e9 / (double)ops;
-	return bench_best(tm) * 1e9 / (double)ops;
+	(void)a(ctx);
+	(void)b(ctx);
+	for (int rep = 0; rep < reps; rep++) {
+		double x, y;
+		if (rep & 1) {
+			y = b(ctx);
+			x = a(ctx);
+			x += a(ctx);
+			y += b(ctx);
+		} else {
+			x = a(ctx);
+			y = b(ctx);
+			y += b(ctx);
+			x += a(ctx);
+		}
+		ta->v[rep] = x / 2;
+		tb->v[rep] = y / 2;
+	}
+	ta->n = tb->n = reps;
+}
+
+/* Runs `a` alone `reps` times after one untimed warm-up: for figures with no baseline. */
+static void bench_single(int reps, bench_side_fn a, const void *ctx, struct bench_series *ta)
+{
+	(void)a(ctx);
+	for (int rep = 0; rep < reps; rep++)
+		ta->v[rep] = a(ctx);
+	ta->n = reps;
 }
 
 /* xorshift64*: cheap, good enough to scatter offsets; run before timing, never inside it. */
@@ -188,16 +275,32 @@ static uint64_t bench_rand(uint64_t *state)
 	return x * 0x2545F4914F6CDD1DULL;
 }
 
+/* Everything a side may need; each side reads its own fields. */
+struct bench_ctx {
+	kcom_bufio_t *io;
+	unsigned char *plain;    /* sequential: the buffer outside kcom */
+	size_t size;             /* bytes of the membuf and of `plain` */
+	const kcom_off_t *offs;  /* random: pregenerated offsets, a power of two of them */
+	size_t mask;             /* random: number of offsets - 1 */
+	size_t ops;              /* iterations per repetition (random reads, calls) */
+	const kcom_iid_t *iid;   /* query: the interface asked */
+#ifdef HAVE_GLIB
+	GObject *obj;
+	GType iface_type;
+#endif
+};
+
 /* ---- 1. sequential ---- */
 
-/* The whole buffer in 4 KiB kcom writes, from `src`.  Every call is checked after the loop. */
-static double seq_kcom_write(kcom_bufio_t *io, const unsigned char *src, size_t size)
+/* The whole buffer in 4 KiB kcom writes, from `plain`.  Every call is checked after the loop. */
+static double seq_kcom_write(const void *vctx)
 {
+	const struct bench_ctx *c = vctx;
 	kcom_error_t bad = KCOM_OK;
 	size_t short_or = 0, actual;
 	double t0 = bench_now();
-	for (size_t off = 0; off < size; off += BENCH_CHUNK) {
-		kcom_error_t err = kcom_bufio_write(io, src + off, (kcom_off_t)off, BENCH_CHUNK, &actual);
+	for (size_t off = 0; off < c->size; off += BENCH_CHUNK) {
+		kcom_error_t err = kcom_bufio_write(c->io, c->plain + off, (kcom_off_t)off, BENCH_CHUNK, &actual);
 		bad = err ? err : bad;
 		short_or |= actual ^ BENCH_CHUNK;
 	}
@@ -206,13 +309,14 @@ static double seq_kcom_write(kcom_bufio_t *io, const unsigned char *src, size_t 
 	return t;
 }
 
-static double seq_kcom_read(kcom_bufio_t *io, unsigned char *dst, size_t size)
+static double seq_kcom_read(const void *vctx)
 {
+	const struct bench_ctx *c = vctx;
 	kcom_error_t bad = KCOM_OK;
 	size_t short_or = 0, actual;
 	double t0 = bench_now();
-	for (size_t off = 0; off < size; off += BENCH_CHUNK) {
-		kcom_error_t err = kcom_bufio_read(io, dst + off, (kcom_off_t)off, BENCH_CHUNK, &actual);
+	for (size_t off = 0; off < c->size; off += BENCH_CHUNK) {
+		kcom_error_t err = kcom_bufio_read(c->io, c->plain + off, (kcom_off_t)off, BENCH_CHUNK, &actual);
 		bad = err ? err : bad;
 		short_or |= actual ^ BENCH_CHUNK;
 	}
@@ -222,144 +326,147 @@ static double seq_kcom_read(kcom_bufio_t *io, unsigned char *dst, size_t size)
 }
 
 /*
- * The baseline: the same 4 KiB copies with memcpy.  The barrier keeps the compiler from fusing
- * the loop into one large copy, which would measure something kcom's callers cannot do.
+ * The baseline: the same 4 KiB copies with the C library's memcpy (the size comes from
+ * bench_chunk_rt, so the call is not inlined; `objdump -d` shows `call memcpy`).  The barrier
+ * keeps the compiler from fusing the loop into one large copy, which would measure something
+ * kcom's callers cannot do.
  */
 static double seq_memcpy(unsigned char *dst, const unsigned char *src, size_t size)
 {
+	size_t chunk = bench_chunk_rt;
 	double t0 = bench_now();
-	for (size_t off = 0; off < size; off += BENCH_CHUNK) {
-		memcpy(dst + off, src + off, BENCH_CHUNK);
+	for (size_t off = 0; off < size; off += chunk) {
+		memcpy(dst + off, src + off, chunk);
 		BENCH_BARRIER();
 	}
 	return bench_now() - t0;
 }
 
 /*
- * Times writes and reads, kcom and memcpy interleaved repetition by repetition so a change in
- * clock speed hits both alike.  memcpy works on the membuf's own bytes (through a mapping), so
- * both sides touch exactly the same memory and only the call path differs.  The mapping is
- * dropped before kcom's turn: kcom is measured on an unmapped membuf, its normal state.
+ * memcpy works on the membuf's own bytes, through a mapping taken and dropped outside the clock,
+ * so both sides touch exactly the same memory and only the call path differs; kcom is measured
+ * on an unmapped membuf, its normal state.
  */
+static double seq_memcpy_write(const void *vctx)
+{
+	const struct bench_ctx *c = vctx;
+	void *addr;
+	bench_check(kcom_bufio_map(c->io, &addr, 0, c->size), "kcom_bufio_map");
+	double t = seq_memcpy(addr, c->plain, c->size);
+	bench_check(kcom_bufio_unmap(c->io, addr, 0, c->size), "kcom_bufio_unmap");
+	return t;
+}
+
+static double seq_memcpy_read(const void *vctx)
+{
+	const struct bench_ctx *c = vctx;
+	void *addr;
+	bench_check(kcom_bufio_map(c->io, &addr, 0, c->size), "kcom_bufio_map");
+	double t = seq_memcpy(c->plain, addr, c->size);
+	bench_check(kcom_bufio_unmap(c->io, addr, 0, c->size), "kcom_bufio_unmap");
+	return t;
+}
+
+/* Prints and records one sequential comparison; the ratio is kcom's MB/s over memcpy's. */
+static void bench_seq_report(const char *label, const char *const names[3], const struct bench_series *tk,
+                             const struct bench_series *tm, size_t size)
+{
+	struct bench_series k = bench_mbps(tk, size), m = bench_mbps(tm, size), r = bench_div(tm, tk, 1.0);
+	struct bench_summary ks = bench_record(names[0], &k, "MB/s");
+	struct bench_summary ms = bench_record(names[1], &m, "MB/s");
+	struct bench_summary rs = bench_record(names[2], &r, "x");
+	printf("   %-26s", label);
+	bench_cell(&ks, 0);
+	bench_cell(&ms, 0);
+	bench_cell(&rs, 3);
+	printf("\n");
+}
+
 static void bench_sequential(const struct bench_config *cfg, kcom_bufio_t *io, unsigned char *plain)
 {
-	struct bench_times kw = { .n = cfg->seq_reps }, kr = { .n = cfg->seq_reps };
-	struct bench_times mw = { .n = cfg->seq_reps }, mr = { .n = cfg->seq_reps };
-	void *addr;
+	static const char *const wn[3] = { "seq_write_kcom", "seq_write_memcpy", "seq_write_ratio" };
+	static const char *const rn[3] = { "seq_read_kcom", "seq_read_memcpy", "seq_read_ratio" };
+	struct bench_ctx c = { .io = io, .plain = plain, .size = cfg->size };
+	struct bench_series kw, mw, kr, mr;
 
-	/*
-	 * One untimed pass of each first: caches, TLBs and branch predictors warm, pages present.
-	 * Who goes first alternates, so neither side always inherits the other's cache state.
-	 */
-	for (int rep = -1; rep < cfg->seq_reps; rep++) {
-		double w, r, kwt = 0, krt = 0;
-		if (rep & 1) {
-			kwt = seq_kcom_write(io, plain, cfg->size);
-			krt = seq_kcom_read(io, plain, cfg->size);
-		}
-		bench_check(kcom_bufio_map(io, &addr, 0, cfg->size), "kcom_bufio_map");
-		w = seq_memcpy(addr, plain, cfg->size);
-		r = seq_memcpy(plain, addr, cfg->size);
-		bench_check(kcom_bufio_unmap(io, addr, 0, cfg->size), "kcom_bufio_unmap");
-		if (!(rep & 1)) {
-			kwt = seq_kcom_write(io, plain, cfg->size);
-			krt = seq_kcom_read(io, plain, cfg->size);
-		}
-		if (rep >= 0) {
-			mw.t[rep] = w;
-			mr.t[rep] = r;
-			kw.t[rep] = kwt;
-			kr.t[rep] = krt;
-		}
-	}
+	bench_pair(cfg->seq_reps, seq_kcom_write, seq_memcpy_write, &c, &kw, &mw);
+	bench_pair(cfg->seq_reps, seq_kcom_read, seq_memcpy_read, &c, &kr, &mr);
 
-	double kwm, mwm, krm, mrm;
-	double kwb = bench_mbps(&kw, cfg->size, &kwm), mwb = bench_mbps(&mw, cfg->size, &mwm);
-	double krb = bench_mbps(&kr, cfg->size, &krm), mrb = bench_mbps(&mr, cfg->size, &mrm);
-
-	printf("1. sequential, %zu MiB in %u-byte calls, %d repetitions, MB/s (MB = 10^6 bytes), best (median)\n",
+	printf("1. sequential, %zu MiB in %u-byte calls, %d repetitions, MB/s (MB = 10^6 bytes)\n",
 	       cfg->size >> 20, BENCH_CHUNK, cfg->seq_reps);
-	printf("   %-28s %20s %20s %12s\n", "", "kcom", "memcpy", "kcom/memcpy");
-	printf("   %-28s %10.1f (%7.1f) %10.1f (%7.1f) %12.3f   target >= 0.95\n", "membuf write",
-	       kwb, kwm, mwb, mwm, kwb / mwb);
-	printf("   %-28s %10.1f (%7.1f) %10.1f (%7.1f) %12.3f   target >= 0.95\n", "membuf read",
-	       krb, krm, mrb, mrm, krb / mrb);
-	bench_record("seq_write_kcom", kwb, "MB/s");
-	bench_record("seq_write_memcpy", mwb, "MB/s");
-	bench_record("seq_write_ratio", kwb / mwb, "x");
-	bench_record("seq_read_kcom", krb, "MB/s");
-	bench_record("seq_read_memcpy", mrb, "MB/s");
-	bench_record("seq_read_ratio", krb / mrb, "x");
+	printf("   %-26s %26s %26s %26s\n", "", "kcom", "libc memcpy", "kcom/memcpy speed");
+	bench_seq_report("membuf write", wn, &kw, &mw, cfg->size);
+	bench_seq_report("membuf read", rn, &kr, &mr, cfg->size);
+	printf("   speed ratio = per-repetition kcom MB/s / memcpy MB/s; target >= 0.95\n");
 }
 
 /* ---- 2. random 64-byte reads ---- */
 
 /*
- * Both loops copy into a 64-byte-aligned buffer, as a caller reading records would.  Without
- * the alignment the result depended on where the stack happened to fall: a 64-byte copy into a
- * buffer that straddles a page makes each store split, which cost the libc memcpy under kcom
- * up to 5x in the cache-hot case while the inlined 16-byte stores of the baseline never split.
+ * Both loops copy into bench_small_dst, a 64-byte-aligned buffer, as a caller reading records
+ * would.  Without the alignment the result depended on where the stack happened to fall: a
+ * 64-byte copy into a buffer that straddles a page makes each store split, which cost the libc
+ * memcpy under kcom up to 5x in the cache-hot case while the inlined 16-byte stores of the
+ * baseline never split.
  */
-static double rand_kcom(kcom_bufio_t *io, const kcom_off_t *offs, size_t mask, size_t ops)
+static double rand_kcom(const void *vctx)
 {
-	_Alignas(BENCH_SMALL) unsigned char tmp[BENCH_SMALL];
+	const struct bench_ctx *c = vctx;
+	unsigned char *dst = bench_small_dst;
 	kcom_error_t bad = KCOM_OK;
 	size_t short_or = 0, actual;
 	double t0 = bench_now();
-	for (size_t i = 0; i < ops; i++) {
-		kcom_error_t err = kcom_bufio_read(io, tmp, offs[i & mask], BENCH_SMALL, &actual);
+	for (size_t i = 0; i < c->ops; i++) {
+		kcom_error_t err = kcom_bufio_read(c->io, dst, c->offs[i & c->mask], BENCH_SMALL, &actual);
 		bad = err ? err : bad;
 		short_or |= actual ^ BENCH_SMALL;
-		BENCH_USE(tmp);
+		BENCH_USE(dst);
 	}
 	double t = bench_now() - t0;
 	bench_check_loop(bad, short_or, "kcom_bufio_read (random)");
 	return t;
 }
 
-static double rand_memcpy(const unsigned char *base, const kcom_off_t *offs, size_t mask, size_t ops)
+/* The baseline: an inline 64-byte copy of the same bytes, through a mapping taken off the clock. */
+static double rand_memcpy(const void *vctx)
 {
-	_Alignas(BENCH_SMALL) unsigned char tmp[BENCH_SMALL];
+	const struct bench_ctx *c = vctx;
+	unsigned char *dst = bench_small_dst;
+	void *addr;
+	bench_check(kcom_bufio_map(c->io, &addr, 0, c->size), "kcom_bufio_map");
+	const unsigned char *base = addr;
 	double t0 = bench_now();
-	for (size_t i = 0; i < ops; i++) {
-		memcpy(tmp, base + offs[i & mask], BENCH_SMALL);
-		BENCH_USE(tmp);
+	for (size_t i = 0; i < c->ops; i++) {
+		memcpy(dst, base + c->offs[i & c->mask], BENCH_SMALL);
+		BENCH_USE(dst);
 	}
-	return bench_now() - t0;
+	double t = bench_now() - t0;
+	bench_check(kcom_bufio_unmap(c->io, addr, 0, c->size), "kcom_bufio_unmap");
+	return t;
 }
 
 /*
  * One random-read comparison over `noffs` pregenerated offsets (a power of two; the loop wraps
- * with a mask, the same instruction on both sides).  memcpy reads the membuf's bytes through a
- * mapping, as in the sequential test.  names[] are the kcom, memcpy and ratio figure names.
+ * with a mask, the same instruction on both sides).  names[] are the kcom, memcpy and ratio
+ * figure names; the ratio is kcom's ns over memcpy's, per repetition.
  */
 static void bench_random_one(const struct bench_config *cfg, kcom_bufio_t *io, const kcom_off_t *offs,
                              size_t noffs, const char *label, const char *const names[3])
 {
-	struct bench_times k = { .n = cfg->reps }, m = { .n = cfg->reps };
-	size_t mask = noffs - 1;
-	void *addr;
+	struct bench_ctx c = { .io = io, .size = cfg->size, .offs = offs, .mask = noffs - 1, .ops = cfg->rand_ops };
+	struct bench_series tk, tm;
 
-	for (int rep = -1; rep < cfg->reps; rep++) {
-		double kt = 0, mt;
-		if (rep & 1)
-			kt = rand_kcom(io, offs, mask, cfg->rand_ops);
-		bench_check(kcom_bufio_map(io, &addr, 0, cfg->size), "kcom_bufio_map");
-		mt = rand_memcpy(addr, offs, mask, cfg->rand_ops);
-		bench_check(kcom_bufio_unmap(io, addr, 0, cfg->size), "kcom_bufio_unmap");
-		if (!(rep & 1))
-			kt = rand_kcom(io, offs, mask, cfg->rand_ops);
-		if (rep >= 0) {
-			m.t[rep] = mt;
-			k.t[rep] = kt;
-		}
-	}
-	double km, mm;
-	double kb = bench_nsop(&k, cfg->rand_ops, &km), mb = bench_nsop(&m, cfg->rand_ops, &mm);
-	printf("   %-28s %10.2f (%7.2f) %10.2f (%7.2f) %12.3f\n", label, kb, km, mb, mm, mb / kb);
-	bench_record(names[0], kb, "ns/op");
-	bench_record(names[1], mb, "ns/op");
-	bench_record(names[2], mb / kb, "x");
+	bench_pair(cfg->reps, rand_kcom, rand_memcpy, &c, &tk, &tm);
+	struct bench_series k = bench_nsop(&tk, cfg->rand_ops), m = bench_nsop(&tm, cfg->rand_ops);
+	struct bench_series r = bench_div(&tk, &tm, 1.0);
+	struct bench_summary ks = bench_record(names[0], &k, "ns/op");
+	struct bench_summary ms = bench_record(names[1], &m, "ns/op");
+	struct bench_summary rs = bench_record(names[2], &r, "x");
+	printf("   %-26s", label);
+	bench_cell(&ks, 2);
+	bench_cell(&ms, 2);
+	bench_cell(&rs, 3);
+	printf("\n");
 }
 
 /*
@@ -369,8 +476,8 @@ static void bench_random_one(const struct bench_config *cfg, kcom_bufio_t *io, c
  */
 static void bench_random(const struct bench_config *cfg, kcom_bufio_t *io)
 {
-	static const char *const cold[3] = { "rand64_kcom", "rand64_memcpy", "rand64_ratio" };
-	static const char *const warm[3] = { "rand64_hot_kcom", "rand64_hot_memcpy", "rand64_hot_ratio" };
+	static const char *const cold[3] = { "rand64_kcom", "rand64_memcpy", "rand64_cost_ratio" };
+	static const char *const warm[3] = { "rand64_hot_kcom", "rand64_hot_memcpy", "rand64_hot_cost_ratio" };
 
 	/* Offsets pregenerated so the RNG is not timed; a power of two so the loop can mask. */
 	size_t noffs = 1;
@@ -384,14 +491,15 @@ static void bench_random(const struct bench_config *cfg, kcom_bufio_t *io)
 	for (size_t i = 0; i < BENCH_HOT_OFFS; i++)
 		hot[i] = (kcom_off_t)((bench_rand(&state) % (BENCH_HOT_WINDOW / BENCH_SMALL)) * BENCH_SMALL);
 
-	printf("\n2. random %u-byte reads at 64-aligned offsets, %zu per repetition, ns/op, best (median)\n",
-	       BENCH_SMALL, cfg->rand_ops);
-	printf("   %-28s %20s %20s %12s\n", "", "kcom", "memcpy", "speed k/m");
+	printf("\n2. random %u-byte reads at 64-aligned offsets, %zu per repetition, %d repetitions, ns/op\n",
+	       BENCH_SMALL, cfg->rand_ops, cfg->reps);
+	printf("   %-26s %26s %26s %26s\n", "", "kcom_bufio_read", "inline memcpy", "kcom/memcpy time");
 	char label[64];
 	snprintf(label, sizeof(label), "over %zu MiB", cfg->size >> 20);
 	bench_random_one(cfg, io, offs, noffs, label, cold);
 	bench_random_one(cfg, io, hot, BENCH_HOT_OFFS, "inside 32 KiB (cache-hot)", warm);
-	printf("   speed k/m = memcpy ns / kcom ns: 1.00 is as fast as memcpy, lower is slower\n");
+	printf("   time ratio = per-repetition kcom ns / memcpy ns: 1.00 is as fast as memcpy, higher is\n"
+	       "   slower; target <= 1.4 over the whole buffer\n");
 	free(hot);
 	free(offs);
 }
@@ -399,14 +507,15 @@ static void bench_random(const struct bench_config *cfg, kcom_bufio_t *io)
 /* ---- 3. query, addref, release ---- */
 
 /* Query and release in one iteration: the caller ends as it began, holding nothing new. */
-static double call_query_release(kcom_bufio_t *io, const kcom_iid_t *iid, size_t ops)
+static double call_query_release(const void *vctx)
 {
+	const struct bench_ctx *c = vctx;
 	kcom_error_t bad = KCOM_OK;
 	uintptr_t acc = 0;
 	void *p;
 	double t0 = bench_now();
-	for (size_t i = 0; i < ops; i++) {
-		kcom_error_t err = kcom_bufio_query(io, iid, &p);
+	for (size_t i = 0; i < c->ops; i++) {
+		kcom_error_t err = kcom_bufio_query(c->io, c->iid, &p);
 		bad = err ? err : bad;
 		acc ^= (uintptr_t)p;
 		/* Every interface's release is in slot 3, so IUnknown's wrapper serves them all. */
@@ -419,25 +528,26 @@ static double call_query_release(kcom_bufio_t *io, const kcom_iid_t *iid, size_t
 }
 
 /*
- * Query alone, the figure to set beside a lookup that hands out a borrowed pointer.  The `ops`
+ * Query alone, for information: the release COM makes the caller owe is left out.  The `ops`
  * references it takes are released after the clock stops, through the last pointer returned
  * (every one of them is the same interface of the same object).
  */
-static double call_query_only(kcom_bufio_t *io, const kcom_iid_t *iid, size_t ops)
+static double call_query_only(const void *vctx)
 {
+	const struct bench_ctx *c = vctx;
 	kcom_error_t bad = KCOM_OK;
 	uintptr_t acc = 0;
 	void *p = NULL;
 	double t0 = bench_now();
-	for (size_t i = 0; i < ops; i++) {
-		kcom_error_t err = kcom_bufio_query(io, iid, &p);
+	for (size_t i = 0; i < c->ops; i++) {
+		kcom_error_t err = kcom_bufio_query(c->io, c->iid, &p);
 		bad = err ? err : bad;
 		acc ^= (uintptr_t)p;
 	}
 	double t = bench_now() - t0;
 	bench_sink = acc;
 	bench_check(bad, "kcom_bufio_query");
-	for (size_t i = 0; i < ops; i++)
+	for (size_t i = 0; i < c->ops; i++)
 		kcom_iunknown_release(p);
 	return t;
 }
@@ -446,13 +556,14 @@ static double call_query_only(kcom_bufio_t *io, const kcom_iid_t *iid, size_t op
  * One atomic increment and one decrement with no call around them, as the reference counts do
  * them: the floor under any query that adds a reference and under any addref/release pair.
  */
-static double call_atomic_pair(size_t ops)
+static double call_atomic_pair(const void *vctx)
 {
+	const struct bench_ctx *c = vctx;
 	kcom_refcount_t ref;
 	uintptr_t acc = 0;
 	kcom_refcount_init(&ref, 1);
 	double t0 = bench_now();
-	for (size_t i = 0; i < ops; i++) {
+	for (size_t i = 0; i < c->ops; i++) {
 		acc += kcom_refcount_inc(&ref);
 		BENCH_BARRIER();
 		acc += kcom_refcount_dec(&ref);
@@ -463,64 +574,45 @@ static double call_atomic_pair(size_t ops)
 	return t;
 }
 
-static double call_addref_release(kcom_bufio_t *io, size_t ops)
+static double call_addref_release(const void *vctx)
 {
+	const struct bench_ctx *c = vctx;
 	uintptr_t acc = 0;
 	double t0 = bench_now();
-	for (size_t i = 0; i < ops; i++) {
-		acc += kcom_bufio_addref(io);
-		acc += kcom_bufio_release(io);
+	for (size_t i = 0; i < c->ops; i++) {
+		acc += kcom_bufio_addref(c->io);
+		acc += kcom_bufio_release(c->io);
 	}
 	double t = bench_now() - t0;
 	bench_sink = acc;
 	return t;
 }
 
-/* kcom's call figures, kept for the GLib comparison. */
-struct bench_calls {
-	double query_release;     /* query absio + release */
-	double query_only;        /* query absio, release not counted */
-	double addref_release;
-	double atomic_pair;       /* the two atomic operations alone */
-};
-
-/* Repeats a measurement `cfg->reps` times after one warm-up; returns best ns/op, median too. */
-#define BENCH_REPEAT(cfg, tm, expr)                            \
-	do {                                                   \
-		(tm).n = (cfg)->reps;                          \
-		(void)(expr);                                  \
-		for (int rep_ = 0; rep_ < (cfg)->reps; rep_++) \
-			(tm).t[rep_] = (expr);                 \
-	} while (0)
-
-static void bench_print_call(const char *label, const char *name, const struct bench_times *tm, size_t ops,
-                             double *out_best)
+/* Times `fn` alone over `iid` and prints and records it in ns/op. */
+static void bench_call_one(const struct bench_config *cfg, kcom_bufio_t *io, bench_side_fn fn,
+                           const kcom_iid_t *iid, const char *label, const char *name)
 {
-	double med, best = bench_nsop(tm, ops, &med);
-	printf("   %-44s %8.2f (%7.2f)\n", label, best, med);
-	bench_record(name, best, "ns/op");
-	*out_best = best;
+	struct bench_ctx c = { .io = io, .ops = cfg->call_ops, .iid = iid };
+	struct bench_series t;
+	bench_single(cfg->reps, fn, &c, &t);
+	struct bench_series ns = bench_nsop(&t, cfg->call_ops);
+	struct bench_summary s = bench_record(name, &ns, "ns/op");
+	printf("   %-44s", label);
+	bench_cell(&s, 2);
+	printf("\n");
 }
 
-static void bench_calls(const struct bench_config *cfg, kcom_bufio_t *io, struct bench_calls *out)
+static void bench_calls(const struct bench_config *cfg, kcom_bufio_t *io)
 {
-	struct bench_times tm;
-	double unused;
-	size_t ops = cfg->call_ops;
-
-	printf("\n3. kcom calls on a membuf, %zu per repetition, ns/op, best (median)\n", ops);
-	BENCH_REPEAT(cfg, tm, call_query_release(io, &kcom_absio_iid, ops));
-	bench_print_call("query absio + release", "query_absio", &tm, ops, &out->query_release);
-	BENCH_REPEAT(cfg, tm, call_query_only(io, &kcom_absio_iid, ops));
-	bench_print_call("query absio, no release", "query_absio_norelease", &tm, ops, &out->query_only);
-	BENCH_REPEAT(cfg, tm, call_query_release(io, &kcom_bufvec_iid, ops));
-	bench_print_call("query bufvec (2nd interface) + release", "query_bufvec", &tm, ops, &unused);
-	BENCH_REPEAT(cfg, tm, call_query_only(io, &kcom_bufvec_iid, ops));
-	bench_print_call("query bufvec (2nd interface), no release", "query_bufvec_norelease", &tm, ops, &unused);
-	BENCH_REPEAT(cfg, tm, call_addref_release(io, ops));
-	bench_print_call("addref + release pair", "addref_release", &tm, ops, &out->addref_release);
-	BENCH_REPEAT(cfg, tm, call_atomic_pair(ops));
-	bench_print_call("atomic inc + dec, inline (the floor)", "atomic_pair", &tm, ops, &out->atomic_pair);
+	printf("\n3. kcom calls on a membuf, %zu per repetition, %d repetitions, ns/op\n", cfg->call_ops, cfg->reps);
+	bench_call_one(cfg, io, call_query_release, &kcom_absio_iid, "query absio + release", "query_absio");
+	bench_call_one(cfg, io, call_query_only, &kcom_absio_iid, "query absio, no release", "query_absio_norelease");
+	bench_call_one(cfg, io, call_query_release, &kcom_bufvec_iid, "query bufvec (2nd interface) + release",
+	               "query_bufvec");
+	bench_call_one(cfg, io, call_query_only, &kcom_bufvec_iid, "query bufvec (2nd interface), no release",
+	               "query_bufvec_norelease");
+	bench_call_one(cfg, io, call_addref_release, NULL, "addref + release pair", "addref_release");
+	bench_call_one(cfg, io, call_atomic_pair, NULL, "atomic inc + dec, inline (the floor)", "atomic_pair");
 }
 
 /* ---- 4. GLib ---- */
@@ -577,15 +669,16 @@ static void bench_obj_init(BenchObj *self)
 }
 
 /*
- * The interface type is looked up once, outside the loop, so only the per-instance lookup is
+ * The interface type is looked up once, outside the loops, so only the per-instance lookup is
  * timed: GLib at its cheapest, which makes the comparison harder for kcom, not easier.
  */
-static double glib_lookup(GObject *obj, GType iface_type, size_t ops)
+static double glib_lookup(const void *vctx)
 {
+	const struct bench_ctx *c = vctx;
 	uintptr_t acc = 0;
 	double t0 = bench_now();
-	for (size_t i = 0; i < ops; i++) {
-		BenchIfaceInterface *iface = G_TYPE_INSTANCE_GET_INTERFACE(obj, iface_type, BenchIfaceInterface);
+	for (size_t i = 0; i < c->ops; i++) {
+		BenchIfaceInterface *iface = G_TYPE_INSTANCE_GET_INTERFACE(c->obj, c->iface_type, BenchIfaceInterface);
 		acc ^= (uintptr_t)iface;
 		BENCH_BARRIER();
 	}
@@ -594,56 +687,91 @@ static double glib_lookup(GObject *obj, GType iface_type, size_t ops)
 	return t;
 }
 
-static double glib_ref_unref(GObject *obj, size_t ops)
+/*
+ * The work of a kcom query + release done the GLib way: find the interface, take a reference
+ * the caller can keep, drop it.  Both callers end holding what they began with, and both paid a
+ * lookup, an atomic increment and an atomic decrement.
+ */
+static double glib_lookup_ref_unref(const void *vctx)
 {
+	const struct bench_ctx *c = vctx;
 	uintptr_t acc = 0;
 	double t0 = bench_now();
-	for (size_t i = 0; i < ops; i++) {
-		acc ^= (uintptr_t)g_object_ref(obj);
-		g_object_unref(obj);
+	for (size_t i = 0; i < c->ops; i++) {
+		BenchIfaceInterface *iface = G_TYPE_INSTANCE_GET_INTERFACE(c->obj, c->iface_type, BenchIfaceInterface);
+		acc ^= (uintptr_t)iface;
+		acc ^= (uintptr_t)g_object_ref(c->obj);
+		g_object_unref(c->obj);
 	}
 	double t = bench_now() - t0;
 	bench_sink = acc;
 	return t;
 }
 
-static void bench_glib(const struct bench_config *cfg, const struct bench_calls *kc)
+static double glib_ref_unref(const void *vctx)
 {
-	struct bench_times tm;
-	size_t ops = cfg->call_ops;
-	double lookup, refpair;
+	const struct bench_ctx *c = vctx;
+	uintptr_t acc = 0;
+	double t0 = bench_now();
+	for (size_t i = 0; i < c->ops; i++) {
+		acc ^= (uintptr_t)g_object_ref(c->obj);
+		g_object_unref(c->obj);
+	}
+	double t = bench_now() - t0;
+	bench_sink = acc;
+	return t;
+}
 
-	GType iface_type = bench_iface_get_type();
-	GObject *obj = g_object_new(bench_obj_get_type(), NULL);
-	BenchIfaceInterface *iface = G_TYPE_INSTANCE_GET_INTERFACE(obj, iface_type, BenchIfaceInterface);
-	if (iface == NULL || iface->get_value(obj) != 42) {
+/* One interleaved kcom-against-GLib comparison; the ratio is kcom's ns over GLib's, per repetition. */
+static void bench_glib_pair(const struct bench_config *cfg, const struct bench_ctx *c, bench_side_fn kfn,
+                            bench_side_fn gfn, const char *label, const char *const names[3], const char *target)
+{
+	struct bench_series tk, tg;
+	bench_pair(cfg->reps, kfn, gfn, c, &tk, &tg);
+	struct bench_series k = bench_nsop(&tk, cfg->call_ops), g = bench_nsop(&tg, cfg->call_ops);
+	struct bench_series r = bench_div(&tk, &tg, 1.0);
+	struct bench_summary ks = bench_record(names[0], &k, "ns/op");
+	struct bench_summary gs = bench_record(names[1], &g, "ns/op");
+	struct bench_summary rs = bench_record(names[2], &r, "x");
+	printf("   %s\n   %-26s", label, "");
+	bench_cell(&ks, 2);
+	bench_cell(&gs, 2);
+	bench_cell(&rs, 3);
+	printf("   %s\n", target);
+}
+
+static void bench_glib(const struct bench_config *cfg, kcom_bufio_t *io)
+{
+	static const char *const qn[3] = { "query_absio_paired", "glib_lookup_ref_unref", "query_vs_glib_lookupref_ratio" };
+	static const char *const rn[3] = { "addref_release_paired", "glib_ref_unref", "refpair_vs_glib_ratio" };
+	struct bench_ctx c = { .io = io, .ops = cfg->call_ops, .iid = &kcom_absio_iid };
+
+	c.iface_type = bench_iface_get_type();
+	c.obj = g_object_new(bench_obj_get_type(), NULL);
+	BenchIfaceInterface *iface = G_TYPE_INSTANCE_GET_INTERFACE(c.obj, c.iface_type, BenchIfaceInterface);
+	if (iface == NULL || iface->get_value(c.obj) != 42) {
 		fprintf(stderr, "kcom-bench: the GLib test object does not implement its interface\n");
 		exit(1);
 	}
 
-	printf("\n4. GLib %d.%d.%d beside kcom, %zu per repetition, ns/op, best (median)\n", glib_major_version,
-	       glib_minor_version, glib_micro_version, ops);
-	BENCH_REPEAT(cfg, tm, glib_lookup(obj, iface_type, ops));
-	bench_print_call("G_TYPE_INSTANCE_GET_INTERFACE", "glib_iface_lookup", &tm, ops, &lookup);
-	BENCH_REPEAT(cfg, tm, glib_ref_unref(obj, ops));
-	bench_print_call("g_object_ref + g_object_unref pair", "glib_ref_unref", &tm, ops, &refpair);
-	g_object_unref(obj);
+	printf("\n4. GLib %d.%d.%d beside kcom, equal work, %zu per repetition, %d repetitions, ns/op\n",
+	       glib_major_version, glib_minor_version, glib_micro_version, cfg->call_ops, cfg->reps);
+	printf("   %-26s %26s %26s %26s\n", "", "kcom", "GLib", "kcom/GLib time");
+	bench_glib_pair(cfg, &c, call_query_release, glib_lookup_ref_unref,
+	                "kcom query absio + release | G_TYPE_INSTANCE_GET_INTERFACE + g_object_ref + g_object_unref",
+	                qn, "target <= 0.8");
+	bench_glib_pair(cfg, &c, call_addref_release, glib_ref_unref,
+	                "kcom addref + release      | g_object_ref + g_object_unref", rn, "target <= 0.95");
 
-	printf("   %-44s %8.2f\n", "kcom query absio + release", kc->query_release);
-	printf("   %-44s %8.2f\n", "kcom query absio, no release", kc->query_only);
-	printf("   %-44s %8.2f\n", "kcom addref + release pair", kc->addref_release);
-	printf("   ratio kcom query+release / GLib lookup:     %8.3f   target <= 0.5\n",
-	       kc->query_release / lookup);
-	printf("   (the target uses query+release: a query adds a reference by COM's rules, a GLib lookup\n"
-	       "    does not, so only with the release do both callers end holding what they began with)\n");
-	printf("   ratio kcom query alone / GLib lookup:       %8.3f   (for information)\n",
-	       kc->query_only / lookup);
-	printf("   ratio kcom addref+release / GLib ref+unref: %8.3f\n", kc->addref_release / refpair);
-	printf("   (a query that adds a reference pays one atomic increment, about %.2f ns here:\n"
-	       "    half the inc + dec floor of section 3)\n", kc->atomic_pair / 2);
-	bench_record("query_vs_glib_ratio", kc->query_release / lookup, "x");
-	bench_record("query_norelease_vs_glib_ratio", kc->query_only / lookup, "x");
-	bench_record("refpair_vs_glib_ratio", kc->addref_release / refpair, "x");
+	struct bench_series tl;
+	bench_single(cfg->reps, glib_lookup, &c, &tl);
+	struct bench_series l = bench_nsop(&tl, cfg->call_ops);
+	struct bench_summary ls = bench_record("glib_iface_lookup", &l, "ns/op");
+	printf("   %-26s %26s", "GLib lookup alone (info)", "");
+	bench_cell(&ls, 2);
+	printf("\n   (kcom's query adds a reference by COM's rules and a GLib lookup does not, so the GLib\n"
+	       "    side takes and drops one too: both callers end holding what they began with)\n");
+	g_object_unref(c.obj);
 }
 
 #endif /* HAVE_GLIB */
@@ -689,15 +817,16 @@ int main(int argc, char **argv)
 		plain[i] = (unsigned char)(i * 31 + 7);
 
 	printf("kcom-bench %s (%s mode): %d repetitions of each measurement (sequential: %d) after one\n"
-	       "warm-up; best = fastest repetition, the headline figure; median in parentheses\n\n",
+	       "warm-up; figures are median (min..max) of the repetitions.  A comparison runs its sides\n"
+	       "interleaved (kcom base base kcom, mirrored every other repetition); its ratio is the\n"
+	       "median (min..max) of the per-repetition ratios\n\n",
 	       PACKAGE_VERSION, cfg->mode, cfg->reps, cfg->seq_reps);
 
 	bench_sequential(cfg, io, plain);
 	bench_random(cfg, io);
-	struct bench_calls kc;
-	bench_calls(cfg, io, &kc);
+	bench_calls(cfg, io);
 #ifdef HAVE_GLIB
-	bench_glib(cfg, &kc);
+	bench_glib(cfg, io);
 #else
 	printf("\n4. GLib comparison skipped: kcom was configured without GObject\n");
 #endif
