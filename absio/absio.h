@@ -122,7 +122,9 @@ static inline kcom_error_t kcom_absio_read(kcom_absio_t *self, void *buf, kcom_o
  * @retval KCOM_OK written (possibly short)
  * @retval KCOM_E_INVALIDARG bad arguments, as for read
  * @retval KCOM_E_NOSPACE nothing fit and the object cannot grow
- * @retval KCOM_E_BUSY nothing fit and the object cannot grow while it is mapped
+ * @retval KCOM_E_BUSY a mapping of this object is outstanding, and either nothing fit below the
+ *         size it freezes, or the write (even one that fits) needs storage shared with a copy
+ *         made private, which would move the mapped bytes; nothing written
  * @retval KCOM_E_OUTOFMEMORY growing or unsharing the storage failed; nothing written
  */
 static inline kcom_error_t kcom_absio_write(kcom_absio_t *self, const void *buf, kcom_off_t off, size_t n,

@@ -126,7 +126,10 @@ static inline kcom_error_t kcom_bufio_read(kcom_bufio_t *self, void *buf, kcom_o
 /** @brief absio write; see kcom_absio_write(). @param self the object @param buf source
  *  @param off offset @param n bytes @param out_actual bytes written
  *  @retval KCOM_OK written (possibly short) @retval KCOM_E_INVALIDARG bad arguments
- *  @retval KCOM_E_NOSPACE nothing fit @retval KCOM_E_BUSY nothing fit while mapped
+ *  @retval KCOM_E_NOSPACE nothing fit
+ *  @retval KCOM_E_BUSY a mapping of this object is outstanding and either nothing fit below
+ *          its frozen size, or the write (even one that fits) needs storage shared with a copy
+ *          made private, which would move the mapped bytes; nothing written
  *  @retval KCOM_E_OUTOFMEMORY no memory; nothing written */
 static inline kcom_error_t kcom_bufio_write(kcom_bufio_t *self, const void *buf, kcom_off_t off, size_t n,
                                             size_t *out_actual)
@@ -206,8 +209,8 @@ static inline kcom_error_t kcom_bufio_wire(kcom_bufio_t *self, kcom_phys_t *out_
  * @param off exactly as given to wire
  * @param n exactly as given to wire
  * @retval KCOM_OK unwired; the wiring's reference is dropped
- * @retval KCOM_E_INVALIDARG no outstanding wiring has these arguments
- * @retval KCOM_E_NOTIMPL this object never wires
+ * @retval KCOM_E_INVALIDARG no outstanding wiring has these arguments (always, on an object that
+ *         never wires: it has none); nothing changed
  */
 static inline kcom_error_t kcom_bufio_unwire(kcom_bufio_t *self, kcom_phys_t phys, kcom_off_t off, size_t n)
 {

@@ -163,8 +163,8 @@ static inline kcom_error_t kcom_bufvec_wire_vec(kcom_bufvec_t *self, kcom_off_t 
  * @param segs the segments wire_vec returned
  * @param count the count wire_vec returned
  * @retval KCOM_OK unwired
- * @retval KCOM_E_INVALIDARG no outstanding wiring matches
- * @retval KCOM_E_NOTIMPL this object never wires
+ * @retval KCOM_E_INVALIDARG no outstanding wiring matches (always, on an object that never
+ *         wires: it has none); nothing changed
  */
 static inline kcom_error_t kcom_bufvec_unwire_vec(kcom_bufvec_t *self, kcom_off_t off, size_t n,
                                                   const struct kcom_physseg *segs, size_t count)
