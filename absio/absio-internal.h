@@ -51,6 +51,18 @@ static inline kcom_error_t kcom_absio_check_done_(kcom_error_t err)
 }
 
 /*
+ * The common case of a read or write, in one test: good pointers and n > 0 bytes at `off` lying
+ * wholly inside an object of `size` bytes (a negative offset fails the unsigned comparison).
+ * An implementation may take a fast path when this holds; anything else goes to
+ * kcom_absio_check_io_, which decides the error or the short transfer.
+ */
+static inline int kcom_absio_io_inside_(const void *buf, kcom_off_t off, size_t n, const size_t *out_actual,
+                                        size_t size)
+{
+	return buf != NULL && out_actual != NULL && n != 0 && (uint64_t)off < size && n <= size - (size_t)off;
+}
+
+/*
  * Checks a map/wire/copy range against an object of `size` bytes: KCOM_E_INVALIDARG for a
  * negative offset or overflow, KCOM_E_RANGE when [off, off + n) is not inside the object.
  */
