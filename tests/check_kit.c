@@ -1,0 +1,469 @@
+/*
+ * The implementation kit (impls/impl-internal.h) piece by piece: physical maps over fabricated
+ * frame tables (coalescing, lookup, splitting at a device's boundary and longest segment, the
+ * constraint checks, failures), the ledger, stores, the small copy and the absio fast check.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "absio/absio-internal.h"
+#include "impls/impl-internal.h"
+#include "tests/suites.h"
+#include "tests/testenv.h"
+
+#define PAGE 4096u
+#define MAXPAGES 64
+
+/* A fabricated frame table: the physical address of each page of a virtual range. */
+struct frames {
+	const void *base;
+	size_t npages;
+	kcom_phys_t phys[MAXPAGES];
+	size_t calls;      /* xlate calls seen */
+	size_t fail_from;  /* translating this page or a later one fails (MAXPAGES: never) */
+};
+
+static kcom_error_t frames_xlate(void *ctx, const void *addr, size_t npages, size_t page, kcom_phys_t *out)
+{
+	struct frames *f = ctx;
+	size_t first = (size_t)((const char *)addr - (const char *)f->base) / page;
+	f->calls++;
+	ck_assert_uint_eq(page, PAGE);
+	ck_assert_uint_le(first + npages, f->npages);
+	for (size_t i = 0; i < npages; i++) {
+		if (first + i >= f->fail_from)
+			return KCOM_E_NOPHYS;
+		out[i] = f->phys[first + i];
+	}
+	return KCOM_OK;
+}
+
+/* A page-aligned stand-in for the virtual range: only its address is used. */
+static const void *fake_base(void)
+{
+	return (const void *)(uintptr_t)0x10000000u;
+}
+
+static void frames_init(struct frames *f, size_t npages, const kcom_phys_t *phys)
+{
+	memset(f, 0, sizeof(*f));
+	f->base = fake_base();
+	f->npages = npages;
+	f->fail_from = MAXPAGES;
+	memcpy(f->phys, phys, npages * sizeof(*phys));
+}
+
+static void build(struct kcom_physmap *map, struct frames *f)
+{
+	ck_assert_int_eq(kcom_physmap_build_(map, f->base, f->npages * PAGE, PAGE, frames_xlate, f), KCOM_OK);
+}
+
+START_TEST(test_physmap_coalesces)
+{
+	/* Pages 0-2 adjacent, 3 alone, 4-5 adjacent but descending from 3, 6 right after 5. */
+	static const kcom_phys_t phys[] = { 0x100000, 0x101000, 0x102000, 0x200000, 0x150000, 0x151000, 0x152000 };
+	struct frames f;
+	frames_init(&f, 7, phys);
+	struct kcom_physmap map;
+	build(&map, &f);
+	ck_assert_uint_eq(map.count, 3);
+	ck_assert_uint_eq(map.len, 7 * PAGE);
+	ck_assert_uint_eq(map.segs[0].off, 0);
+	ck_assert_uint_eq(map.segs[0].addr, 0x100000);
+	ck_assert_uint_eq(map.segs[0].len, 3 * PAGE);
+	ck_assert_uint_eq(map.segs[1].off, 3 * PAGE);
+	ck_assert_uint_eq(map.segs[1].addr, 0x200000);
+	ck_assert_uint_eq(map.segs[1].len, PAGE);
+	ck_assert_uint_eq(map.segs[2].off, 4 * PAGE);
+	ck_assert_uint_eq(map.segs[2].addr, 0x150000);
+	ck_assert_uint_eq(map.segs[2].len, 3 * PAGE);
+	ck_assert_uint_eq(f.calls, 1); /* one batch: never a call per page */
+
+	/* Lookup: every byte offset lands in its segment. */
+	for (size_t off = 0; off < map.len; off += 512) {
+		size_t i = kcom_physmap_find_(&map, off);
+		ck_assert_uint_le(map.segs[i].off, off);
+		ck_assert_uint_lt(off, map.segs[i].off + map.segs[i].len);
+	}
+
+	/* One address for a range inside a segment; NOTCONTIG across one. */
+	kcom_phys_t p;
+	ck_assert_int_eq(kcom_physmap_contig_(&map, 100, 3 * PAGE - 100, &p), KCOM_OK);
+	ck_assert_uint_eq(p, 0x100000 + 100);
+	ck_assert_int_eq(kcom_physmap_contig_(&map, 5 * PAGE + 7, 10, &p), KCOM_OK);
+	ck_assert_uint_eq(p, 0x151000 + 7);
+	ck_assert_int_eq(kcom_physmap_contig_(&map, 3 * PAGE - 1, 2, &p), KCOM_E_NOTCONTIG);
+	ck_assert_uint_eq(p, 0);
+	ck_assert_int_eq(kcom_physmap_contig_(&map, 7 * PAGE, 1, &p), KCOM_E_NOTCONTIG);
+	kcom_physmap_free_(&map);
+}
+END_TEST
+
+START_TEST(test_physmap_range_splits)
+{
+	/* 16 physically contiguous pages starting 8 KiB below a 64 KiB line. */
+	kcom_phys_t phys[16];
+	for (size_t i = 0; i < 16; i++)
+		phys[i] = 0x30000 - 2 * PAGE + i * PAGE;
+	struct frames f;
+	frames_init(&f, 16, phys);
+	struct kcom_physmap map;
+	build(&map, &f);
+	ck_assert_uint_eq(map.count, 1);
+
+	struct kcom_physseg segs[8];
+	size_t count = 99;
+	/* No constraints: one segment. */
+	ck_assert_int_eq(kcom_physmap_range_(&map, 10, 16 * PAGE - 20, NULL, segs, 8, &count), KCOM_OK);
+	ck_assert_uint_eq(count, 1);
+	ck_assert_uint_eq(segs[0].addr, 0x30000 - 2 * PAGE + 10);
+	ck_assert_uint_eq(segs[0].len, 16 * PAGE - 20);
+
+	/* A 64 KiB boundary: cut at 0x30000; a 16 KiB longest segment: cut again. */
+	struct kcom_dma_constraints c = { .boundary = 0x10000, .max_seg = 4 * PAGE };
+	ck_assert_int_eq(kcom_physmap_range_(&map, 0, 16 * PAGE, &c, segs, 8, &count), KCOM_OK);
+	ck_assert_uint_eq(count, 5);
+	ck_assert_uint_eq(segs[0].addr, 0x30000 - 2 * PAGE);
+	ck_assert_uint_eq(segs[0].len, 2 * PAGE);
+	size_t total = 0;
+	for (size_t i = 0; i < count; i++) {
+		ck_assert_uint_le(segs[i].len, c.max_seg);
+		ck_assert_uint_eq(segs[i].addr >> 16, (segs[i].addr + segs[i].len - 1) >> 16);
+		if (i > 0)
+			ck_assert_uint_eq(segs[i].addr, segs[i - 1].addr + segs[i - 1].len);
+		total += segs[i].len;
+	}
+	ck_assert_uint_eq(total, 16 * PAGE);
+
+	/* Too small an array: the count needed. */
+	ck_assert_int_eq(kcom_physmap_range_(&map, 0, 16 * PAGE, &c, segs, 2, &count), KCOM_E_TOOSMALL);
+	ck_assert_uint_eq(count, 5);
+	/* An empty range: no segment. */
+	ck_assert_int_eq(kcom_physmap_range_(&map, 5, 0, &c, segs, 8, &count), KCOM_OK);
+	ck_assert_uint_eq(count, 0);
+	kcom_physmap_free_(&map);
+}
+END_TEST
+
+/* Each constraint fails with its own code, in the documented order. */
+START_TEST(test_physmap_check)
+{
+	static const kcom_phys_t two[] = { 0xFFF000, 0x1000000 };      /* adjacent, crossing 16 MiB */
+	static const kcom_phys_t apart[] = { 0x200000, 0x400000 };     /* two segments */
+	struct frames f;
+	struct kcom_physmap map;
+
+	frames_init(&f, 2, two);
+	build(&map, &f);
+	ck_assert_uint_eq(map.count, 1);
+	struct kcom_dma_constraints isa = { .max_addr = 0xFFFFFF, .boundary = 0x10000 };
+	ck_assert_int_eq(kcom_physmap_check_(&map, &isa), KCOM_E_UNREACHABLE);
+	struct kcom_dma_constraints contig_line = { .boundary = 0x10000, .contiguous = 1 };
+	ck_assert_int_eq(kcom_physmap_check_(&map, &contig_line), KCOM_E_BOUNDARY);
+	struct kcom_dma_constraints aligned = { .align = 0x4000 };
+	ck_assert_int_eq(kcom_physmap_check_(&map, &aligned), KCOM_E_MISALIGNED);
+	struct kcom_dma_constraints ok = { .max_addr = 0x1000FFF, .align = 0x1000, .contiguous = 1 };
+	ck_assert_int_eq(kcom_physmap_check_(&map, &ok), KCOM_OK);
+	ck_assert_int_eq(kcom_physmap_check_(&map, NULL), KCOM_OK);
+	kcom_physmap_free_(&map);
+
+	frames_init(&f, 2, apart);
+	build(&map, &f);
+	ck_assert_uint_eq(map.count, 2);
+	struct kcom_dma_constraints contig = { .contiguous = 1 };
+	ck_assert_int_eq(kcom_physmap_check_(&map, &contig), KCOM_E_NOTCONTIG);
+	struct kcom_dma_constraints low = { .max_addr = 0x3FFFFF, .contiguous = 1 };
+	ck_assert_int_eq(kcom_physmap_check_(&map, &low), KCOM_E_UNREACHABLE); /* reach is checked first */
+	kcom_physmap_free_(&map);
+
+	/* Constraints no memory could meet. */
+	struct kcom_dma_constraints bad_pow2 = { .boundary = 0x3000 };
+	ck_assert_int_eq(kcom_dma_constraints_valid_(&bad_pow2, PAGE), KCOM_E_INVALIDARG);
+	struct kcom_dma_constraints bad_align = { .align = 12 };
+	ck_assert_int_eq(kcom_dma_constraints_valid_(&bad_align, PAGE), KCOM_E_INVALIDARG);
+	struct kcom_dma_constraints too_long = { .max_seg = PAGE, .contiguous = 1 };
+	ck_assert_int_eq(kcom_dma_constraints_valid_(&too_long, 2 * PAGE), KCOM_E_INVALIDARG);
+	struct kcom_dma_constraints past_line = { .boundary = 0x10000, .contiguous = 1 };
+	ck_assert_int_eq(kcom_dma_constraints_valid_(&past_line, 0x20000), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_dma_constraints_valid_(&past_line, 0x10000), KCOM_OK);
+	ck_assert_int_eq(kcom_dma_constraints_valid_(NULL, 1), KCOM_OK);
+}
+END_TEST
+
+/* A translation or allocation failure returns its error, an empty map, and frees everything. */
+START_TEST(test_physmap_failures)
+{
+	kcom_phys_t phys[40];
+	for (size_t i = 0; i < 40; i++)
+		phys[i] = 0x100000 + 2 * i * PAGE; /* nothing coalesces */
+	struct frames f;
+	frames_init(&f, 40, phys);
+	f.fail_from = 17;
+	struct kcom_physmap map;
+	testenv_install();
+	ck_assert_int_eq(kcom_physmap_build_(&map, f.base, 40 * PAGE, PAGE, frames_xlate, &f), KCOM_E_NOPHYS);
+	ck_assert_ptr_null(map.segs);
+	ck_assert_uint_eq(map.count, 0);
+	f.fail_from = MAXPAGES;
+	testenv_fail_at(1);
+	ck_assert_int_eq(kcom_physmap_build_(&map, f.base, 40 * PAGE, PAGE, frames_xlate, &f), KCOM_E_OUTOFMEMORY);
+	ck_assert(testenv_failure_hit());
+	ck_assert_ptr_null(map.segs);
+	ck_assert_int_eq(testenv_bytes_outstanding(), 0);
+
+	/* Coalesced: the worst-case table is trimmed, and that second allocation may fail too. */
+	for (size_t i = 0; i < 40; i++)
+		f.phys[i] = 0x100000 + (i < 20 ? i : i + 1) * PAGE;
+	testenv_fail_at(2);
+	ck_assert_int_eq(kcom_physmap_build_(&map, f.base, 40 * PAGE, PAGE, frames_xlate, &f), KCOM_E_OUTOFMEMORY);
+	ck_assert_int_eq(testenv_bytes_outstanding(), 0);
+	testenv_fail_at(0);
+	build(&map, &f);
+	ck_assert_uint_eq(map.count, 2);
+	kcom_physmap_free_(&map);
+	ck_assert_int_eq(testenv_bytes_outstanding(), 0);
+	ck_assert_uint_eq(testenv_allocs(), testenv_frees());
+	testenv_uninstall();
+
+	/* Arguments: a page that is not a power of two, an unaligned start or length. */
+	ck_assert_int_eq(kcom_physmap_build_(&map, f.base, PAGE, 3000, frames_xlate, &f), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_physmap_build_(&map, (const char *)f.base + 1, PAGE, PAGE, frames_xlate, &f),
+	                 KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_physmap_build_(&map, f.base, PAGE + 1, PAGE, frames_xlate, &f), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_physmap_build_(&map, f.base, 0, PAGE, frames_xlate, &f), KCOM_OK);
+	ck_assert_uint_eq(map.count, 0);
+}
+END_TEST
+
+/* ---- the ledger ---- */
+
+struct toy {
+	struct kcom_impl impl;
+	int destroyed;
+};
+
+static void toy_destroy(struct kcom_impl *impl)
+{
+	kcom_container_of(impl, struct toy, impl)->destroyed = 1;
+}
+
+static const struct kcom_class_iface toy_ifaces[] = {
+	{ &kcom_iunknown_iid, offsetof(struct toy, impl.debug) },
+	{ &kcom_debug_iid, offsetof(struct toy, impl.debug) },
+	{ NULL, 0 },
+};
+static const struct kcom_class toy_class = { .name = "toy", .ifaces = toy_ifaces };
+static const struct kcom_impl_desc toy_desc = {
+	.cls = &toy_class,
+	.impl_offset = offsetof(struct toy, impl),
+	.destroy = toy_destroy,
+};
+
+START_TEST(test_ledger)
+{
+	struct toy t = { .destroyed = 0 };
+	kcom_impl_init_(&t.impl, &toy_desc);
+	struct kcom_iovec vec[2] = { { (void *)0x1000, 10 }, { (void *)0x2000, 20 } };
+	struct kcom_hold_key k1 = { .kind = KCOM_HOLD_MAP_VEC, .off = 5, .n = 30, .flags = KCOM_MAP_READ,
+	                            .vec = vec, .veclen = sizeof(vec) };
+	struct kcom_hold_key k2 = { .kind = KCOM_HOLD_WIRE, .addr = 0xabc000, .off = 0, .n = 64 };
+
+	struct kcom_hold *h1 = kcom_hold_alloc_(k1.veclen), *h2 = kcom_hold_alloc_(0);
+	ck_assert_ptr_nonnull(h1);
+	ck_assert_ptr_nonnull(h2);
+	kcom_ledger_insert_(&t.impl, h1, &k1, NULL);
+	kcom_ledger_insert_(&t.impl, h2, &k2, &t);
+	vec[0].len = 99; /* the ledger kept its own copy of the vector */
+
+	struct kcom_debug_counts counts;
+	ck_assert_int_eq(kcom_debug_counts(&t.impl.debug, &counts), KCOM_OK);
+	ck_assert_uint_eq(counts.refs, 3);
+	ck_assert_uint_eq(counts.mappings, 1);
+	ck_assert_uint_eq(counts.wirings, 1);
+	char why[64];
+	ck_assert_int_eq(kcom_debug_check(&t.impl.debug, why, sizeof(why)), KCOM_OK);
+	ck_assert_str_eq(why, "");
+
+	/* Only exact arguments match; a mismatch changes nothing. */
+	ck_assert_int_eq(kcom_ledger_drop_(&t.impl, &k1), KCOM_E_INVALIDARG); /* vec differs now */
+	vec[0].len = 10;
+	struct kcom_hold_key wrong = k2;
+	wrong.n = 63;
+	ck_assert_int_eq(kcom_ledger_drop_(&t.impl, &wrong), KCOM_E_INVALIDARG);
+	wrong = k2;
+	wrong.kind = KCOM_HOLD_MAP;
+	ck_assert_int_eq(kcom_ledger_drop_(&t.impl, &wrong), KCOM_E_INVALIDARG);
+	ck_assert_uint_eq(t.impl.ledger.maps + t.impl.ledger.wires, 2);
+
+	struct kcom_hold *got = kcom_ledger_remove_(&t.impl, &k2);
+	ck_assert_ptr_eq(got, h2);
+	ck_assert_ptr_eq(got->priv, &t);
+	kcom_hold_free_(got);
+	ck_assert_uint_eq(kcom_impl_release_(&t.impl), 2);
+	ck_assert_int_eq(kcom_ledger_drop_(&t.impl, &k1), KCOM_OK);
+	ck_assert_int_eq(kcom_ledger_drop_(&t.impl, &k1), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_debug_counts(&t.impl.debug, &counts), KCOM_OK);
+	ck_assert_uint_eq(counts.refs, 1);
+	ck_assert_uint_eq(counts.mappings + counts.wirings, 0);
+	ck_assert_int_eq(t.destroyed, 0);
+
+	/* The debug interface is the object's: it queries and releases like any other. */
+	void *unk;
+	ck_assert_int_eq(kcom_debug_query(&t.impl.debug, &kcom_iunknown_iid, &unk), KCOM_OK);
+	ck_assert_ptr_eq(unk, &t.impl.debug);
+	ck_assert_uint_eq(kcom_iunknown_release(unk), 1);
+	ck_assert_uint_eq(kcom_debug_release(&t.impl.debug), 0);
+	ck_assert_int_eq(t.destroyed, 1);
+}
+END_TEST
+
+/* A corrupt ledger is what the sanity check exists to see. */
+START_TEST(test_ledger_insane)
+{
+	struct toy t = { .destroyed = 0 };
+	kcom_impl_init_(&t.impl, &toy_desc);
+	t.impl.ledger.maps = 1; /* a count with no record */
+	char why[64];
+	ck_assert_int_eq(kcom_debug_check(&t.impl.debug, why, sizeof(why)), KCOM_E_UNEXPECTED);
+	ck_assert_ptr_nonnull(strstr(why, "ledger"));
+	ck_assert_int_eq(kcom_debug_check(&t.impl.debug, NULL, 0), KCOM_E_UNEXPECTED);
+	char tiny[4];
+	ck_assert_int_eq(kcom_debug_check(&t.impl.debug, tiny, sizeof(tiny)), KCOM_E_UNEXPECTED);
+	ck_assert_uint_eq(strlen(tiny), 3);
+}
+END_TEST
+
+/* ---- stores ---- */
+
+static int released_calls;
+static void note_release(void *ctx, void *mem, size_t len)
+{
+	(void)mem;
+	(void)len;
+	released_calls++;
+	*(int *)ctx = 1;
+}
+
+START_TEST(test_store)
+{
+	testenv_install();
+	struct kcom_store *st = kcom_store_new_(100);
+	ck_assert_ptr_nonnull(st);
+	ck_assert_uint_eq((uintptr_t)st->data % KCOM_STORE_ALIGN, 0);
+	for (int i = 0; i < 100; i++)
+		st->data[i] = (unsigned char)i;
+	kcom_store_hold_(st);
+	ck_assert(kcom_store_shared_(st));
+
+	/* Move a window out of a shared store: the copy is private, the old one keeps its bytes. */
+	struct kcom_store *mine = st;
+	size_t base = 10;
+	ck_assert_int_eq(kcom_store_move_(&mine, &base, 50, 200, 60), KCOM_OK);
+	ck_assert_ptr_ne(mine, st);
+	ck_assert_uint_eq(base, 0);
+	ck_assert_uint_eq(mine->cap, 200);
+	ck_assert_uint_eq(mine->data[0], 10);
+	ck_assert_uint_eq(mine->data[49], 59);
+	ck_assert(!kcom_store_shared_(st));
+	ck_assert(!kcom_store_shared_(mine));
+
+	/* The generous size fails: the minimum is tried; both failing changes nothing. */
+	struct kcom_store *again = mine;
+	base = 0;
+	testenv_fail_at(1);
+	ck_assert_int_eq(kcom_store_move_(&again, &base, 50, 4000, 50), KCOM_OK);
+	ck_assert_uint_eq(again->cap, 50);
+	ck_assert_uint_eq(again->data[49], 59);
+	struct kcom_store *keep = again;
+	kcom_store_hold_(keep); /* shared again, so the move below would be needed */
+	testenv_fail_at(1);
+	ck_assert_int_eq(kcom_store_move_(&again, &base, 50, 50, 50), KCOM_E_OUTOFMEMORY);
+	testenv_fail_at(0);
+	ck_assert_ptr_eq(again, keep);
+	kcom_store_release_(keep);
+	kcom_store_release_(again);
+	kcom_store_release_(st);
+	ck_assert_int_eq(testenv_bytes_outstanding(), 0);
+
+	/* Outside memory: the callback runs once, with the last reference. */
+	static unsigned char outside[32];
+	int flag = 0;
+	released_calls = 0;
+	struct kcom_store *w = kcom_store_wrap_(outside, sizeof(outside), note_release, &flag);
+	ck_assert_ptr_nonnull(w);
+	ck_assert_ptr_eq(w->data, outside);
+	kcom_store_hold_(w);
+	kcom_store_release_(w);
+	ck_assert_int_eq(flag, 0);
+	kcom_store_release_(w);
+	ck_assert_int_eq(flag, 1);
+	ck_assert_int_eq(released_calls, 1);
+	ck_assert_int_eq(testenv_bytes_outstanding(), 0);
+	ck_assert_uint_eq(testenv_allocs(), testenv_frees());
+	testenv_uninstall();
+}
+END_TEST
+
+/* ---- small copies and the absio checks ---- */
+
+START_TEST(test_copy_small)
+{
+	unsigned char src[80], dst[80];
+	for (size_t i = 0; i < sizeof(src); i++)
+		src[i] = (unsigned char)(i * 13 + 1);
+	for (size_t n = 0; n <= 64; n++) {
+		memset(dst, 0xee, sizeof(dst));
+		kcom_copy_small_(dst + 3, src + 5, n);
+		ck_assert_mem_eq(dst + 3, src + 5, n);
+		ck_assert_uint_eq(dst[2], 0xee);
+		ck_assert_uint_eq(dst[3 + n], 0xee);
+	}
+}
+END_TEST
+
+START_TEST(test_absio_checks)
+{
+	char b[4];
+	size_t got = 7;
+	ck_assert(kcom_absio_io_inside_(b, 0, 4, &got, 4));
+	ck_assert(!kcom_absio_io_inside_(b, 1, 4, &got, 4));
+	ck_assert(!kcom_absio_io_inside_(b, -1, 1, &got, 4));
+	ck_assert(!kcom_absio_io_inside_(b, 0, 0, &got, 4));
+	ck_assert(!kcom_absio_io_inside_(NULL, 0, 1, &got, 4));
+	ck_assert(!kcom_absio_io_inside_(b, 0, 1, NULL, 4));
+	ck_assert(!kcom_absio_io_inside_(b, 4, 1, &got, 4));
+
+	ck_assert_int_eq(kcom_absio_check_io_(b, 0, 4, &got), KCOM_OK);
+	ck_assert_uint_eq(got, 0);
+	ck_assert_int_eq(kcom_absio_check_io_(NULL, 3, 0, &got), KCOM_ABSIO_DONE_);
+	ck_assert_int_eq(kcom_absio_check_done_(KCOM_ABSIO_DONE_), KCOM_OK);
+	ck_assert_int_eq(kcom_absio_check_io_(NULL, 3, 1, &got), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_absio_check_io_(b, -1, 0, &got), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_absio_check_io_(b, KCOM_OFF_MAX, 1, &got), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_absio_check_io_(b, 0, 1, NULL), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_absio_check_done_(KCOM_E_INVALIDARG), KCOM_E_INVALIDARG);
+}
+END_TEST
+
+Suite *kit_suite(void)
+{
+	Suite *s = suite_create("kit");
+	TCase *tc = tcase_create("physmap");
+	tcase_add_test(tc, test_physmap_coalesces);
+	tcase_add_test(tc, test_physmap_range_splits);
+	tcase_add_test(tc, test_physmap_check);
+	tcase_add_test(tc, test_physmap_failures);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("ledger");
+	tcase_add_test(tc, test_ledger);
+	tcase_add_test(tc, test_ledger_insane);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("store");
+	tcase_add_test(tc, test_store);
+	tcase_add_test(tc, test_copy_small);
+	tcase_add_test(tc, test_absio_checks);
+	suite_add_tcase(s, tc);
+	return s;
+}
