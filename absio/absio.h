@@ -7,8 +7,9 @@
  *   NULL out pointer: KCOM_E_INVALIDARG, and nothing happens.
  * - read at or past the end succeeds with a short count (0 at the end), like `pread`.
  * - write past the end grows the object and fills the gap with zeros.  An object that cannot
- *   grow (or cannot grow now) writes what fits and reports the short count; it fails only when
- *   nothing could be written.
+ *   grow (or cannot grow now) writes what fits and reports the short count; it fails when
+ *   nothing could be written, or when the write needs storage it cannot have now (memory, or
+ *   making storage shared with a copy private while a mapping is outstanding: KCOM_E_BUSY).
  * - setsize truncates or grows with zeros; a fixed-size object answers KCOM_E_NOTIMPL, or
  *   KCOM_E_NOSPACE when asked past its capacity.
  * - A call that fails leaves the object exactly as it was, out values cleared.
