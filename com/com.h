@@ -13,5 +13,6 @@
 #include <com/osenv.h>
 #include <com/registry.h>
 #include <com/class.h>
+#include <com/iochannel.h>
 
 #endif /* KCOM_COM_COM_H */

@@ -131,6 +131,62 @@ __attribute__((noreturn)) static void hosted_panic(void *ctx, const char *msg)
 	abort();
 }
 
+static uintptr_t hosted_thread_self(void *ctx)
+{
+	(void)ctx;
+	return (uintptr_t)pthread_self();
+}
+
+/*
+ * Thread exit: one pthread key whose destructor runs the calling thread's registrations, newest
+ * first.  (Its destructor does not run for the main thread returning from main: the process is
+ * ending.)
+ */
+struct hosted_exit_fn {
+	struct hosted_exit_fn *next;
+	void (*fn)(void *arg);
+	void *arg;
+};
+
+static pthread_key_t hosted_exit_key;
+static pthread_once_t hosted_exit_once = PTHREAD_ONCE_INIT;
+static int hosted_exit_ready;
+
+static void hosted_run_exit_fns(void *value)
+{
+	struct hosted_exit_fn *e = value;
+	while (e != NULL) {
+		struct hosted_exit_fn *next = e->next;
+		e->fn(e->arg);
+		free(e);
+		e = next;
+	}
+}
+
+static void hosted_make_exit_key(void)
+{
+	hosted_exit_ready = pthread_key_create(&hosted_exit_key, hosted_run_exit_fns) == 0;
+}
+
+static kcom_error_t hosted_thread_at_exit(void *ctx, void (*fn)(void *arg), void *arg)
+{
+	(void)ctx;
+	pthread_once(&hosted_exit_once, hosted_make_exit_key);
+	if (!hosted_exit_ready)
+		return KCOM_E_OUTOFMEMORY;
+	struct hosted_exit_fn *e = malloc(sizeof(*e));
+	if (e == NULL)
+		return KCOM_E_OUTOFMEMORY;
+	e->fn = fn;
+	e->arg = arg;
+	e->next = pthread_getspecific(hosted_exit_key);
+	if (pthread_setspecific(hosted_exit_key, e) != 0) {
+		free(e);
+		return KCOM_E_OUTOFMEMORY;
+	}
+	return KCOM_OK;
+}
+
 const struct kcom_osenv kcom_osenv_hosted_table_ = {
 	.alloc = hosted_alloc,
 	.free = hosted_free,
@@ -144,6 +200,8 @@ const struct kcom_osenv kcom_osenv_hosted_table_ = {
 	.log = hosted_log,
 	.panic = hosted_panic,
 	.ctx = NULL,
+	.thread_self = hosted_thread_self,
+	.thread_at_exit = hosted_thread_at_exit,
 };
 
 const struct kcom_osenv *kcom_osenv_hosted(void)

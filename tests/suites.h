@@ -15,5 +15,6 @@ Suite *allocfail_suite(void);
 Suite *refcount_suite(void);
 Suite *osenv_suite(void);
 Suite *kit_suite(void);
+Suite *iochannel_suite(void);
 
 #endif

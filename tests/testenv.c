@@ -44,6 +44,21 @@ TESTENV_FORWARD(void, lock_acquire, (void *ctx, kcom_lock_t *lock), (testenv_bas
 TESTENV_FORWARD(void, lock_release, (void *ctx, kcom_lock_t *lock), (testenv_base->ctx, lock))
 TESTENV_FORWARD(void, log, (void *ctx, enum kcom_log_level level, const char *msg), (testenv_base->ctx, level, msg))
 
+/* The optional hooks: the base's when it has them. */
+static uintptr_t testenv_thread_self(void *ctx)
+{
+	(void)ctx;
+	return testenv_base->thread_self != NULL ? testenv_base->thread_self(testenv_base->ctx) : 1;
+}
+
+static kcom_error_t testenv_thread_at_exit(void *ctx, void (*fn)(void *arg), void *arg)
+{
+	(void)ctx;
+	if (testenv_base->thread_at_exit == NULL)
+		return KCOM_E_NOTIMPL;
+	return testenv_base->thread_at_exit(testenv_base->ctx, fn, arg);
+}
+
 __attribute__((noreturn)) static void testenv_panic(void *ctx, const char *msg)
 {
 	(void)ctx;
@@ -63,6 +78,8 @@ static const struct kcom_osenv testenv_osenv = {
 	.log = testenv_log,
 	.panic = testenv_panic,
 	.ctx = NULL,
+	.thread_self = testenv_thread_self,
+	.thread_at_exit = testenv_thread_at_exit,
 };
 
 void testenv_install(void)

@@ -1,0 +1,309 @@
+/*
+ * Per-thread I/O channels (com/iochannel.h).
+ *
+ * One global table under a spin lock whose zero value is unlocked: the registered devices, and
+ * for each thread that holds channels a record listing them.  The lock covers list walks and
+ * counters only; allocation and the device's callbacks run outside it.  A device cannot go
+ * while it has channels or a channel is being made (`pending`), so a callback never runs for a
+ * device that is gone: a channel that goes is first taken off its thread's list, destroyed
+ * outside the lock, and only then uncounted.
+ *
+ * Thread exit: the first channel a thread gets registers the osenv's thread-exit hook for the
+ * thread's record; the hook destroys whatever the thread still holds and frees the record.
+ * Without that hook (a kernel with one thread) a record goes with its last channel.
+ */
+#include "config.h"
+
+#include <com/iochannel.h>
+#include <com/osenv.h>
+#include "com/com-internal.h"
+
+struct iodev {
+	struct iodev *next;
+	void *dev;
+	kcom_iochannel_create_fn create;
+	kcom_iochannel_destroy_fn destroy;
+	size_t ctx_size;
+	uint32_t channels; /* live channels, including ones being destroyed */
+	uint32_t pending;  /* channels being made */
+};
+
+struct iothread {
+	struct iothread *next;
+	uintptr_t tid;
+	struct kcom_iochannel *channels;
+	int hooked; /* the thread-exit hook owns this record */
+};
+
+struct kcom_iochannel {
+	struct kcom_iochannel *next; /* in its thread's list */
+	struct iodev *dev;
+	struct iothread *thread;
+	uint32_t refs;
+	size_t alloc;
+	_Alignas(16) unsigned char ctx[];
+};
+
+static struct {
+	kcom_spinlock_t lock;
+	struct iodev *devs;
+	struct iothread *threads;
+} io;
+
+/* Lock held. */
+static struct iodev *iodev_find(void *dev)
+{
+	for (struct iodev *d = io.devs; d != NULL; d = d->next)
+		if (d->dev == dev)
+			return d;
+	return NULL;
+}
+
+/* Lock held. */
+static struct iothread *iothread_find(uintptr_t tid)
+{
+	for (struct iothread *t = io.threads; t != NULL; t = t->next)
+		if (t->tid == tid)
+			return t;
+	return NULL;
+}
+
+/* Lock held: unlinks `t` from the table. */
+static void iothread_unlink(struct iothread *t)
+{
+	for (struct iothread **pp = &io.threads; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == t) {
+			*pp = t->next;
+			return;
+		}
+	}
+}
+
+/* Lock held: unlinks `ch` from its thread's list. */
+static void channel_unlink(struct kcom_iochannel *ch)
+{
+	for (struct kcom_iochannel **pp = &ch->thread->channels; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == ch) {
+			*pp = ch->next;
+			return;
+		}
+	}
+}
+
+/* Destroys a channel already off its thread's list (lock not held), then uncounts it. */
+static void channel_destroy(struct kcom_iochannel *ch)
+{
+	struct iodev *d = ch->dev;
+	d->destroy(d->dev, ch->ctx);
+	kcom_spin_acquire_(&io.lock);
+	d->channels--;
+	kcom_spin_release_(&io.lock);
+	kcom_free(ch, ch->alloc, 16);
+}
+
+kcom_error_t kcom_iodev_register(void *dev, kcom_iochannel_create_fn create, kcom_iochannel_destroy_fn destroy,
+                                 size_t ctx_size)
+{
+	if (dev == NULL || create == NULL || destroy == NULL)
+		return KCOM_E_INVALIDARG;
+	if (ctx_size > SIZE_MAX - sizeof(struct kcom_iochannel))
+		return KCOM_E_INVALIDARG;
+	struct iodev *d = kcom_alloc(sizeof(*d), 0);
+	if (d == NULL)
+		return KCOM_E_OUTOFMEMORY;
+	d->dev = dev;
+	d->create = create;
+	d->destroy = destroy;
+	d->ctx_size = ctx_size;
+	d->channels = 0;
+	d->pending = 0;
+	kcom_spin_acquire_(&io.lock);
+	if (iodev_find(dev) != NULL) {
+		kcom_spin_release_(&io.lock);
+		kcom_free(d, sizeof(*d), 0);
+		return KCOM_E_EXISTS;
+	}
+	d->next = io.devs;
+	io.devs = d;
+	kcom_spin_release_(&io.lock);
+	return KCOM_OK;
+}
+
+kcom_error_t kcom_iodev_unregister(void *dev)
+{
+	if (dev == NULL)
+		return KCOM_E_INVALIDARG;
+	kcom_spin_acquire_(&io.lock);
+	struct iodev **pp = &io.devs;
+	while (*pp != NULL && (*pp)->dev != dev)
+		pp = &(*pp)->next;
+	struct iodev *d = *pp;
+	if (d == NULL) {
+		kcom_spin_release_(&io.lock);
+		return KCOM_E_NOTFOUND;
+	}
+	if (d->channels != 0 || d->pending != 0) {
+		kcom_spin_release_(&io.lock);
+		return KCOM_E_BUSY;
+	}
+	*pp = d->next;
+	kcom_spin_release_(&io.lock);
+	kcom_free(d, sizeof(*d), 0);
+	return KCOM_OK;
+}
+
+/* The osenv's thread-exit hook: destroys what the thread still holds, frees its record. */
+static void iothread_exit(void *arg)
+{
+	struct iothread *t = arg;
+	kcom_spin_acquire_(&io.lock);
+	iothread_unlink(t);
+	struct kcom_iochannel *list = t->channels;
+	t->channels = NULL;
+	kcom_spin_release_(&io.lock);
+	while (list != NULL) {
+		struct kcom_iochannel *ch = list;
+		list = ch->next;
+		channel_destroy(ch);
+	}
+	kcom_free(t, sizeof(*t), 0);
+}
+
+/* Lock held: the caller's channel to `d`, or NULL. */
+static struct kcom_iochannel *channel_find(struct iothread *t, struct iodev *d)
+{
+	if (t == NULL)
+		return NULL;
+	for (struct kcom_iochannel *ch = t->channels; ch != NULL; ch = ch->next)
+		if (ch->dev == d)
+			return ch;
+	return NULL;
+}
+
+kcom_error_t kcom_iochannel_get(void *dev, struct kcom_iochannel **out_ch)
+{
+	if (out_ch != NULL)
+		*out_ch = NULL;
+	if (dev == NULL || out_ch == NULL)
+		return KCOM_E_INVALIDARG;
+	uintptr_t tid = kcom_thread_self();
+
+	kcom_spin_acquire_(&io.lock);
+	struct iodev *d = iodev_find(dev);
+	if (d == NULL) {
+		kcom_spin_release_(&io.lock);
+		return KCOM_E_NOTFOUND;
+	}
+	struct iothread *t = iothread_find(tid);
+	struct kcom_iochannel *ch = channel_find(t, d);
+	if (ch != NULL) {
+		ch->refs++;
+		kcom_spin_release_(&io.lock);
+		*out_ch = ch;
+		return KCOM_OK;
+	}
+	d->pending++; /* d stays registered until we are done */
+	kcom_spin_release_(&io.lock);
+
+	/* A new channel, and this thread's record if it has none: made outside the lock. */
+	size_t alloc = sizeof(*ch) + d->ctx_size;
+	kcom_error_t err = KCOM_E_OUTOFMEMORY;
+	struct iothread *fresh = NULL;
+	ch = kcom_alloc(alloc, 16);
+	if (ch != NULL && t == NULL)
+		fresh = kcom_alloc(sizeof(*fresh), 0);
+	if (ch != NULL && (t != NULL || fresh != NULL)) {
+		kcom_memset(ch, 0, alloc);
+		ch->alloc = alloc;
+		ch->dev = d;
+		ch->refs = 1;
+		err = d->create(dev, ch->ctx);
+	}
+	if (KCOM_SUCCEEDED(err) && fresh != NULL) {
+		fresh->tid = tid;
+		fresh->channels = NULL;
+		fresh->hooked = 0;
+		const struct kcom_osenv *env = kcom_osenv_get();
+		if (env != NULL && env->thread_at_exit != NULL) {
+			err = env->thread_at_exit(env->ctx, iothread_exit, fresh);
+			fresh->hooked = KCOM_SUCCEEDED(err);
+			if (KCOM_FAILED(err))
+				d->destroy(dev, ch->ctx);
+		}
+	}
+	if (KCOM_FAILED(err)) {
+		kcom_free(fresh, sizeof(*fresh), 0);
+		if (ch != NULL)
+			kcom_free(ch, alloc, 16);
+		kcom_spin_acquire_(&io.lock);
+		d->pending--;
+		kcom_spin_release_(&io.lock);
+		return err;
+	}
+
+	kcom_spin_acquire_(&io.lock);
+	if (fresh != NULL) {
+		fresh->next = io.threads;
+		io.threads = fresh;
+		t = fresh;
+	}
+	ch->thread = t;
+	ch->next = t->channels;
+	t->channels = ch;
+	d->pending--;
+	d->channels++;
+	kcom_spin_release_(&io.lock);
+	*out_ch = ch;
+	return KCOM_OK;
+}
+
+/* Lock held: whether `ch` is a live channel of any thread. */
+static int channel_live(const struct kcom_iochannel *ch)
+{
+	for (struct iothread *t = io.threads; t != NULL; t = t->next)
+		for (struct kcom_iochannel *c = t->channels; c != NULL; c = c->next)
+			if (c == ch)
+				return 1;
+	return 0;
+}
+
+kcom_error_t kcom_iochannel_put(struct kcom_iochannel *ch)
+{
+	if (ch == NULL)
+		return KCOM_E_INVALIDARG;
+	uintptr_t tid = kcom_thread_self();
+	kcom_spin_acquire_(&io.lock);
+	/* Touch ch only once the table says it is alive: a put after the last put is refused. */
+	if (!channel_live(ch)) {
+		kcom_spin_release_(&io.lock);
+		return KCOM_E_INVALIDARG;
+	}
+	if (ch->thread->tid != tid) {
+		kcom_spin_release_(&io.lock);
+		return KCOM_E_ACCESSDENIED;
+	}
+	if (--ch->refs != 0) {
+		kcom_spin_release_(&io.lock);
+		return KCOM_OK;
+	}
+	struct iothread *t = ch->thread;
+	channel_unlink(ch);
+	int drop_thread = t->channels == NULL && !t->hooked;
+	if (drop_thread)
+		iothread_unlink(t);
+	kcom_spin_release_(&io.lock);
+	channel_destroy(ch);
+	if (drop_thread)
+		kcom_free(t, sizeof(*t), 0);
+	return KCOM_OK;
+}
+
+void *kcom_iochannel_ctx(struct kcom_iochannel *ch)
+{
+	return ch->ctx;
+}
+
+void *kcom_iochannel_dev(struct kcom_iochannel *ch)
+{
+	return ch->dev->dev;
+}

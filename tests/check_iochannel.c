@@ -1,0 +1,287 @@
+/*
+ * Per-thread I/O channels (com/iochannel.h): one channel per thread and device, shared by gets
+ * on one thread, destroyed once by the last put or by the thread's exit; every misuse refused
+ * with nothing changed.  Threads run the gets whose memory is counted, because a thread's
+ * record lives until the thread exits.
+ */
+#include "config.h"
+
+#include <pthread.h>
+#include <string.h>
+
+#include <com/iochannel.h>
+#include <com/osenv.h>
+#include "tests/suites.h"
+#include "tests/testenv.h"
+
+struct dev {
+	int creates;
+	int destroys;
+	int fail_create;
+	kcom_error_t fail_with;
+};
+
+struct chan_ctx {
+	uint64_t magic;
+	uintptr_t owner;
+	unsigned char spare[40];
+};
+
+#define CTX_MAGIC 0x6b636f6d63686eULL
+
+static kcom_error_t dev_create(void *devp, void *ctx)
+{
+	struct dev *d = devp;
+	struct chan_ctx *c = ctx;
+	if (d->fail_create)
+		return d->fail_with;
+	for (size_t i = 0; i < sizeof(*c); i++)
+		ck_assert_uint_eq(((unsigned char *)c)[i], 0); /* starts zeroed */
+	c->magic = CTX_MAGIC;
+	c->owner = kcom_thread_self();
+	__atomic_add_fetch(&d->creates, 1, __ATOMIC_RELAXED);
+	return KCOM_OK;
+}
+
+static void dev_destroy(void *devp, void *ctx)
+{
+	struct dev *d = devp;
+	struct chan_ctx *c = ctx;
+	ck_assert_uint_eq(c->magic, CTX_MAGIC);
+	c->magic = 0;
+	__atomic_add_fetch(&d->destroys, 1, __ATOMIC_RELAXED);
+}
+
+static int count(const int *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+/* Runs fn(arg) on a new thread and waits for it (and so for its exit hooks). */
+static void on_thread(void *(*fn)(void *), void *arg)
+{
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, fn, arg), 0);
+	void *ret;
+	ck_assert_int_eq(pthread_join(t, &ret), 0);
+	ck_assert_ptr_null(ret);
+}
+
+START_TEST(test_bad_input)
+{
+	struct dev d = { 0 }, other = { 0 };
+	struct kcom_iochannel *ch = (void *)1;
+	ck_assert_int_eq(kcom_iochannel_get(&d, &ch), KCOM_E_NOTFOUND); /* never registered */
+	ck_assert_ptr_null(ch);
+	ck_assert_int_eq(kcom_iodev_register(NULL, dev_create, dev_destroy, 8), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_iodev_register(&d, NULL, dev_destroy, 8), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_iodev_register(&d, dev_create, NULL, 8), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_iodev_register(&d, dev_create, dev_destroy, sizeof(struct chan_ctx)), KCOM_OK);
+	ck_assert_int_eq(kcom_iodev_register(&d, dev_create, dev_destroy, 8), KCOM_E_EXISTS);
+	ck_assert_int_eq(kcom_iochannel_get(NULL, &ch), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_iochannel_get(&d, NULL), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_iochannel_put(NULL), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_iodev_unregister(&other), KCOM_E_NOTFOUND);
+	ck_assert_int_eq(kcom_iodev_unregister(NULL), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(d.creates, 0);
+	ck_assert_int_eq(kcom_iodev_unregister(&d), KCOM_OK);
+	ck_assert_int_eq(kcom_iodev_unregister(&d), KCOM_E_NOTFOUND);
+}
+END_TEST
+
+/* One thread: gets share a channel; the last put destroys it; misuse changes nothing. */
+static void *one_thread_body(void *arg)
+{
+	struct dev *d = arg;
+	struct kcom_iochannel *a, *b;
+	ck_assert_int_eq(kcom_iochannel_get(d, &a), KCOM_OK);
+	ck_assert_int_eq(kcom_iochannel_get(d, &b), KCOM_OK);
+	ck_assert_ptr_eq(a, b);
+	ck_assert_int_eq(count(&d->creates), 1);
+	struct chan_ctx *c = kcom_iochannel_ctx(a);
+	ck_assert_uint_eq(c->magic, CTX_MAGIC);
+	ck_assert_uint_eq(c->owner, kcom_thread_self());
+	ck_assert_ptr_eq(kcom_iochannel_dev(a), d);
+	c->spare[0] = 42; /* the context persists between gets */
+
+	/* Unregister while a channel is outstanding: refused. */
+	ck_assert_int_eq(kcom_iodev_unregister(d), KCOM_E_BUSY);
+
+	ck_assert_int_eq(kcom_iochannel_put(a), KCOM_OK);
+	ck_assert_int_eq(count(&d->destroys), 0);
+	ck_assert_int_eq(kcom_iochannel_get(d, &b), KCOM_OK);
+	ck_assert_ptr_eq(b, a);
+	ck_assert_uint_eq(((struct chan_ctx *)kcom_iochannel_ctx(b))->spare[0], 42);
+	ck_assert_int_eq(kcom_iochannel_put(b), KCOM_OK);
+	ck_assert_int_eq(kcom_iochannel_put(a), KCOM_OK); /* the last */
+	ck_assert_int_eq(count(&d->destroys), 1);
+	ck_assert_int_eq(kcom_iochannel_put(a), KCOM_E_INVALIDARG); /* after the last put */
+	ck_assert_int_eq(count(&d->destroys), 1);
+
+	/* A new get makes a new channel. */
+	ck_assert_int_eq(kcom_iochannel_get(d, &a), KCOM_OK);
+	ck_assert_int_eq(count(&d->creates), 2);
+	ck_assert_int_eq(kcom_iochannel_put(a), KCOM_OK);
+	ck_assert_int_eq(count(&d->destroys), 2);
+	return NULL;
+}
+
+START_TEST(test_one_thread)
+{
+	struct dev d = { 0 };
+	testenv_install();
+	ck_assert_int_eq(kcom_iodev_register(&d, dev_create, dev_destroy, sizeof(struct chan_ctx)), KCOM_OK);
+	on_thread(one_thread_body, &d);
+	ck_assert_int_eq(kcom_iodev_unregister(&d), KCOM_OK);
+	ck_assert_uint_eq(testenv_allocs(), testenv_frees());
+	ck_assert_int_eq(testenv_bytes_outstanding(), 0);
+	testenv_uninstall();
+}
+END_TEST
+
+/* A create that fails, and allocations that fail: the error, nothing kept. */
+static void *failing_body(void *arg)
+{
+	struct dev *d = arg;
+	struct kcom_iochannel *ch = (void *)1;
+	d->fail_create = 1;
+	d->fail_with = KCOM_E_ACCESSDENIED;
+	ck_assert_int_eq(kcom_iochannel_get(d, &ch), KCOM_E_ACCESSDENIED);
+	ck_assert_ptr_null(ch);
+	/* Nothing was kept: the device has no channel, so it can go (and come back). */
+	ck_assert_int_eq(kcom_iodev_unregister(d), KCOM_OK);
+	ck_assert_int_eq(kcom_iodev_register(d, dev_create, dev_destroy, sizeof(struct chan_ctx)), KCOM_OK);
+	d->fail_create = 0;
+	for (unsigned long nth = 1; nth <= 2; nth++) {
+		testenv_fail_at(nth);
+		ck_assert_int_eq(kcom_iochannel_get(d, &ch), KCOM_E_OUTOFMEMORY);
+		ck_assert(testenv_failure_hit());
+		testenv_fail_at(0);
+		ck_assert_ptr_null(ch);
+	}
+	ck_assert_int_eq(count(&d->creates), 0);
+	ck_assert_int_eq(kcom_iochannel_get(d, &ch), KCOM_OK);
+	ck_assert_int_eq(kcom_iochannel_put(ch), KCOM_OK);
+	ck_assert_int_eq(count(&d->creates), 1);
+	ck_assert_int_eq(count(&d->destroys), 1);
+	return NULL;
+}
+
+START_TEST(test_create_fails)
+{
+	struct dev d = { 0 };
+	testenv_install();
+	ck_assert_int_eq(kcom_iodev_register(&d, dev_create, dev_destroy, sizeof(struct chan_ctx)), KCOM_OK);
+	on_thread(failing_body, &d);
+	ck_assert_int_eq(count(&d.destroys), 1); /* never for a create that failed */
+	ck_assert_int_eq(kcom_iodev_unregister(&d), KCOM_OK);
+	ck_assert_uint_eq(testenv_allocs(), testenv_frees());
+	ck_assert_int_eq(testenv_bytes_outstanding(), 0);
+	testenv_uninstall();
+}
+END_TEST
+
+/* Several threads at once: each its own channel; gets on one thread share it. */
+#define NTHREADS 4
+#define ROUNDS 2000
+
+struct worker {
+	struct dev *d;
+	struct kcom_iochannel *seen;
+	int keep; /* exit holding the channel */
+};
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct kcom_iochannel *ch, *again;
+	if (KCOM_FAILED(kcom_iochannel_get(w->d, &ch)))
+		return (void *)1;
+	for (int r = 0; r < ROUNDS; r++) {
+		if (KCOM_FAILED(kcom_iochannel_get(w->d, &again)) || again != ch)
+			return (void *)2;
+		struct chan_ctx *c = kcom_iochannel_ctx(again);
+		if (c->owner != kcom_thread_self())
+			return (void *)3;
+		c->spare[1]++; /* the thread's own state: no lock */
+		if (KCOM_FAILED(kcom_iochannel_put(again)))
+			return (void *)4;
+	}
+	w->seen = ch;
+	if (!w->keep && KCOM_FAILED(kcom_iochannel_put(ch)))
+		return (void *)5;
+	return NULL;
+}
+
+static void run_workers(struct dev *d, int keep)
+{
+	struct worker w[NTHREADS];
+	pthread_t t[NTHREADS];
+	for (int i = 0; i < NTHREADS; i++) {
+		w[i] = (struct worker){ .d = d, .seen = NULL, .keep = keep };
+		ck_assert_int_eq(pthread_create(&t[i], NULL, worker_main, &w[i]), 0);
+	}
+	for (int i = 0; i < NTHREADS; i++) {
+		void *ret;
+		ck_assert_int_eq(pthread_join(t[i], &ret), 0);
+		ck_assert_ptr_null(ret);
+	}
+	ck_assert_int_eq(count(&d->creates), NTHREADS);
+	ck_assert_int_eq(count(&d->destroys), NTHREADS); /* once per channel: by put, or by exit */
+}
+
+START_TEST(test_threads)
+{
+	struct dev d = { 0 };
+	testenv_install();
+	ck_assert_int_eq(kcom_iodev_register(&d, dev_create, dev_destroy, sizeof(struct chan_ctx)), KCOM_OK);
+	run_workers(&d, _i);
+	ck_assert_int_eq(kcom_iodev_unregister(&d), KCOM_OK); /* nothing left behind */
+	ck_assert_uint_eq(testenv_allocs(), testenv_frees());
+	ck_assert_int_eq(testenv_bytes_outstanding(), 0);
+	testenv_uninstall();
+}
+END_TEST
+
+/* A put from a thread that does not own the channel is refused, changing nothing. */
+struct stranger {
+	struct kcom_iochannel *ch;
+	kcom_error_t got;
+};
+
+static void *stranger_main(void *arg)
+{
+	struct stranger *s = arg;
+	s->got = kcom_iochannel_put(s->ch);
+	return NULL;
+}
+
+START_TEST(test_foreign_put)
+{
+	struct dev d = { 0 };
+	ck_assert_int_eq(kcom_iodev_register(&d, dev_create, dev_destroy, sizeof(struct chan_ctx)), KCOM_OK);
+	struct kcom_iochannel *ch;
+	ck_assert_int_eq(kcom_iochannel_get(&d, &ch), KCOM_OK);
+	struct stranger s = { ch, KCOM_OK };
+	on_thread(stranger_main, &s);
+	ck_assert_int_eq(s.got, KCOM_E_ACCESSDENIED);
+	ck_assert_int_eq(count(&d.destroys), 0);
+	ck_assert_int_eq(kcom_iochannel_put(ch), KCOM_OK);
+	ck_assert_int_eq(count(&d.destroys), 1);
+	ck_assert_int_eq(kcom_iodev_unregister(&d), KCOM_OK);
+}
+END_TEST
+
+Suite *iochannel_suite(void)
+{
+	Suite *s = suite_create("iochannel");
+	TCase *tc = tcase_create("iochannel");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_bad_input);
+	tcase_add_test(tc, test_one_thread);
+	tcase_add_test(tc, test_create_fails);
+	tcase_add_loop_test(tc, test_threads, 0, 2); /* 0: threads put; 1: threads exit holding */
+	tcase_add_test(tc, test_foreign_put);
+	suite_add_tcase(s, tc);
+	return s;
+}
