@@ -16,5 +16,6 @@ Suite *refcount_suite(void);
 Suite *osenv_suite(void);
 Suite *kit_suite(void);
 Suite *iochannel_suite(void);
+Suite *pool_suite(void);
 
 #endif

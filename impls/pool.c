@@ -1,0 +1,514 @@
+/*
+ * pool: fixed-size pages of a backing bufio handed out by offset (impls/pool.h), built on the
+ * implementation kit.
+ *
+ * The region is mapped once, whole, for the pool's life (so its memory never moves), and
+ * wired once when it can be, recording each page's physical address.  Free pages sit in a
+ * shared stack under the pool's osenv lock, or in threads' caches (the context of a per-thread
+ * I/O channel whose device is the pool), which only their own thread touches.  Which pages are
+ * handed out is one bit each, flipped atomically, so a put is checked without the lock: the
+ * thread whose atomic clear finds the bit set owns the page again; any other put of it (a
+ * double put, the same offset twice in one list, a racing second thread) finds it clear and
+ * is refused, and the bits a refused put already cleared are set back: all or nothing.
+ *
+ * Failures: creation allocates and maps everything before the pool exists; get and put never
+ * allocate.
+ */
+#include "config.h"
+
+#include <impls/membuf.h>
+#include <impls/pool.h>
+#include "absio/absio-internal.h"
+#include "impls/impl-internal.h"
+
+/* Pages a thread's cache holds at most; a full cache spills half to the shared stack. */
+#define POOL_CACHE 64
+
+struct pool_cache {
+	uintptr_t owner; /* the thread */
+	size_t count;
+	uint32_t pages[POOL_CACHE];
+};
+
+struct pool {
+	kcom_pool_t pool;
+	struct kcom_impl impl;
+	kcom_lock_t lock;        /* the shared stack */
+	kcom_bufio_t *region;
+	unsigned char *base;     /* the region, mapped whole */
+	size_t page_size;
+	unsigned shift;          /* log2(page_size) */
+	size_t count;
+	uint32_t *stack;         /* free pages not in any cache */
+	size_t nstack;
+	size_t cached;           /* pages in caches (atomic) */
+	uint64_t *out;           /* bit per page: handed out */
+	kcom_phys_t *phys;       /* per page, when the region wires; 0: spans two segments */
+	struct kcom_physseg *segs; /* the region's wiring (kept to unwire) */
+	size_t nsegs;
+	int registered;          /* the pool is an iodev (caches) */
+};
+
+static const struct kcom_pool_ops pool_ops;
+
+static struct pool *impl_from_pool(kcom_pool_t *p)
+{
+	KCOM_ASSERT(p->ops == &pool_ops);
+	return kcom_container_of(p, struct pool, pool);
+}
+
+KCOM_IMPL_IUNKNOWN_(pool, kcom_pool_t, struct pool, pool)
+
+static size_t pool_bytes(const struct pool *pl)
+{
+	return pl->count << pl->shift;
+}
+
+/* ---- handed-out bits ---- */
+
+static int bit_set(struct pool *pl, uint32_t page)
+{
+	uint64_t mask = UINT64_C(1) << (page & 63);
+	return (__atomic_fetch_or(&pl->out[page >> 6], mask, __ATOMIC_ACQ_REL) & mask) != 0;
+}
+
+/* Clears the bit; 1 when it was set (the caller now owns the page). */
+static int bit_clear(struct pool *pl, uint32_t page)
+{
+	uint64_t mask = UINT64_C(1) << (page & 63);
+	return (__atomic_fetch_and(&pl->out[page >> 6], ~mask, __ATOMIC_ACQ_REL) & mask) != 0;
+}
+
+/* ---- the pool interface ---- */
+
+/* The cache if it is this pool's and the calling thread's; NULL for none; bad: *bad = 1. */
+static struct pool_cache *cache_of(struct pool *pl, struct kcom_iochannel *ch, int *bad)
+{
+	*bad = 0;
+	if (ch == NULL)
+		return NULL;
+	struct pool_cache *c = kcom_iochannel_ctx(ch);
+	if (kcom_iochannel_dev(ch) != pl || c->owner != kcom_thread_self()) {
+		*bad = 1;
+		return NULL;
+	}
+	return c;
+}
+
+/* Hands out pages: their bits set, their offsets written. */
+static void hand_out(struct pool *pl, const uint32_t *pages, size_t n, kcom_off_t *offs)
+{
+	for (size_t i = 0; i < n; i++) {
+		int was = bit_set(pl, pages[i]);
+		KCOM_ASSERT(!was); /* a free page is never handed out */
+		(void)was;
+		offs[i] = (kcom_off_t)((size_t)pages[i] << pl->shift);
+	}
+}
+
+static kcom_error_t pool_get(kcom_pool_t *self, struct kcom_iochannel *ch, size_t n, kcom_off_t *offs)
+{
+	struct pool *pl = impl_from_pool(self);
+	int bad;
+	struct pool_cache *c = cache_of(pl, ch, &bad);
+	if (bad || (offs == NULL && n > 0))
+		return KCOM_E_INVALIDARG;
+	if (n == 0)
+		return KCOM_OK;
+
+	if (c != NULL && c->count >= n) {
+		/* The fast path: this thread's own pages, no lock. */
+		c->count -= n;
+		__atomic_sub_fetch(&pl->cached, n, __ATOMIC_RELAXED);
+		hand_out(pl, &c->pages[c->count], n, offs);
+		return KCOM_OK;
+	}
+
+	kcom_lock_acquire(&pl->lock);
+	size_t have = (c != NULL ? c->count : 0) + pl->nstack;
+	if (have < n) {
+		kcom_lock_release(&pl->lock);
+		return KCOM_E_NOSPACE;
+	}
+	if (c == NULL) {
+		pl->nstack -= n;
+		hand_out(pl, &pl->stack[pl->nstack], n, offs);
+		kcom_lock_release(&pl->lock);
+		return KCOM_OK;
+	}
+	/* Refill the cache: what is missing, plus half a cache for the gets to come. */
+	size_t want = KCOM_MIN(pl->nstack, KCOM_MIN(n - c->count + POOL_CACHE / 2, (size_t)POOL_CACHE - c->count));
+	pl->nstack -= want;
+	kcom_memcpy(&c->pages[c->count], &pl->stack[pl->nstack], want * sizeof(uint32_t));
+	kcom_lock_release(&pl->lock);
+	c->count += want;
+	__atomic_add_fetch(&pl->cached, want, __ATOMIC_RELAXED);
+	if (c->count >= n) {
+		c->count -= n;
+		__atomic_sub_fetch(&pl->cached, n, __ATOMIC_RELAXED);
+		hand_out(pl, &c->pages[c->count], n, offs);
+		return KCOM_OK;
+	}
+	/* More than a cache holds: the rest came straight from the stack, under the lock again. */
+	kcom_lock_acquire(&pl->lock);
+	size_t rest = n - c->count;
+	if (pl->nstack < rest) {
+		kcom_lock_release(&pl->lock);
+		return KCOM_E_NOSPACE; /* another thread took them meanwhile; the cache keeps its refill */
+	}
+	pl->nstack -= rest;
+	hand_out(pl, &pl->stack[pl->nstack], rest, offs);
+	kcom_lock_release(&pl->lock);
+	__atomic_sub_fetch(&pl->cached, c->count, __ATOMIC_RELAXED);
+	hand_out(pl, c->pages, c->count, offs + rest);
+	c->count = 0;
+	return KCOM_OK;
+}
+
+/* Pushes pages onto the shared stack.  Lock held. */
+static void stack_push(struct pool *pl, const uint32_t *pages, size_t n)
+{
+	kcom_memcpy(&pl->stack[pl->nstack], pages, n * sizeof(uint32_t));
+	pl->nstack += n;
+}
+
+static kcom_error_t pool_put(kcom_pool_t *self, struct kcom_iochannel *ch, size_t n, const kcom_off_t *offs)
+{
+	struct pool *pl = impl_from_pool(self);
+	int bad;
+	struct pool_cache *c = cache_of(pl, ch, &bad);
+	if (bad || (offs == NULL && n > 0))
+		return KCOM_E_INVALIDARG;
+	size_t limit = pool_bytes(pl);
+	for (size_t i = 0; i < n; i++)
+		if (offs[i] < 0 || (uint64_t)offs[i] >= limit || ((size_t)offs[i] & (pl->page_size - 1)) != 0)
+			return KCOM_E_INVALIDARG;
+	/* Take each page back; a page not handed out undoes the ones taken before it. */
+	for (size_t i = 0; i < n; i++) {
+		if (!bit_clear(pl, (uint32_t)((size_t)offs[i] >> pl->shift))) {
+			while (i-- > 0)
+				bit_set(pl, (uint32_t)((size_t)offs[i] >> pl->shift));
+			return KCOM_E_INVALIDARG;
+		}
+	}
+	size_t i = 0;
+	if (c != NULL) {
+		for (; i < n && c->count < POOL_CACHE; i++)
+			c->pages[c->count++] = (uint32_t)((size_t)offs[i] >> pl->shift);
+		__atomic_add_fetch(&pl->cached, i, __ATOMIC_RELAXED);
+		if (i == n)
+			return KCOM_OK;
+	}
+	/* No cache, or it is full: the rest (and half the cache) go to the shared stack. */
+	kcom_lock_acquire(&pl->lock);
+	for (; i < n; i++) {
+		uint32_t page = (uint32_t)((size_t)offs[i] >> pl->shift);
+		stack_push(pl, &page, 1);
+	}
+	if (c != NULL && c->count == POOL_CACHE) {
+		size_t spill = POOL_CACHE / 2;
+		c->count -= spill;
+		stack_push(pl, &c->pages[c->count], spill);
+		__atomic_sub_fetch(&pl->cached, spill, __ATOMIC_RELAXED);
+	}
+	kcom_lock_release(&pl->lock);
+	return KCOM_OK;
+}
+
+static kcom_error_t pool_region(kcom_pool_t *self, kcom_bufio_t **out_io)
+{
+	struct pool *pl = impl_from_pool(self);
+	if (out_io == NULL)
+		return KCOM_E_INVALIDARG;
+	kcom_bufio_addref(pl->region);
+	*out_io = pl->region;
+	return KCOM_OK;
+}
+
+static kcom_error_t pool_info(kcom_pool_t *self, struct kcom_pool_info *out)
+{
+	struct pool *pl = impl_from_pool(self);
+	if (out == NULL)
+		return KCOM_E_INVALIDARG;
+	kcom_lock_acquire(&pl->lock);
+	size_t free = pl->nstack + __atomic_load_n(&pl->cached, __ATOMIC_RELAXED);
+	kcom_lock_release(&pl->lock);
+	out->page_size = pl->page_size;
+	out->count = pl->count;
+	out->free = free;
+	return KCOM_OK;
+}
+
+static kcom_error_t pool_page_phys(kcom_pool_t *self, kcom_off_t off, kcom_phys_t *out_phys)
+{
+	struct pool *pl = impl_from_pool(self);
+	if (out_phys == NULL)
+		return KCOM_E_INVALIDARG;
+	*out_phys = 0;
+	if (off < 0 || (uint64_t)off >= pool_bytes(pl) || ((size_t)off & (pl->page_size - 1)) != 0)
+		return KCOM_E_INVALIDARG;
+	if (pl->phys == NULL)
+		return KCOM_E_NOTIMPL;
+	*out_phys = pl->phys[(size_t)off >> pl->shift];
+	return *out_phys != 0 ? KCOM_OK : KCOM_E_NOTCONTIG;
+}
+
+static const struct kcom_pool_ops pool_ops = {
+	.query = pool_query,
+	.addref = pool_addref,
+	.release = pool_release,
+	.get = pool_get,
+	.put = pool_put,
+	.region = pool_region,
+	.info = pool_info,
+	.page_phys = pool_page_phys,
+};
+
+/* ---- caches: the pool's per-thread I/O channels ---- */
+
+static kcom_error_t cache_create(void *dev, void *ctx)
+{
+	(void)dev;
+	struct pool_cache *c = ctx;
+	c->owner = kcom_thread_self();
+	c->count = 0;
+	return KCOM_OK;
+}
+
+/* The last close, or the thread's exit: its pages go back to the shared stack. */
+static void cache_destroy(void *dev, void *ctx)
+{
+	struct pool *pl = dev;
+	struct pool_cache *c = ctx;
+	kcom_lock_acquire(&pl->lock);
+	stack_push(pl, c->pages, c->count);
+	kcom_lock_release(&pl->lock);
+	__atomic_sub_fetch(&pl->cached, c->count, __ATOMIC_RELAXED);
+	c->count = 0;
+}
+
+kcom_error_t kcom_pool_cache_open(kcom_pool_t *pool, struct kcom_iochannel **out_cache)
+{
+	if (out_cache != NULL)
+		*out_cache = NULL;
+	if (pool == NULL || out_cache == NULL)
+		return KCOM_E_INVALIDARG;
+	return kcom_iochannel_get(impl_from_pool(pool), out_cache);
+}
+
+kcom_error_t kcom_pool_cache_close(struct kcom_iochannel *cache)
+{
+	return kcom_iochannel_put(cache);
+}
+
+/* ---- lifetime ---- */
+
+/* Undoes what creation did, in reverse; each step only if it was done. */
+static void pool_teardown(struct pool *pl)
+{
+	if (pl->segs != NULL) {
+		kcom_bufvec_t *vec;
+		if (KCOM_SUCCEEDED(kcom_bufio_query(pl->region, &kcom_bufvec_iid, (void **)&vec))) {
+			(void)kcom_bufvec_unwire_vec(vec, 0, pool_bytes(pl), pl->segs, pl->nsegs);
+			kcom_bufvec_release(vec);
+		}
+		kcom_free(pl->segs, pl->nsegs * sizeof(*pl->segs), 0);
+	}
+	kcom_free(pl->phys, pl->count * sizeof(*pl->phys), 0);
+	if (pl->base != NULL)
+		(void)kcom_bufio_unmap(pl->region, pl->base, 0, pool_bytes(pl));
+	if (pl->region != NULL)
+		kcom_bufio_release(pl->region);
+	kcom_free(pl->out, ((pl->count + 63) / 64) * sizeof(uint64_t), 0);
+	kcom_free(pl->stack, pl->count * sizeof(uint32_t), 0);
+	kcom_free(pl, sizeof(*pl), 0);
+}
+
+static void pool_destroy(struct kcom_impl *impl)
+{
+	struct pool *pl = kcom_container_of(impl, struct pool, impl);
+	if (pl->registered && KCOM_FAILED(kcom_iodev_unregister(pl))) {
+		/* A cache is still open: freeing the pool would leave it dangling. */
+		kcom_log(KCOM_LOG_ERROR, "pool released with a page cache still open: kept, not freed");
+		return;
+	}
+	kcom_lock_fini(&pl->lock);
+	pool_teardown(pl);
+}
+
+static kcom_error_t pool_sanity(struct kcom_impl *impl, char *why, size_t len)
+{
+	struct pool *pl = kcom_container_of(impl, struct pool, impl);
+	kcom_lock_acquire(&pl->lock);
+	kcom_error_t err = KCOM_OK;
+	size_t out = 0;
+	for (size_t w = 0; w < (pl->count + 63) / 64; w++)
+		for (uint64_t bits = __atomic_load_n(&pl->out[w], __ATOMIC_RELAXED); bits != 0; bits &= bits - 1)
+			out++; /* no __builtin_popcount: it may need libgcc */
+	size_t cached = __atomic_load_n(&pl->cached, __ATOMIC_RELAXED);
+	if (pl->nstack + cached + out != pl->count)
+		err = kcom_impl_insane_(why, len, "pool: free, cached and handed-out pages do not add up");
+	for (size_t i = 0; i < pl->nstack && KCOM_SUCCEEDED(err); i++) {
+		uint32_t page = pl->stack[i];
+		if (page >= pl->count || (__atomic_load_n(&pl->out[page >> 6], __ATOMIC_RELAXED) >> (page & 63)) & 1)
+			err = kcom_impl_insane_(why, len, "pool: a free page is out of range or marked handed out");
+	}
+	kcom_lock_release(&pl->lock);
+	return err;
+}
+
+static kcom_error_t pool_class_create(const kcom_iid_t *iid, void **out);
+
+static const struct kcom_class_iface pool_ifaces[] = {
+	{ &kcom_iunknown_iid, offsetof(struct pool, pool) },
+	{ &kcom_pool_iid, offsetof(struct pool, pool) },
+	{ &kcom_debug_iid, offsetof(struct pool, impl.debug) },
+	{ NULL, 0 },
+};
+
+const kcom_iid_t kcom_pool_iid = KCOM_POOL_IID;
+const kcom_clsid_t kcom_pool_clsid = KCOM_POOL_CLSID;
+
+const struct kcom_class kcom_pool_class = {
+	.clsid = KCOM_POOL_CLSID,
+	.name = "pool",
+	.create = pool_class_create,
+	.ifaces = pool_ifaces,
+};
+
+static const struct kcom_impl_desc pool_desc = {
+	.cls = &kcom_pool_class,
+	.impl_offset = offsetof(struct pool, impl),
+	.destroy = pool_destroy,
+	.sanity = pool_sanity,
+};
+
+/* Records each page's physical address when the region wires as a whole; else leaves none. */
+static kcom_error_t pool_wire(struct pool *pl)
+{
+	kcom_bufvec_t *vec;
+	if (KCOM_FAILED(kcom_bufio_query(pl->region, &kcom_bufvec_iid, (void **)&vec)))
+		return KCOM_OK;
+	size_t need = 0;
+	kcom_error_t err = kcom_bufvec_wire_vec(vec, 0, pool_bytes(pl), NULL, 0, &need);
+	if (err != KCOM_E_TOOSMALL) {
+		kcom_bufvec_release(vec);
+		return KCOM_OK; /* the region does not wire (a membuf), or the host gives no addresses */
+	}
+	struct kcom_physseg *segs = kcom_alloc(need * sizeof(*segs), 0);
+	kcom_phys_t *phys = kcom_alloc(pl->count * sizeof(*phys), 0);
+	if (segs == NULL || phys == NULL) {
+		kcom_free(segs, need * sizeof(*segs), 0);
+		kcom_free(phys, pl->count * sizeof(*phys), 0);
+		kcom_bufvec_release(vec);
+		return KCOM_E_OUTOFMEMORY;
+	}
+	size_t count;
+	err = kcom_bufvec_wire_vec(vec, 0, pool_bytes(pl), segs, need, &count);
+	kcom_bufvec_release(vec);
+	if (KCOM_FAILED(err)) {
+		kcom_free(segs, need * sizeof(*segs), 0);
+		kcom_free(phys, pl->count * sizeof(*phys), 0);
+		return err == KCOM_E_OUTOFMEMORY ? err : KCOM_OK;
+	}
+	/* Walk the segments: a page wholly inside one has an address. */
+	size_t s = 0, seg_off = 0;
+	for (size_t p = 0; p < pl->count; p++) {
+		size_t off = p << pl->shift;
+		while (s < count && off >= seg_off + segs[s].len) {
+			seg_off += segs[s].len;
+			s++;
+		}
+		phys[p] = s < count && off + pl->page_size <= seg_off + segs[s].len ? segs[s].addr + (off - seg_off) : 0;
+	}
+	KCOM_ASSERT(count == need);
+	pl->segs = segs;
+	pl->nsegs = need;
+	pl->phys = phys;
+	return KCOM_OK;
+}
+
+kcom_error_t kcom_pool_create(size_t page_size, size_t count, kcom_bufio_t *region, kcom_pool_t **out_pool)
+{
+	if (out_pool == NULL)
+		return KCOM_E_INVALIDARG;
+	*out_pool = NULL;
+	if (page_size == 0)
+		page_size = KCOM_POOL_PAGE_SIZE;
+	if (page_size < 64 || (page_size & (page_size - 1)) != 0 || count == 0 || count > UINT32_MAX)
+		return KCOM_E_INVALIDARG;
+	if (count > SIZE_MAX / page_size || KCOM_FAILED(kcom_absio_check_span_(0, count * page_size)))
+		return KCOM_E_OVERFLOW;
+	size_t bytes = count * page_size;
+
+	struct pool *pl = kcom_alloc(sizeof(*pl), 0);
+	if (pl == NULL)
+		return KCOM_E_OUTOFMEMORY;
+	kcom_memset(pl, 0, sizeof(*pl));
+	pl->pool.ops = &pool_ops;
+	kcom_impl_init_(&pl->impl, &pool_desc);
+	pl->page_size = page_size;
+	pl->count = count;
+	while (((size_t)1 << pl->shift) < page_size)
+		pl->shift++;
+
+	kcom_error_t err = KCOM_E_OUTOFMEMORY;
+	pl->stack = kcom_alloc(count * sizeof(uint32_t), 0);
+	pl->out = kcom_alloc(((count + 63) / 64) * sizeof(uint64_t), 0);
+	if (pl->stack == NULL || pl->out == NULL)
+		goto fail;
+	kcom_memset(pl->out, 0, ((count + 63) / 64) * sizeof(uint64_t));
+	/* Lowest pages on top of the stack, so a fresh pool hands out offsets 0, 1, 2 ... pages. */
+	for (size_t i = 0; i < count; i++)
+		pl->stack[i] = (uint32_t)(count - 1 - i);
+	pl->nstack = count;
+
+	if (region != NULL) {
+		size_t size;
+		err = kcom_bufio_getsize(region, &size);
+		if (KCOM_SUCCEEDED(err) && size < bytes)
+			err = KCOM_E_NOSPACE;
+		if (KCOM_FAILED(err))
+			goto fail;
+		kcom_bufio_addref(region);
+		pl->region = region;
+	} else {
+		err = kcom_membuf_create(bytes, &pl->region);
+		if (KCOM_FAILED(err))
+			goto fail;
+	}
+	void *base;
+	err = kcom_bufio_map(pl->region, &base, 0, bytes);
+	if (KCOM_FAILED(err))
+		goto fail;
+	pl->base = base;
+	err = pool_wire(pl);
+	if (KCOM_FAILED(err))
+		goto fail;
+	err = kcom_lock_init(&pl->lock);
+	if (KCOM_FAILED(err))
+		goto fail;
+	err = kcom_iodev_register(pl, cache_create, cache_destroy, sizeof(struct pool_cache));
+	if (KCOM_FAILED(err)) {
+		kcom_lock_fini(&pl->lock);
+		goto fail;
+	}
+	pl->registered = 1;
+	*out_pool = &pl->pool;
+	return KCOM_OK;
+fail:
+	pool_teardown(pl);
+	return err;
+}
+
+/* The class factory: 16 pages of 64 KiB over a membuf. */
+static kcom_error_t pool_class_create(const kcom_iid_t *iid, void **out)
+{
+	kcom_pool_t *p;
+	kcom_error_t err = kcom_pool_create(0, 16, NULL, &p);
+	if (KCOM_FAILED(err))
+		return err;
+	err = kcom_pool_query(p, iid, out);
+	kcom_pool_release(p);
+	return err;
+}

@@ -1,0 +1,274 @@
+/*
+ * Buffer pools (impls/pool.h): pages handed out by offset, all or nothing both ways; every bad
+ * put refused with nothing returned; per-thread caches (I/O channels) on one thread and on
+ * several at once, flushed by a thread's exit; creation failing at each allocation.
+ */
+#include "config.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <com/com.h>
+#include <com/debug.h>
+#include <impls/membuf.h>
+#include <impls/pool.h>
+#include "tests/suites.h"
+#include "tests/testenv.h"
+
+#define PAGE 4096u
+#define COUNT 256u
+
+static void assert_sane(kcom_pool_t *p)
+{
+	kcom_debug_t *dbg;
+	ck_assert_int_eq(kcom_pool_query(p, &kcom_debug_iid, (void **)&dbg), KCOM_OK);
+	char why[128];
+	kcom_error_t err = kcom_debug_check(dbg, why, sizeof(why));
+	ck_assert_msg(KCOM_SUCCEEDED(err), "pool sanity: %s", why);
+	kcom_debug_release(dbg);
+}
+
+static size_t free_pages(kcom_pool_t *p)
+{
+	struct kcom_pool_info info;
+	ck_assert_int_eq(kcom_pool_info(p, &info), KCOM_OK);
+	return info.free;
+}
+
+START_TEST(test_get_put)
+{
+	kcom_pool_t *p;
+	ck_assert_int_eq(kcom_pool_create(PAGE, COUNT, NULL, &p), KCOM_OK);
+	struct kcom_pool_info info;
+	ck_assert_int_eq(kcom_pool_info(p, &info), KCOM_OK);
+	ck_assert_uint_eq(info.page_size, PAGE);
+	ck_assert_uint_eq(info.count, COUNT);
+	ck_assert_uint_eq(info.free, COUNT);
+
+	kcom_off_t offs[COUNT + 1];
+	ck_assert_int_eq(kcom_pool_get(p, NULL, 3, offs), KCOM_OK);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(offs[i] % PAGE, 0);
+		ck_assert_int_lt(offs[i], (kcom_off_t)(COUNT * PAGE));
+	}
+	ck_assert_int_ne(offs[0], offs[1]);
+	ck_assert_int_ne(offs[1], offs[2]);
+	ck_assert_uint_eq(free_pages(p), COUNT - 3);
+	assert_sane(p);
+
+	/* The pages are the region's: write through it, read back. */
+	kcom_bufio_t *region;
+	ck_assert_int_eq(kcom_pool_region(p, &region), KCOM_OK);
+	size_t got;
+	ck_assert_int_eq(kcom_bufio_write(region, "page", offs[1], 4, &got), KCOM_OK);
+	char back[4];
+	ck_assert_int_eq(kcom_bufio_read(region, back, offs[1], 4, &got), KCOM_OK);
+	ck_assert_mem_eq(back, "page", 4);
+	kcom_bufio_release(region);
+
+	/* All or nothing: more than are free takes nothing. */
+	ck_assert_int_eq(kcom_pool_get(p, NULL, COUNT, offs + 3), KCOM_E_NOSPACE);
+	ck_assert_uint_eq(free_pages(p), COUNT - 3);
+
+	/* Bad puts, each refusing the whole list and returning nothing. */
+	kcom_off_t bad[2];
+	bad[0] = offs[0];
+	bad[1] = offs[0] + 1; /* not page-aligned */
+	ck_assert_int_eq(kcom_pool_put(p, NULL, 2, bad), KCOM_E_INVALIDARG);
+	bad[1] = (kcom_off_t)(COUNT * PAGE); /* outside */
+	ck_assert_int_eq(kcom_pool_put(p, NULL, 2, bad), KCOM_E_INVALIDARG);
+	bad[1] = -(kcom_off_t)PAGE;
+	ck_assert_int_eq(kcom_pool_put(p, NULL, 2, bad), KCOM_E_INVALIDARG);
+	bad[1] = offs[0]; /* the same page twice in one list */
+	ck_assert_int_eq(kcom_pool_put(p, NULL, 2, bad), KCOM_E_INVALIDARG);
+	bad[1] = (offs[2] + PAGE) % (COUNT * PAGE); /* a page that is free */
+	while (bad[1] == offs[0] || bad[1] == offs[1] || bad[1] == offs[2])
+		bad[1] = (bad[1] + PAGE) % (COUNT * PAGE);
+	ck_assert_int_eq(kcom_pool_put(p, NULL, 2, bad), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_pool_put(p, NULL, 1, NULL), KCOM_E_INVALIDARG);
+	ck_assert_uint_eq(free_pages(p), COUNT - 3);
+	assert_sane(p);
+
+	ck_assert_int_eq(kcom_pool_put(p, NULL, 3, offs), KCOM_OK);
+	ck_assert_uint_eq(free_pages(p), COUNT);
+	ck_assert_int_eq(kcom_pool_put(p, NULL, 1, offs), KCOM_E_INVALIDARG); /* double put */
+	ck_assert_uint_eq(free_pages(p), COUNT);
+
+	/* Every page, then none left. */
+	ck_assert_int_eq(kcom_pool_get(p, NULL, COUNT, offs), KCOM_OK);
+	ck_assert_int_eq(kcom_pool_get(p, NULL, 1, offs + COUNT), KCOM_E_NOSPACE);
+	ck_assert_int_eq(kcom_pool_get(p, NULL, 0, NULL), KCOM_OK);
+	assert_sane(p);
+	ck_assert_int_eq(kcom_pool_put(p, NULL, COUNT, offs), KCOM_OK);
+
+	/* A membuf region does not wire: no physical addresses. */
+	kcom_phys_t phys = 1;
+	ck_assert_int_eq(kcom_pool_page_phys(p, 0, &phys), KCOM_E_NOTIMPL);
+	ck_assert_uint_eq(phys, 0);
+	ck_assert_int_eq(kcom_pool_page_phys(p, 1, &phys), KCOM_E_INVALIDARG);
+	ck_assert_uint_eq(kcom_pool_release(p), 0);
+}
+END_TEST
+
+START_TEST(test_create_args)
+{
+	kcom_pool_t *p = (void *)1;
+	ck_assert_int_eq(kcom_pool_create(3000, 4, NULL, &p), KCOM_E_INVALIDARG);
+	ck_assert_ptr_null(p);
+	ck_assert_int_eq(kcom_pool_create(32, 4, NULL, &p), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_pool_create(PAGE, 0, NULL, &p), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_pool_create(PAGE, 4, NULL, NULL), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_pool_create((size_t)1 << 40, (size_t)1 << 30, NULL, &p), KCOM_E_OVERFLOW);
+	/* A caller's region too small for the pages. */
+	kcom_bufio_t *small;
+	ck_assert_int_eq(kcom_membuf_create(PAGE * 3, &small), KCOM_OK);
+	ck_assert_int_eq(kcom_pool_create(PAGE, 4, small, &p), KCOM_E_NOSPACE);
+	ck_assert_int_eq(kcom_pool_create(PAGE, 3, small, &p), KCOM_OK);
+	ck_assert_uint_eq(kcom_pool_release(p), 0);
+	ck_assert_uint_eq(kcom_bufio_release(small), 0);
+	/* Through the class table: 16 pages of 64 KiB. */
+	ck_assert_int_eq(kcom_create(&kcom_pool_clsid, &kcom_pool_iid, (void **)&p), KCOM_OK);
+	struct kcom_pool_info info;
+	ck_assert_int_eq(kcom_pool_info(p, &info), KCOM_OK);
+	ck_assert_uint_eq(info.page_size, KCOM_POOL_PAGE_SIZE);
+	ck_assert_uint_eq(info.count, 16);
+	ck_assert_uint_eq(kcom_pool_release(p), 0);
+}
+END_TEST
+
+/* Creation with the Nth allocation failing: the error, nothing left behind. */
+START_TEST(test_create_allocfail)
+{
+	unsigned long failures = 0;
+	for (unsigned long nth = 1;; nth++) {
+		ck_assert_uint_lt(nth, 100);
+		testenv_install();
+		kcom_pool_t *p = (void *)1;
+		testenv_fail_at(nth);
+		kcom_error_t err = kcom_pool_create(PAGE, 64, NULL, &p);
+		int hit = testenv_failure_hit();
+		testenv_fail_at(0);
+		if (hit) {
+			ck_assert_int_eq(err, KCOM_E_OUTOFMEMORY);
+			ck_assert_ptr_null(p);
+			failures++;
+		} else {
+			ck_assert_int_eq(err, KCOM_OK);
+			ck_assert_uint_eq(kcom_pool_release(p), 0);
+		}
+		ck_assert_uint_eq(testenv_allocs(), testenv_frees());
+		ck_assert_int_eq(testenv_bytes_outstanding(), 0);
+		testenv_uninstall();
+		if (!hit)
+			break;
+	}
+	ck_assert_uint_gt(failures, 3);
+}
+END_TEST
+
+/* One thread's cache: gets and puts through it; closing flushes it back. */
+START_TEST(test_cache_one_thread)
+{
+	kcom_pool_t *p;
+	ck_assert_int_eq(kcom_pool_create(PAGE, COUNT, NULL, &p), KCOM_OK);
+	struct kcom_iochannel *c, *again;
+	ck_assert_int_eq(kcom_pool_cache_open(p, &c), KCOM_OK);
+	ck_assert_int_eq(kcom_pool_cache_open(p, &again), KCOM_OK);
+	ck_assert_ptr_eq(c, again);
+	ck_assert_int_eq(kcom_pool_cache_close(again), KCOM_OK);
+
+	kcom_off_t offs[COUNT];
+	for (int round = 0; round < 50; round++) {
+		size_t n = 1 + (size_t)(round * 7) % 150;
+		ck_assert_int_eq(kcom_pool_get(p, c, n, offs), KCOM_OK);
+		ck_assert_uint_eq(free_pages(p), COUNT - n);
+		assert_sane(p);
+		ck_assert_int_eq(kcom_pool_put(p, c, n, offs), KCOM_OK);
+		ck_assert_int_eq(kcom_pool_put(p, c, 1, offs), KCOM_E_INVALIDARG);
+		ck_assert_uint_eq(free_pages(p), COUNT);
+	}
+	/* All the pages through a cache, and the cache's pages count as free. */
+	ck_assert_int_eq(kcom_pool_get(p, c, COUNT, offs), KCOM_OK);
+	ck_assert_int_eq(kcom_pool_get(p, c, 1, offs + COUNT - 1), KCOM_E_NOSPACE);
+	ck_assert_int_eq(kcom_pool_put(p, c, COUNT, offs), KCOM_OK);
+
+	/* Another pool's cache is refused. */
+	kcom_pool_t *other;
+	struct kcom_iochannel *oc;
+	ck_assert_int_eq(kcom_pool_create(PAGE, 4, NULL, &other), KCOM_OK);
+	ck_assert_int_eq(kcom_pool_cache_open(other, &oc), KCOM_OK);
+	ck_assert_int_eq(kcom_pool_get(p, oc, 1, offs), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_pool_cache_close(oc), KCOM_OK);
+	ck_assert_uint_eq(kcom_pool_release(other), 0);
+
+	ck_assert_int_eq(kcom_pool_cache_close(c), KCOM_OK);
+	ck_assert_uint_eq(free_pages(p), COUNT);
+	assert_sane(p);
+	ck_assert_uint_eq(kcom_pool_release(p), 0);
+}
+END_TEST
+
+/* Threads at once, each with its cache, each getting and putting its own pages. */
+#define NTHREADS 4
+#define ROUNDS 20000
+
+struct worker {
+	kcom_pool_t *pool;
+	int exit_open; /* leave the cache open: the thread's exit flushes it */
+};
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct kcom_iochannel *c;
+	if (KCOM_FAILED(kcom_pool_cache_open(w->pool, &c)))
+		return (void *)1;
+	kcom_off_t offs[8];
+	for (int r = 0; r < ROUNDS; r++) {
+		size_t n = 1 + (size_t)r % 8;
+		if (KCOM_FAILED(kcom_pool_get(w->pool, c, n, offs)))
+			return (void *)2;
+		if (KCOM_FAILED(kcom_pool_put(w->pool, c, n, offs)))
+			return (void *)3;
+	}
+	/* Keep a few pages in the cache on the way out. */
+	if (KCOM_FAILED(kcom_pool_get(w->pool, c, 3, offs)) || KCOM_FAILED(kcom_pool_put(w->pool, c, 3, offs)))
+		return (void *)4;
+	if (!w->exit_open && KCOM_FAILED(kcom_pool_cache_close(c)))
+		return (void *)5;
+	return NULL;
+}
+
+START_TEST(test_cache_threads)
+{
+	kcom_pool_t *p;
+	ck_assert_int_eq(kcom_pool_create(PAGE, 64, NULL, &p), KCOM_OK);
+	struct worker w = { p, _i };
+	pthread_t t[NTHREADS];
+	for (int i = 0; i < NTHREADS; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, worker_main, &w), 0);
+	for (int i = 0; i < NTHREADS; i++) {
+		void *ret;
+		ck_assert_int_eq(pthread_join(t[i], &ret), 0);
+		ck_assert_ptr_null(ret);
+	}
+	ck_assert_uint_eq(free_pages(p), 64);
+	assert_sane(p);
+	ck_assert_uint_eq(kcom_pool_release(p), 0);
+}
+END_TEST
+
+Suite *pool_suite(void)
+{
+	Suite *s = suite_create("pool");
+	TCase *tc = tcase_create("pool");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_get_put);
+	tcase_add_test(tc, test_create_args);
+	tcase_add_test(tc, test_create_allocfail);
+	tcase_add_test(tc, test_cache_one_thread);
+	tcase_add_loop_test(tc, test_cache_threads, 0, 2);
+	suite_add_tcase(s, tc);
+	return s;
+}
