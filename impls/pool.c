@@ -21,7 +21,10 @@
 #include "absio/absio-internal.h"
 #include "impls/impl-internal.h"
 
-/* Pages a thread's cache holds at most; a full cache spills half to the shared stack. */
+/*
+ * Pages a thread's cache holds at most (and never more than an eighth of the pool, so caches
+ * cannot hoard what other threads need); a full cache spills half to the shared stack.
+ */
 #define POOL_CACHE 64
 
 struct pool_cache {
@@ -41,6 +44,7 @@ struct pool {
 	size_t count;
 	uint32_t *stack;         /* free pages not in any cache */
 	size_t nstack;
+	size_t cache_max;        /* pages one cache holds at most */
 	size_t cached;           /* pages in caches (atomic) */
 	uint64_t *out;           /* bit per page: handed out */
 	kcom_phys_t *phys;       /* per page, when the region wires; 0: spans two segments */
@@ -137,7 +141,8 @@ static kcom_error_t pool_get(kcom_pool_t *self, struct kcom_iochannel *ch, size_
 		return KCOM_OK;
 	}
 	/* Refill the cache: what is missing, plus half a cache for the gets to come. */
-	size_t want = KCOM_MIN(pl->nstack, KCOM_MIN(n - c->count + POOL_CACHE / 2, (size_t)POOL_CACHE - c->count));
+	size_t room = c->count < pl->cache_max ? pl->cache_max - c->count : 0;
+	size_t want = KCOM_MIN(pl->nstack, KCOM_MIN(n - c->count + pl->cache_max / 2, room));
 	pl->nstack -= want;
 	kcom_memcpy(&c->pages[c->count], &pl->stack[pl->nstack], want * sizeof(uint32_t));
 	kcom_lock_release(&pl->lock);
@@ -193,7 +198,7 @@ static kcom_error_t pool_put(kcom_pool_t *self, struct kcom_iochannel *ch, size_
 	}
 	size_t i = 0;
 	if (c != NULL) {
-		for (; i < n && c->count < POOL_CACHE; i++)
+		for (; i < n && c->count < pl->cache_max; i++)
 			c->pages[c->count++] = (uint32_t)((size_t)offs[i] >> pl->shift);
 		__atomic_add_fetch(&pl->cached, i, __ATOMIC_RELAXED);
 		if (i == n)
@@ -205,8 +210,8 @@ static kcom_error_t pool_put(kcom_pool_t *self, struct kcom_iochannel *ch, size_
 		uint32_t page = (uint32_t)((size_t)offs[i] >> pl->shift);
 		stack_push(pl, &page, 1);
 	}
-	if (c != NULL && c->count == POOL_CACHE) {
-		size_t spill = POOL_CACHE / 2;
+	if (c != NULL && c->count == pl->cache_max) {
+		size_t spill = (pl->cache_max + 1) / 2;
 		c->count -= spill;
 		stack_push(pl, &c->pages[c->count], spill);
 		__atomic_sub_fetch(&pl->cached, spill, __ATOMIC_RELAXED);
@@ -451,6 +456,7 @@ kcom_error_t kcom_pool_create(size_t page_size, size_t count, kcom_bufio_t *regi
 	pl->count = count;
 	while (((size_t)1 << pl->shift) < page_size)
 		pl->shift++;
+	pl->cache_max = KCOM_MIN((size_t)POOL_CACHE, count / 8);
 
 	kcom_error_t err = KCOM_E_OUTOFMEMORY;
 	pl->stack = kcom_alloc(count * sizeof(uint32_t), 0);

@@ -243,7 +243,7 @@ static void *worker_main(void *arg)
 START_TEST(test_cache_threads)
 {
 	kcom_pool_t *p;
-	ck_assert_int_eq(kcom_pool_create(PAGE, 64, NULL, &p), KCOM_OK);
+	ck_assert_int_eq(kcom_pool_create(PAGE, COUNT, NULL, &p), KCOM_OK);
 	struct worker w = { p, _i };
 	pthread_t t[NTHREADS];
 	for (int i = 0; i < NTHREADS; i++)
@@ -253,7 +253,7 @@ START_TEST(test_cache_threads)
 		ck_assert_int_eq(pthread_join(t[i], &ret), 0);
 		ck_assert_ptr_null(ret);
 	}
-	ck_assert_uint_eq(free_pages(p), 64);
+	ck_assert_uint_eq(free_pages(p), COUNT);
 	assert_sane(p);
 	ck_assert_uint_eq(kcom_pool_release(p), 0);
 }
