@@ -31,6 +31,7 @@
 #include "config.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,7 @@
 #include <com/error.h>
 #include <com/refcount.h>
 #include <impls/membuf.h>
+#include <impls/pool.h>
 
 #ifdef HAVE_GLIB
 #include <glib-object.h>
@@ -778,6 +780,109 @@ static void bench_glib(const struct bench_config *cfg, kcom_bufio_t *io)
 
 /* ---- main ---- */
 
+/* ---- 5. buffer pools ---- */
+
+struct pool_bench {
+	kcom_pool_t *pool;
+	size_t ops;
+	int cached;
+};
+
+/* get + put of one page, `ops` times, with the calling thread's cache or without (the lock). */
+static double pool_get_put(const void *vctx)
+{
+	const struct pool_bench *b = vctx;
+	struct kcom_iochannel *cache = NULL;
+	if (b->cached)
+		bench_check(kcom_pool_cache_open(b->pool, &cache), "kcom_pool_cache_open");
+	kcom_error_t bad = KCOM_OK;
+	kcom_off_t off;
+	double t0 = bench_now();
+	for (size_t i = 0; i < b->ops; i++) {
+		kcom_error_t e1 = kcom_pool_get(b->pool, cache, 1, &off);
+		kcom_error_t e2 = kcom_pool_put(b->pool, cache, 1, &off);
+		bad = e1 ? e1 : e2 ? e2 : bad;
+	}
+	double t = bench_now() - t0;
+	bench_check(bad, "kcom_pool_get/put");
+	if (cache != NULL)
+		bench_check(kcom_pool_cache_close(cache), "kcom_pool_cache_close");
+	return t;
+}
+
+static double pool_cached(const void *vctx)
+{
+	struct pool_bench b = *(const struct pool_bench *)vctx;
+	b.cached = 1;
+	return pool_get_put(&b);
+}
+
+static double pool_uncached(const void *vctx)
+{
+	struct pool_bench b = *(const struct pool_bench *)vctx;
+	b.cached = 0;
+	return pool_get_put(&b);
+}
+
+static void *pool_thread(void *arg)
+{
+	*(double *)((char *)arg + sizeof(struct pool_bench)) = pool_cached(arg);
+	return NULL;
+}
+
+/* Two threads at once, each with its own cache: wall-clock seconds for both to finish. */
+static double pool_two_threads(const void *vctx)
+{
+	struct {
+		struct pool_bench b;
+		double t;
+	} arg[2] = { { *(const struct pool_bench *)vctx, 0 }, { *(const struct pool_bench *)vctx, 0 } };
+	pthread_t t[2];
+	double t0 = bench_now();
+	for (int i = 0; i < 2; i++)
+		if (pthread_create(&t[i], NULL, pool_thread, &arg[i]) != 0)
+			bench_check(KCOM_E_FAIL, "pthread_create");
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	return bench_now() - t0;
+}
+
+/*
+ * Pool get+put of one page: with the thread's cache against the same pool without (the lock
+ * every time), and two threads at once against one, as aggregate rates.
+ */
+static void bench_pool(const struct bench_config *cfg)
+{
+	kcom_pool_t *pool;
+	bench_check(kcom_pool_create(0, 256, NULL, &pool), "kcom_pool_create");
+	struct pool_bench b = { .pool = pool, .ops = cfg->call_ops / 2 };
+	struct bench_series tc, tu, t1, t2;
+	printf("\n5. buffer pool (256 pages of 64 KiB): get + put of one page, %zu per repetition, ns/op\n", b.ops);
+	bench_pair(cfg->reps, pool_cached, pool_uncached, &b, &tc, &tu);
+	struct bench_series c = bench_nsop(&tc, b.ops), u = bench_nsop(&tu, b.ops);
+	struct bench_series r = bench_div(&tu, &tc, 1.0);
+	struct bench_summary cs = bench_record("pool_get_put_cached", &c, "ns/op");
+	struct bench_summary us = bench_record("pool_get_put_locked", &u, "ns/op");
+	struct bench_summary rs = bench_record("pool_locked_over_cached", &r, "x");
+	printf("   %-44s", "cached (thread's I/O channel)");
+	bench_cell(&cs, 2);
+	printf("\n   %-44s", "no cache (pool lock each time)");
+	bench_cell(&us, 2);
+	printf("\n   %-44s", "locked / cached time");
+	bench_cell(&rs, 3);
+	printf("\n");
+
+	/* Aggregate rate of two threads over one thread's, per repetition: 2 * t1 / t2. */
+	bench_pair(cfg->reps, pool_cached, pool_two_threads, &b, &t1, &t2);
+	struct bench_series agg = bench_div(&t1, &t2, 2.0);
+	struct bench_summary as = bench_record("pool_two_threads_speedup", &agg, "x");
+	printf("   %-44s", "two threads' aggregate rate / one thread's");
+	bench_cell(&as, 3);
+	printf("\n   target: cached get+put <= 25 ns; two threads >= 1.8x where two cores are free\n");
+	if (kcom_pool_release(pool) != 0)
+		bench_check(KCOM_E_UNEXPECTED, "pool references left");
+}
+
 static void bench_usage(FILE *f)
 {
 	fprintf(f, "usage: kcom-bench [--quick]\n"
@@ -830,6 +935,7 @@ int main(int argc, char **argv)
 #else
 	printf("\n4. GLib comparison skipped: kcom was configured without GObject\n");
 #endif
+	bench_pool(cfg);
 
 	/* Every reference the loops took is back: the one from create must be the last. */
 	uint32_t left = kcom_bufio_release(io);

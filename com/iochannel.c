@@ -18,6 +18,9 @@
 #include <com/osenv.h>
 #include "com/com-internal.h"
 
+/* A channel's alignment and size granule: a cache line. */
+#define IOCHANNEL_ALIGN 64
+
 struct iodev {
 	struct iodev *next;
 	void *dev;
@@ -98,7 +101,7 @@ static void channel_destroy(struct kcom_iochannel *ch)
 	kcom_spin_acquire_(&io.lock);
 	d->channels--;
 	kcom_spin_release_(&io.lock);
-	kcom_free(ch, ch->alloc, 16);
+	kcom_free(ch, ch->alloc, IOCHANNEL_ALIGN);
 }
 
 kcom_error_t kcom_iodev_register(void *dev, kcom_iochannel_create_fn create, kcom_iochannel_destroy_fn destroy,
@@ -106,7 +109,7 @@ kcom_error_t kcom_iodev_register(void *dev, kcom_iochannel_create_fn create, kco
 {
 	if (dev == NULL || create == NULL || destroy == NULL)
 		return KCOM_E_INVALIDARG;
-	if (ctx_size > SIZE_MAX - sizeof(struct kcom_iochannel))
+	if (ctx_size > SIZE_MAX - sizeof(struct kcom_iochannel) - IOCHANNEL_ALIGN)
 		return KCOM_E_INVALIDARG;
 	struct iodev *d = kcom_alloc(sizeof(*d), 0);
 	if (d == NULL)
@@ -205,11 +208,14 @@ kcom_error_t kcom_iochannel_get(void *dev, struct kcom_iochannel **out_ch)
 	d->pending++; /* d stays registered until we are done */
 	kcom_spin_release_(&io.lock);
 
-	/* A new channel, and this thread's record if it has none: made outside the lock. */
-	size_t alloc = sizeof(*ch) + d->ctx_size;
+	/*
+	 * A new channel, and this thread's record if it has none: made outside the lock.  Channels
+	 * take whole cache lines, so two threads' contexts never share one.
+	 */
+	size_t alloc = (sizeof(*ch) + d->ctx_size + IOCHANNEL_ALIGN - 1) & ~(size_t)(IOCHANNEL_ALIGN - 1);
 	kcom_error_t err = KCOM_E_OUTOFMEMORY;
 	struct iothread *fresh = NULL;
-	ch = kcom_alloc(alloc, 16);
+	ch = kcom_alloc(alloc, IOCHANNEL_ALIGN);
 	if (ch != NULL && t == NULL)
 		fresh = kcom_alloc(sizeof(*fresh), 0);
 	if (ch != NULL && (t != NULL || fresh != NULL)) {
@@ -234,7 +240,7 @@ kcom_error_t kcom_iochannel_get(void *dev, struct kcom_iochannel **out_ch)
 	if (KCOM_FAILED(err)) {
 		kcom_free(fresh, sizeof(*fresh), 0);
 		if (ch != NULL)
-			kcom_free(ch, alloc, 16);
+			kcom_free(ch, alloc, IOCHANNEL_ALIGN);
 		kcom_spin_acquire_(&io.lock);
 		d->pending--;
 		kcom_spin_release_(&io.lock);

@@ -6,10 +6,13 @@
  * wired once when it can be, recording each page's physical address.  Free pages sit in a
  * shared stack under the pool's osenv lock, or in threads' caches (the context of a per-thread
  * I/O channel whose device is the pool), which only their own thread touches.  Which pages are
- * handed out is one bit each, flipped atomically, so a put is checked without the lock: the
- * thread whose atomic clear finds the bit set owns the page again; any other put of it (a
- * double put, the same offset twice in one list, a racing second thread) finds it clear and
- * is refused, and the bits a refused put already cleared are set back: all or nothing.
+ * handed out is one byte each, so a put is checked without the lock: the thread whose atomic
+ * exchange finds the byte set owns the page again; any other put of it (a double put, the same
+ * offset twice in one list, a racing second thread) finds it clear and is refused, and the
+ * bytes a refused put already cleared are set back: all or nothing.  A get sets the byte of a
+ * page only its own thread holds, with a plain store.  Consecutive pages' bytes lie in
+ * different cache lines, so threads working on their own pages do not share lines; no counter
+ * is shared on the fast path (info counts the bytes).
  *
  * Failures: creation allocates and maps everything before the pool exists; get and put never
  * allocate.
@@ -28,6 +31,7 @@
 #define POOL_CACHE 64
 
 struct pool_cache {
+	struct pool *pool;
 	uintptr_t owner; /* the thread */
 	size_t count;
 	uint32_t pages[POOL_CACHE];
@@ -45,8 +49,8 @@ struct pool {
 	uint32_t *stack;         /* free pages not in any cache */
 	size_t nstack;
 	size_t cache_max;        /* pages one cache holds at most */
-	size_t cached;           /* pages in caches (atomic) */
-	uint64_t *out;           /* bit per page: handed out */
+	unsigned char *out;      /* byte per page, at out_index(): 1 handed out, 0 free */
+	size_t lines;            /* cache lines of `out` */
 	kcom_phys_t *phys;       /* per page, when the region wires; 0: spans two segments */
 	struct kcom_physseg *segs; /* the region's wiring (kept to unwire) */
 	size_t nsegs;
@@ -68,19 +72,38 @@ static size_t pool_bytes(const struct pool *pl)
 	return pl->count << pl->shift;
 }
 
-/* ---- handed-out bits ---- */
+/* ---- handed-out bytes ---- */
 
-static int bit_set(struct pool *pl, uint32_t page)
+/* Pools up to this many pages give each page's byte a cache line of its own. */
+#define POOL_OUT_PADDED 4096
+
+/*
+ * Page p's byte.  Small pools: a cache line each.  Large ones: line p % lines, so neighbouring
+ * pages (the runs a cache takes from the stack) never share a line.
+ */
+static unsigned char *out_byte(struct pool *pl, uint32_t page)
 {
-	uint64_t mask = UINT64_C(1) << (page & 63);
-	return (__atomic_fetch_or(&pl->out[page >> 6], mask, __ATOMIC_ACQ_REL) & mask) != 0;
+	if (pl->count <= POOL_OUT_PADDED)
+		return &pl->out[(size_t)page * 64];
+	return &pl->out[(size_t)(page % pl->lines) * 64 + page / pl->lines];
 }
 
-/* Clears the bit; 1 when it was set (the caller now owns the page). */
-static int bit_clear(struct pool *pl, uint32_t page)
+static size_t out_bytes(size_t count)
 {
-	uint64_t mask = UINT64_C(1) << (page & 63);
-	return (__atomic_fetch_and(&pl->out[page >> 6], ~mask, __ATOMIC_ACQ_REL) & mask) != 0;
+	return count <= POOL_OUT_PADDED ? count * 64 : ((count + 63) / 64) * 64;
+}
+
+/* Marks a page this thread alone holds as handed out. */
+static void out_mark(struct pool *pl, uint32_t page)
+{
+	KCOM_ASSERT(__atomic_load_n(out_byte(pl, page), __ATOMIC_RELAXED) == 0);
+	__atomic_store_n(out_byte(pl, page), 1, __ATOMIC_RELEASE);
+}
+
+/* Takes a page back; 1 when it was handed out (the caller now owns it), 0 changing nothing. */
+static int out_take(struct pool *pl, uint32_t page)
+{
+	return __atomic_exchange_n(out_byte(pl, page), 0, __ATOMIC_ACQ_REL) != 0;
 }
 
 /* ---- the pool interface ---- */
@@ -92,7 +115,7 @@ static struct pool_cache *cache_of(struct pool *pl, struct kcom_iochannel *ch, i
 	if (ch == NULL)
 		return NULL;
 	struct pool_cache *c = kcom_iochannel_ctx(ch);
-	if (kcom_iochannel_dev(ch) != pl || c->owner != kcom_thread_self()) {
+	if (c->pool != pl || c->owner != kcom_thread_self()) {
 		*bad = 1;
 		return NULL;
 	}
@@ -103,9 +126,7 @@ static struct pool_cache *cache_of(struct pool *pl, struct kcom_iochannel *ch, i
 static void hand_out(struct pool *pl, const uint32_t *pages, size_t n, kcom_off_t *offs)
 {
 	for (size_t i = 0; i < n; i++) {
-		int was = bit_set(pl, pages[i]);
-		KCOM_ASSERT(!was); /* a free page is never handed out */
-		(void)was;
+		out_mark(pl, pages[i]);
 		offs[i] = (kcom_off_t)((size_t)pages[i] << pl->shift);
 	}
 }
@@ -123,7 +144,6 @@ static kcom_error_t pool_get(kcom_pool_t *self, struct kcom_iochannel *ch, size_
 	if (c != NULL && c->count >= n) {
 		/* The fast path: this thread's own pages, no lock. */
 		c->count -= n;
-		__atomic_sub_fetch(&pl->cached, n, __ATOMIC_RELAXED);
 		hand_out(pl, &c->pages[c->count], n, offs);
 		return KCOM_OK;
 	}
@@ -147,10 +167,8 @@ static kcom_error_t pool_get(kcom_pool_t *self, struct kcom_iochannel *ch, size_
 	kcom_memcpy(&c->pages[c->count], &pl->stack[pl->nstack], want * sizeof(uint32_t));
 	kcom_lock_release(&pl->lock);
 	c->count += want;
-	__atomic_add_fetch(&pl->cached, want, __ATOMIC_RELAXED);
 	if (c->count >= n) {
 		c->count -= n;
-		__atomic_sub_fetch(&pl->cached, n, __ATOMIC_RELAXED);
 		hand_out(pl, &c->pages[c->count], n, offs);
 		return KCOM_OK;
 	}
@@ -164,7 +182,6 @@ static kcom_error_t pool_get(kcom_pool_t *self, struct kcom_iochannel *ch, size_
 	pl->nstack -= rest;
 	hand_out(pl, &pl->stack[pl->nstack], rest, offs);
 	kcom_lock_release(&pl->lock);
-	__atomic_sub_fetch(&pl->cached, c->count, __ATOMIC_RELAXED);
 	hand_out(pl, c->pages, c->count, offs + rest);
 	c->count = 0;
 	return KCOM_OK;
@@ -190,9 +207,9 @@ static kcom_error_t pool_put(kcom_pool_t *self, struct kcom_iochannel *ch, size_
 			return KCOM_E_INVALIDARG;
 	/* Take each page back; a page not handed out undoes the ones taken before it. */
 	for (size_t i = 0; i < n; i++) {
-		if (!bit_clear(pl, (uint32_t)((size_t)offs[i] >> pl->shift))) {
+		if (!out_take(pl, (uint32_t)((size_t)offs[i] >> pl->shift))) {
 			while (i-- > 0)
-				bit_set(pl, (uint32_t)((size_t)offs[i] >> pl->shift));
+				out_mark(pl, (uint32_t)((size_t)offs[i] >> pl->shift));
 			return KCOM_E_INVALIDARG;
 		}
 	}
@@ -200,7 +217,6 @@ static kcom_error_t pool_put(kcom_pool_t *self, struct kcom_iochannel *ch, size_
 	if (c != NULL) {
 		for (; i < n && c->count < pl->cache_max; i++)
 			c->pages[c->count++] = (uint32_t)((size_t)offs[i] >> pl->shift);
-		__atomic_add_fetch(&pl->cached, i, __ATOMIC_RELAXED);
 		if (i == n)
 			return KCOM_OK;
 	}
@@ -214,7 +230,6 @@ static kcom_error_t pool_put(kcom_pool_t *self, struct kcom_iochannel *ch, size_
 		size_t spill = (pl->cache_max + 1) / 2;
 		c->count -= spill;
 		stack_push(pl, &c->pages[c->count], spill);
-		__atomic_sub_fetch(&pl->cached, spill, __ATOMIC_RELAXED);
 	}
 	kcom_lock_release(&pl->lock);
 	return KCOM_OK;
@@ -235,12 +250,13 @@ static kcom_error_t pool_info(kcom_pool_t *self, struct kcom_pool_info *out)
 	struct pool *pl = impl_from_pool(self);
 	if (out == NULL)
 		return KCOM_E_INVALIDARG;
-	kcom_lock_acquire(&pl->lock);
-	size_t free = pl->nstack + __atomic_load_n(&pl->cached, __ATOMIC_RELAXED);
-	kcom_lock_release(&pl->lock);
+	/* A snapshot: other threads may get and put while we count. */
+	size_t handed = 0;
+	for (size_t i = 0; i < out_bytes(pl->count); i++)
+		handed += __atomic_load_n(&pl->out[i], __ATOMIC_RELAXED);
 	out->page_size = pl->page_size;
 	out->count = pl->count;
-	out->free = free;
+	out->free = pl->count - handed;
 	return KCOM_OK;
 }
 
@@ -273,8 +289,8 @@ static const struct kcom_pool_ops pool_ops = {
 
 static kcom_error_t cache_create(void *dev, void *ctx)
 {
-	(void)dev;
 	struct pool_cache *c = ctx;
+	c->pool = dev;
 	c->owner = kcom_thread_self();
 	c->count = 0;
 	return KCOM_OK;
@@ -288,7 +304,6 @@ static void cache_destroy(void *dev, void *ctx)
 	kcom_lock_acquire(&pl->lock);
 	stack_push(pl, c->pages, c->count);
 	kcom_lock_release(&pl->lock);
-	__atomic_sub_fetch(&pl->cached, c->count, __ATOMIC_RELAXED);
 	c->count = 0;
 }
 
@@ -324,7 +339,7 @@ static void pool_teardown(struct pool *pl)
 		(void)kcom_bufio_unmap(pl->region, pl->base, 0, pool_bytes(pl));
 	if (pl->region != NULL)
 		kcom_bufio_release(pl->region);
-	kcom_free(pl->out, ((pl->count + 63) / 64) * sizeof(uint64_t), 0);
+	kcom_free(pl->out, out_bytes(pl->count), 64);
 	kcom_free(pl->stack, pl->count * sizeof(uint32_t), 0);
 	kcom_free(pl, sizeof(*pl), 0);
 }
@@ -344,18 +359,21 @@ static void pool_destroy(struct kcom_impl *impl)
 static kcom_error_t pool_sanity(struct kcom_impl *impl, char *why, size_t len)
 {
 	struct pool *pl = kcom_container_of(impl, struct pool, impl);
+	/* Run with no other thread using the pool: then every page is handed out, in the stack, or in a cache. */
 	kcom_lock_acquire(&pl->lock);
 	kcom_error_t err = KCOM_OK;
-	size_t out = 0;
-	for (size_t w = 0; w < (pl->count + 63) / 64; w++)
-		for (uint64_t bits = __atomic_load_n(&pl->out[w], __ATOMIC_RELAXED); bits != 0; bits &= bits - 1)
-			out++; /* no __builtin_popcount: it may need libgcc */
-	size_t cached = __atomic_load_n(&pl->cached, __ATOMIC_RELAXED);
-	if (pl->nstack + cached + out != pl->count)
-		err = kcom_impl_insane_(why, len, "pool: free, cached and handed-out pages do not add up");
+	size_t handed = 0;
+	for (size_t i = 0; i < out_bytes(pl->count); i++) {
+		unsigned char b = __atomic_load_n(&pl->out[i], __ATOMIC_RELAXED);
+		if (b > 1)
+			err = kcom_impl_insane_(why, len, "pool: a handed-out byte is neither 0 nor 1");
+		handed += b;
+	}
+	if (KCOM_SUCCEEDED(err) && handed + pl->nstack > pl->count)
+		err = kcom_impl_insane_(why, len, "pool: more pages free and handed out than the pool has");
 	for (size_t i = 0; i < pl->nstack && KCOM_SUCCEEDED(err); i++) {
 		uint32_t page = pl->stack[i];
-		if (page >= pl->count || (__atomic_load_n(&pl->out[page >> 6], __ATOMIC_RELAXED) >> (page & 63)) & 1)
+		if (page >= pl->count || __atomic_load_n(out_byte(pl, page), __ATOMIC_RELAXED) != 0)
 			err = kcom_impl_insane_(why, len, "pool: a free page is out of range or marked handed out");
 	}
 	kcom_lock_release(&pl->lock);
@@ -460,10 +478,11 @@ kcom_error_t kcom_pool_create(size_t page_size, size_t count, kcom_bufio_t *regi
 
 	kcom_error_t err = KCOM_E_OUTOFMEMORY;
 	pl->stack = kcom_alloc(count * sizeof(uint32_t), 0);
-	pl->out = kcom_alloc(((count + 63) / 64) * sizeof(uint64_t), 0);
+	pl->out = kcom_alloc(out_bytes(count), 64);
 	if (pl->stack == NULL || pl->out == NULL)
 		goto fail;
-	kcom_memset(pl->out, 0, ((count + 63) / 64) * sizeof(uint64_t));
+	kcom_memset(pl->out, 0, out_bytes(count));
+	pl->lines = (count + 63) / 64;
 	/* Lowest pages on top of the stack, so a fresh pool hands out offsets 0, 1, 2 ... pages. */
 	for (size_t i = 0; i < count; i++)
 		pl->stack[i] = (uint32_t)(count - 1 - i);
