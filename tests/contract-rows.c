@@ -1,0 +1,137 @@
+/*
+ * The contract table: one row per implementation (and per way of making one), shared by the
+ * contract suite, the allocation-failure suite and the differential fuzzer.  No Check here, so
+ * the fuzzer links it too.  A new implementation joins every harness with one row below.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+
+#include <bufio/bufio.h>
+#include <com/com.h>
+#include <impls/membuf.h>
+#include "tests/contract.h"
+#include "tests/plainio.h"
+
+static kcom_error_t fill_pattern(kcom_bufio_t *io, size_t size)
+{
+	uint8_t *buf = malloc(size + 1);
+	for (size_t i = 0; i < size; i++)
+		buf[i] = contract_pattern(i);
+	size_t put = 0;
+	kcom_error_t err = kcom_bufio_write(io, buf, 0, size, &put);
+	free(buf);
+	if (KCOM_SUCCEEDED(err) && put != size)
+		err = KCOM_E_FAIL;
+	return err;
+}
+
+static kcom_error_t make_membuf(size_t size, kcom_bufio_t **out)
+{
+	kcom_error_t err = kcom_membuf_create(0, out);
+	if (KCOM_SUCCEEDED(err))
+		err = fill_pattern(*out, size);
+	return err;
+}
+
+static void free_wrapped(void *ctx, void *mem, size_t len)
+{
+	(void)ctx;
+	(void)len;
+	free(mem);
+}
+
+static kcom_error_t make_membuf_wrap(size_t size, kcom_bufio_t **out)
+{
+	uint8_t *mem = malloc(size + 1);
+	for (size_t i = 0; i < size; i++)
+		mem[i] = contract_pattern(i);
+	kcom_error_t err = kcom_membuf_wrap(mem, size, free_wrapped, NULL, out);
+	if (KCOM_FAILED(err))
+		free(mem);
+	return err;
+}
+
+/* A copy sharing its storage with an original that is already gone. */
+static kcom_error_t make_membuf_copy(size_t size, kcom_bufio_t **out)
+{
+	kcom_bufio_t *orig;
+	kcom_error_t err = make_membuf(size + 10, &orig);
+	if (KCOM_FAILED(err))
+		return err;
+	/* From offset 0 so the pattern lines up; the original is longer than the copy. */
+	err = kcom_bufio_copy(orig, 0, size, out);
+	kcom_bufio_release(orig);
+	return err;
+}
+
+/* A copy whose original is still alive and shares the storage (the row's teardown drops it). */
+static kcom_bufio_t *copy_keepalive[64];
+static kcom_error_t make_membuf_shared(size_t size, kcom_bufio_t **out)
+{
+	kcom_bufio_t *orig;
+	kcom_error_t err = make_membuf(size, &orig);
+	if (KCOM_FAILED(err))
+		return err;
+	err = kcom_bufio_copy(orig, 0, size, out);
+	for (size_t i = 0; i < 64; i++) {
+		if (copy_keepalive[i] == NULL) {
+			copy_keepalive[i] = orig;
+			return err;
+		}
+	}
+	kcom_bufio_release(orig);
+	return err;
+}
+
+static void drop_keepalive(void)
+{
+	for (size_t i = 0; i < 64; i++) {
+		if (copy_keepalive[i] != NULL) {
+			kcom_bufio_release(copy_keepalive[i]);
+			copy_keepalive[i] = NULL;
+		}
+	}
+}
+
+static kcom_error_t make_membuf_class(size_t size, kcom_bufio_t **out)
+{
+	kcom_error_t err = kcom_create(&kcom_membuf_clsid, &kcom_bufio_iid, (void **)out);
+	if (KCOM_SUCCEEDED(err))
+		err = fill_pattern(*out, size);
+	return err;
+}
+
+/* Test doubles with no optional method: they keep the suite honest about KCOM_E_NOTIMPL. */
+static kcom_error_t make_plain(size_t size, unsigned flags, kcom_bufio_t **out)
+{
+	kcom_absio_t *a;
+	kcom_error_t err = plainio_create(flags & PLAINIO_FIXED ? size : 0, flags, &a);
+	if (KCOM_FAILED(err))
+		return err;
+	*out = (kcom_bufio_t *)(void *)a;
+	return fill_pattern(*out, size);
+}
+
+static kcom_error_t make_plain_growable(size_t size, kcom_bufio_t **out)
+{
+	return make_plain(size, PLAINIO_BUFIO, out);
+}
+
+static kcom_error_t make_plain_fixed(size_t size, kcom_bufio_t **out)
+{
+	return make_plain(size, PLAINIO_BUFIO | PLAINIO_FIXED, out);
+}
+
+#define MEMBUF_CAPS (CAP_GROWS | CAP_MAPS | CAP_COPIES | CAP_BUFVEC)
+
+const struct contract_impl contract_impls[] = {
+	{ .name = "membuf", .make = make_membuf, .caps = MEMBUF_CAPS },
+	{ .name = "membuf-wrap", .make = make_membuf_wrap, .caps = CAP_MAPS | CAP_COPIES | CAP_BUFVEC },
+	{ .name = "membuf-copy", .make = make_membuf_copy, .caps = MEMBUF_CAPS },
+	{ .name = "membuf-shared", .make = make_membuf_shared, .caps = MEMBUF_CAPS, .teardown = drop_keepalive },
+	{ .name = "membuf-class", .make = make_membuf_class, .caps = MEMBUF_CAPS },
+	{ .name = "double-readwrite", .make = make_plain_growable, .caps = CAP_GROWS | CAP_DOUBLE },
+	{ .name = "double-fixed", .make = make_plain_fixed, .caps = CAP_FIXED | CAP_DOUBLE },
+};
+const size_t contract_nimpls = sizeof(contract_impls) / sizeof(contract_impls[0]);
