@@ -5,7 +5,7 @@
 # installed afterwards.
 set -eu
 
-packages="build-essential autoconf automake libtool libltdl-dev check pkg-config doxygen valgrind libglib2.0-dev"
+packages="build-essential autoconf automake libtool libltdl-dev check pkg-config doxygen valgrind libglib2.0-dev clang libclang-rt-14-dev lcov"
 
 missing=
 for pkg in $packages; do
