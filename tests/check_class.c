@@ -8,6 +8,7 @@
  */
 #include "config.h"
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -33,7 +34,7 @@ static unsigned long factory_calls;
 /* A membuf of TEST_SIZE bytes, answered as `iid`. */
 static kcom_error_t test_factory(const kcom_iid_t *iid, void **out)
 {
-	factory_calls++;
+	__atomic_add_fetch(&factory_calls, 1, __ATOMIC_RELAXED); /* two threads create at once */
 	kcom_bufio_t *io;
 	kcom_error_t err = kcom_membuf_create(TEST_SIZE, &io);
 	if (KCOM_FAILED(err))
@@ -500,6 +501,70 @@ START_TEST(test_class_register_allocfail)
 }
 END_TEST
 
+/* ---- two threads at once ---- */
+
+struct class_worker {
+	const struct kcom_class *classes; /* this thread's own */
+	size_t n;
+	int rounds;
+};
+
+static void *class_worker_main(void *arg)
+{
+	struct class_worker *w = arg;
+	for (int r = 0; r < w->rounds; r++) {
+		for (size_t i = 0; i < w->n; i++)
+			if (kcom_class_register(&w->classes[i]) != KCOM_OK)
+				return (void *)1;
+		for (size_t i = 0; i < w->n; i++) {
+			const struct kcom_class *c;
+			if (kcom_class_find(&w->classes[i].clsid, &c) != KCOM_OK || c != &w->classes[i])
+				return (void *)2;
+			if (kcom_class_find(&kcom_membuf_clsid, &c) != KCOM_OK || c != &kcom_membuf_class)
+				return (void *)3;
+			void *obj;
+			if (kcom_create(&w->classes[i].clsid, &kcom_absio_iid, &obj) != KCOM_OK)
+				return (void *)4;
+			kcom_absio_release(obj);
+		}
+		/* Enumeration sees a consistent table: every entry a class, then the end. */
+		for (size_t i = 0;; i++) {
+			const struct kcom_class *c;
+			kcom_error_t err = kcom_class_enum(i, &c);
+			if (err == KCOM_E_NOTFOUND)
+				break;
+			if (err != KCOM_OK || c == NULL || c->name == NULL)
+				return (void *)5;
+		}
+		for (size_t i = 0; i < w->n; i++)
+			if (kcom_class_unregister(&w->classes[i].clsid) != KCOM_OK)
+				return (void *)6;
+	}
+	return NULL;
+}
+
+/* Two threads register, look up, create and unregister their own classes at once (TSan). */
+START_TEST(test_class_two_threads)
+{
+	struct class_snap before, after;
+	class_snapshot(&before);
+	struct class_worker w[2] = {
+		{ many_classes, MANY / 2, 200 },
+		{ many_classes + MANY / 2, MANY / 2, 200 },
+	};
+	pthread_t t[2];
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, class_worker_main, &w[i]), 0);
+	for (int i = 0; i < 2; i++) {
+		void *ret;
+		ck_assert_int_eq(pthread_join(t[i], &ret), 0);
+		ck_assert_ptr_null(ret);
+	}
+	class_snapshot(&after);
+	class_snap_assert_equal(&after, &before);
+}
+END_TEST
+
 Suite *class_suite(void)
 {
 	Suite *s = suite_create("class");
@@ -515,6 +580,7 @@ Suite *class_suite(void)
 
 	tc = tcase_create("register");
 	tcase_add_test(tc, test_class_register_create_unregister);
+	tcase_add_test(tc, test_class_two_threads);
 	tcase_add_test(tc, test_class_create_factory_failure);
 	tcase_add_test(tc, test_class_unregister_keeps_order);
 	tcase_add_test(tc, test_class_null_args);

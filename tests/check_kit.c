@@ -447,6 +447,121 @@ START_TEST(test_absio_checks)
 }
 END_TEST
 
+/* ---- the osenv's optional hooks and their fallbacks ---- */
+
+static const struct kcom_osenv *hooks_base;
+static int pages_calls, dma_allocs;
+
+static kcom_error_t fake_v2p(void *ctx, const void *addr, kcom_phys_t *out)
+{
+	(void)ctx;
+	*out = (kcom_phys_t)(uintptr_t)addr + 0x1000000;
+	return KCOM_OK;
+}
+
+static kcom_error_t fake_pages(void *ctx, const void *addr, size_t npages, size_t page, kcom_phys_t *out)
+{
+	(void)ctx;
+	pages_calls++;
+	for (size_t i = 0; i < npages; i++)
+		out[i] = (kcom_phys_t)(uintptr_t)addr + i * page + 0x2000000;
+	return KCOM_OK;
+}
+
+static unsigned char dma_arena[4 * PAGE];
+static void *fake_dma_alloc(void *ctx, size_t size, const struct kcom_dma_constraints *c)
+{
+	(void)ctx;
+	(void)c;
+	dma_allocs++;
+	return size <= sizeof(dma_arena) ? dma_arena : NULL;
+}
+
+static void fake_dma_free(void *ctx, void *ptr, size_t size)
+{
+	(void)ctx;
+	(void)size;
+	ck_assert_ptr_eq(ptr, dma_arena);
+	dma_allocs--;
+}
+
+static uintptr_t fake_self(void *ctx)
+{
+	(void)ctx;
+	return 77;
+}
+
+#define HOOKS_FORWARD(ret, name, params, args) \
+	static ret hooks_##name params { (void)ctx; return hooks_base->name args; }
+HOOKS_FORWARD(void *, alloc, (void *ctx, size_t size, size_t align), (hooks_base->ctx, size, align))
+HOOKS_FORWARD(void, free, (void *ctx, void *p, size_t size, size_t align), (hooks_base->ctx, p, size, align))
+HOOKS_FORWARD(kcom_error_t, pin, (void *ctx, void *a, size_t len), (hooks_base->ctx, a, len))
+HOOKS_FORWARD(kcom_error_t, unpin, (void *ctx, void *a, size_t len), (hooks_base->ctx, a, len))
+HOOKS_FORWARD(kcom_error_t, lock_init, (void *ctx, kcom_lock_t *l), (hooks_base->ctx, l))
+HOOKS_FORWARD(void, lock_fini, (void *ctx, kcom_lock_t *l), (hooks_base->ctx, l))
+HOOKS_FORWARD(void, lock_acquire, (void *ctx, kcom_lock_t *l), (hooks_base->ctx, l))
+HOOKS_FORWARD(void, lock_release, (void *ctx, kcom_lock_t *l), (hooks_base->ctx, l))
+HOOKS_FORWARD(void, log, (void *ctx, enum kcom_log_level level, const char *msg), (hooks_base->ctx, level, msg))
+
+__attribute__((noreturn)) static void hooks_panic(void *ctx, const char *msg)
+{
+	(void)ctx;
+	hooks_base->panic(hooks_base->ctx, msg);
+}
+
+#define HOOKS_BASE_SLOTS                                                                             \
+	.alloc = hooks_alloc, .free = hooks_free, .pin = hooks_pin, .unpin = hooks_unpin,            \
+	.virt_to_phys = fake_v2p, .lock_init = hooks_lock_init, .lock_fini = hooks_lock_fini,        \
+	.lock_acquire = hooks_lock_acquire, .lock_release = hooks_lock_release, .log = hooks_log, \
+	.panic = hooks_panic
+
+/* Without the optional hooks: page-by-page translation, no DMA allocator, one thread. */
+static const struct kcom_osenv bare_osenv = { HOOKS_BASE_SLOTS };
+/* With them. */
+static const struct kcom_osenv full_osenv = {
+	HOOKS_BASE_SLOTS,
+	.virt_to_phys_pages = fake_pages,
+	.dma_alloc = fake_dma_alloc,
+	.dma_free = fake_dma_free,
+	.thread_self = fake_self,
+};
+
+START_TEST(test_osenv_hooks)
+{
+	hooks_base = kcom_osenv_hosted();
+	const void *addr = (const void *)(uintptr_t)0x40000000u;
+	kcom_phys_t phys[3];
+	void *mem = (void *)1;
+
+	kcom_osenv_set(&bare_osenv);
+	ck_assert_int_eq(kcom_virt_to_phys_pages(addr, 3, PAGE, phys), KCOM_OK);
+	ck_assert_uint_eq(phys[2], 0x40000000u + 2 * PAGE + 0x1000000);
+	ck_assert_int_eq(kcom_dma_alloc(PAGE, NULL, &mem), KCOM_E_NOTIMPL);
+	ck_assert_ptr_null(mem);
+	kcom_dma_free(dma_arena, PAGE); /* no hook: nothing happens */
+	ck_assert_uint_eq(kcom_thread_self(), 1);
+
+	kcom_osenv_set(&full_osenv);
+	pages_calls = 0;
+	ck_assert_int_eq(kcom_virt_to_phys_pages(addr, 3, PAGE, phys), KCOM_OK);
+	ck_assert_int_eq(pages_calls, 1);
+	ck_assert_uint_eq(phys[1], 0x40000000u + PAGE + 0x2000000);
+	struct kcom_physmap map;
+	ck_assert_int_eq(kcom_physmap_build_(&map, addr, 3 * PAGE, PAGE, kcom_xlate_osenv_, NULL), KCOM_OK);
+	ck_assert_uint_eq(map.count, 1);
+	ck_assert_uint_eq(map.segs[0].addr, 0x42000000u);
+	kcom_physmap_free_(&map);
+	ck_assert_int_eq(kcom_dma_alloc(PAGE, NULL, &mem), KCOM_OK);
+	ck_assert_ptr_eq(mem, dma_arena);
+	ck_assert_int_eq(kcom_dma_alloc(100 * PAGE, NULL, &mem), KCOM_E_OUTOFMEMORY);
+	kcom_dma_free(dma_arena, PAGE);
+	ck_assert_int_eq(dma_allocs, 1); /* one failed attempt counted, one freed */
+	ck_assert_uint_eq(kcom_thread_self(), 77);
+	kcom_osenv_set(NULL);
+	ck_assert_ptr_eq(kcom_osenv_get(), kcom_osenv_hosted());
+}
+END_TEST
+
 Suite *kit_suite(void)
 {
 	Suite *s = suite_create("kit");
@@ -459,6 +574,9 @@ Suite *kit_suite(void)
 	tc = tcase_create("ledger");
 	tcase_add_test(tc, test_ledger);
 	tcase_add_test(tc, test_ledger_insane);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("osenv");
+	tcase_add_test(tc, test_osenv_hooks);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("store");
 	tcase_add_test(tc, test_store);
