@@ -144,6 +144,62 @@ static kcom_error_t hosted_virt_to_phys_pages(void *ctx, const void *addr, size_
 	return err;
 }
 
+/*
+ * Whole pages from mmap.  Huge: MAP_HUGETLB when the administrator reserved huge pages (each
+ * one physically contiguous), else an anonymous region aligned to 2 MiB and advised with
+ * MADV_HUGEPAGE, which the kernel backs with transparent huge pages where it can (touching
+ * the region faults them in).  Sizes round up to the unit, the same way in free_pages.
+ */
+#define HOSTED_HUGE ((size_t)2 << 20)
+
+static size_t hosted_pages_len(size_t size, unsigned flags)
+{
+	size_t unit = (flags & KCOM_PAGES_HUGE) ? HOSTED_HUGE : (size_t)sysconf(_SC_PAGESIZE);
+	if (size > SIZE_MAX - unit)
+		return 0;
+	return (size + unit - 1) / unit * unit;
+}
+
+static void *hosted_alloc_pages(void *ctx, size_t size, unsigned flags)
+{
+	(void)ctx;
+	size_t len = hosted_pages_len(size, flags);
+	if (len == 0)
+		return NULL;
+	void *p;
+	if (!(flags & KCOM_PAGES_HUGE)) {
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		return p == MAP_FAILED ? NULL : p;
+	}
+#ifdef MAP_HUGETLB
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+	if (p != MAP_FAILED)
+		return p;
+#endif
+	/* Over-allocate by one unit, keep the aligned part, give the rest back. */
+	if (len > SIZE_MAX - HOSTED_HUGE)
+		return NULL;
+	char *raw = mmap(NULL, len + HOSTED_HUGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (raw == MAP_FAILED)
+		return NULL;
+	uintptr_t at = ((uintptr_t)raw + HOSTED_HUGE - 1) & ~(uintptr_t)(HOSTED_HUGE - 1);
+	size_t head = at - (uintptr_t)raw;
+	if (head != 0)
+		munmap(raw, head);
+	if (HOSTED_HUGE - head != 0)
+		munmap((char *)at + len, HOSTED_HUGE - head);
+#ifdef MADV_HUGEPAGE
+	(void)madvise((void *)at, len, MADV_HUGEPAGE);
+#endif
+	return (void *)at;
+}
+
+static void hosted_free_pages(void *ctx, void *ptr, size_t size, unsigned flags)
+{
+	(void)ctx;
+	munmap(ptr, hosted_pages_len(size, flags));
+}
+
 static kcom_error_t hosted_lock_init(void *ctx, kcom_lock_t *lock)
 {
 	(void)ctx;
@@ -198,6 +254,8 @@ const struct kcom_osenv kcom_osenv_hosted_table_ = {
 	.panic = hosted_panic,
 	.ctx = NULL,
 	.virt_to_phys_pages = hosted_virt_to_phys_pages,
+	.alloc_pages = hosted_alloc_pages,
+	.free_pages = hosted_free_pages,
 };
 
 const struct kcom_osenv *kcom_osenv_hosted(void)

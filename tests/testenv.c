@@ -123,6 +123,18 @@ static uintptr_t testenv_thread_self(void *ctx)
 	return testenv_base->thread_self(testenv_base->ctx);
 }
 
+static void *testenv_alloc_pages(void *ctx, size_t size, unsigned flags)
+{
+	(void)ctx;
+	return testenv_base->alloc_pages(testenv_base->ctx, size, flags);
+}
+
+static void testenv_free_pages(void *ctx, void *ptr, size_t size, unsigned flags)
+{
+	(void)ctx;
+	testenv_base->free_pages(testenv_base->ctx, ptr, size, flags);
+}
+
 static kcom_error_t testenv_thread_at_exit(void *ctx, void (*fn)(void *arg), void *arg)
 {
 	(void)ctx;
@@ -172,6 +184,8 @@ void testenv_install(void)
 	testenv_osenv.dma_free = testenv_base->dma_free ? testenv_dma_free : NULL;
 	testenv_osenv.thread_self = testenv_base->thread_self ? testenv_thread_self : NULL;
 	testenv_osenv.thread_at_exit = testenv_base->thread_at_exit ? testenv_thread_at_exit : NULL;
+	testenv_osenv.alloc_pages = testenv_base->alloc_pages ? testenv_alloc_pages : NULL;
+	testenv_osenv.free_pages = testenv_base->free_pages ? testenv_free_pages : NULL;
 	kcom_osenv_set(&testenv_osenv);
 }
 
@@ -234,4 +248,9 @@ size_t testenv_pinned(struct testenv_range *out, size_t max)
 			out[n++] = testenv_pins[i];
 	testenv_base->lock_release(testenv_base->ctx, &testenv_pins_lock);
 	return n;
+}
+
+void testenv_hide_pages(int on)
+{
+	testenv_osenv.alloc_pages = on || testenv_base->alloc_pages == NULL ? NULL : testenv_alloc_pages;
 }

@@ -32,6 +32,9 @@ int testenv_pin_failure_hit(void);
 /* Nonzero: every translation answers KCOM_E_NOPHYS (as for a hosted process that is not root). */
 void testenv_fail_translation(int on);
 
+/* Nonzero: the osenv offers no alloc_pages (a host without huge pages); free_pages stays. */
+void testenv_hide_pages(int on);
+
 /* A range pinned through the test osenv and not yet unpinned. */
 struct testenv_range {
 	void *addr;
