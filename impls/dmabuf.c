@@ -33,6 +33,7 @@ enum dmabuf_source {
 	DMABUF_NONE,      /* capacity 0: no memory */
 	DMABUF_KCOM,      /* kcom_alloc, page-aligned, pinned by us */
 	DMABUF_DMA_ALLOC, /* the osenv's dma_alloc: placed and pinned by the host */
+	DMABUF_PAGES,     /* the osenv's alloc_pages (huge pages), pinned by us */
 };
 
 struct dmabuf {
@@ -94,6 +95,8 @@ static void dmabuf_release_memory(struct dmabuf *db)
 		(void)kcom_unpin(db->mem, db->alloc);
 	if (db->source == DMABUF_DMA_ALLOC)
 		kcom_dma_free(db->mem, db->alloc);
+	else if (db->source == DMABUF_PAGES)
+		kcom_free_pages(db->mem, db->alloc, KCOM_PAGES_HUGE);
 	else if (db->source == DMABUF_KCOM)
 		kcom_free(db->mem, db->alloc, KCOM_DMABUF_PAGE);
 	db->mem = NULL;
@@ -450,8 +453,10 @@ static const struct kcom_impl_desc dmabuf_desc = {
 
 /*
  * Obtains db->alloc bytes of page-aligned memory: from the host's constrained allocator when
- * it has one (already pinned, placed to meet c), else from kcom_alloc, zeroed (every page
- * present) and pinned.  On failure nothing is held.
+ * it has one (already pinned, placed to meet c); else, for a contiguous buffer of more than a
+ * page, huge pages when the host offers them (each one physically contiguous: the only way a
+ * hosted process gets contiguity); else kcom_alloc.  Zeroed (every page present) and pinned.
+ * On failure nothing is held.
  */
 static kcom_error_t dmabuf_get_memory(struct dmabuf *db)
 {
@@ -465,10 +470,17 @@ static kcom_error_t dmabuf_get_memory(struct dmabuf *db)
 	}
 	if (err != KCOM_E_NOTIMPL)
 		return err;
-	db->mem = kcom_alloc(db->alloc, KCOM_DMABUF_PAGE);
-	if (db->mem == NULL)
-		return KCOM_E_OUTOFMEMORY;
-	db->source = DMABUF_KCOM;
+	if (db->c.contiguous && db->alloc > KCOM_DMABUF_PAGE) {
+		db->mem = kcom_alloc_pages(db->alloc, KCOM_PAGES_HUGE);
+		if (db->mem != NULL)
+			db->source = DMABUF_PAGES;
+	}
+	if (db->mem == NULL) {
+		db->mem = kcom_alloc(db->alloc, KCOM_DMABUF_PAGE);
+		if (db->mem == NULL)
+			return KCOM_E_OUTOFMEMORY;
+		db->source = DMABUF_KCOM;
+	}
 	kcom_memset(db->mem, 0, db->alloc);
 	err = kcom_pin(db->mem, db->alloc);
 	if (KCOM_FAILED(err)) {

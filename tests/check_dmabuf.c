@@ -363,30 +363,58 @@ START_TEST(test_constraints_missed)
 	ck_assert_uint_eq(testenv_allocs(), testenv_frees());
 	ck_assert_int_eq(testenv_bytes_outstanding(), 0);
 
-	/* Reachable everywhere: fine.  A contiguous request is met or refused as KCOM_E_NOTCONTIG,
-	 * and when met, the pagemap agrees that the pages are one run. */
+	/* Reachable everywhere: fine. */
 	c = (struct kcom_dma_constraints){ .max_addr = ~(kcom_phys_t)0 };
 	ck_assert_int_eq(kcom_dmabuf_create(0, 8 * PAGE, &c, &io), KCOM_OK);
 	ck_assert_uint_eq(kcom_bufio_release(io), 0);
-	c = (struct kcom_dma_constraints){ .contiguous = 1 };
-	kcom_error_t err = kcom_dmabuf_create(8 * PAGE, 0, &c, &io);
-	ck_assert_msg(err == KCOM_OK || err == KCOM_E_NOTCONTIG, "contiguous: %s", kcom_strerror(err));
-	if (err == KCOM_OK) {
-		uint8_t *mem = bytes_of(io, 8 * PAGE);
-		for (size_t i = 1; i < 8; i++)
-			ck_assert_uint_eq(pagemap_phys(mem + i * PAGE), pagemap_phys(mem) + i * PAGE);
-		kcom_phys_t phys;
-		ck_assert_int_eq(kcom_bufio_wire(io, &phys, 0, 8 * PAGE), KCOM_OK);
-		ck_assert_uint_eq(phys, pagemap_phys(mem));
-		ck_assert_int_eq(kcom_bufio_unwire(io, phys, 0, 8 * PAGE), KCOM_OK);
-		ck_assert_uint_eq(kcom_bufio_release(io), 0);
-	} else {
-		fprintf(stderr, "dmabuf: 8 contiguous pages were not available here (no hugepage path): NOTCONTIG\n");
-	}
 	ck_assert_uint_eq(testenv_pinned(pins, 4), 0);
 	ck_assert_uint_eq(testenv_allocs(), testenv_frees());
 	ck_assert_int_eq(testenv_bytes_outstanding(), 0);
 	testenv_uninstall();
+}
+END_TEST
+
+/*
+ * Contiguity, with and without the host's huge pages: a contiguous request is met or refused
+ * as KCOM_E_NOTCONTIG, and when met the pagemap agrees that the pages are one run.  Returns
+ * whether it was met.
+ */
+static int contiguous_attempt(size_t len, int hide_pages)
+{
+	testenv_install();
+	testenv_hide_pages(hide_pages);
+	struct kcom_dma_constraints c = { .contiguous = 1 };
+	kcom_bufio_t *io;
+	kcom_error_t err = kcom_dmabuf_create(len, 0, &c, &io);
+	ck_assert_msg(err == KCOM_OK || err == KCOM_E_NOTCONTIG, "contiguous: %s", kcom_strerror(err));
+	if (err == KCOM_OK) {
+		uint8_t *mem = bytes_of(io, len);
+		for (size_t i = 1; i < len / PAGE; i++)
+			ck_assert_uint_eq(pagemap_phys(mem + i * PAGE), pagemap_phys(mem) + i * PAGE);
+		kcom_phys_t phys;
+		ck_assert_int_eq(kcom_bufio_wire(io, &phys, 0, len), KCOM_OK);
+		ck_assert_uint_eq(phys, pagemap_phys(mem));
+		ck_assert_int_eq(kcom_bufio_unwire(io, phys, 0, len), KCOM_OK);
+		assert_sane(io);
+		ck_assert_uint_eq(kcom_bufio_release(io), 0);
+	}
+	struct testenv_range pins[4];
+	ck_assert_uint_eq(testenv_pinned(pins, 4), 0);
+	ck_assert_uint_eq(testenv_allocs(), testenv_frees());
+	ck_assert_int_eq(testenv_bytes_outstanding(), 0);
+	testenv_uninstall();
+	return err == KCOM_OK;
+}
+
+START_TEST(test_contiguous)
+{
+	if (!available(CAP_WIRES, "contiguous"))
+		return;
+	size_t len = 1u << 20;
+	int plain = contiguous_attempt(len, 1);
+	int huge = contiguous_attempt(len, 0);
+	fprintf(stderr, "dmabuf: 1 MiB contiguous: plain pages %s, huge pages %s\n", plain ? "met" : "NOTCONTIG",
+	        huge ? "met" : "NOTCONTIG (the host gave no huge page)");
 }
 END_TEST
 
@@ -617,6 +645,7 @@ Suite *dmabuf_suite(void)
 	tcase_add_test(tc, test_pin_fails);
 	tcase_add_test(tc, test_constraints_invalid);
 	tcase_add_test(tc, test_constraints_missed);
+	tcase_add_test(tc, test_contiguous);
 	tcase_add_test(tc, test_addresses_match_pagemap);
 	tcase_add_test(tc, test_wire_vec_split);
 	tcase_add_test(tc, test_device_moves_bytes);
