@@ -24,6 +24,7 @@
 
 #include <bufio/bufio.h>
 #include <bufio/bufvec.h>
+#include <bufio/helpers.h>
 #include <impls/dmabuf.h>
 #include "absio/absio-internal.h"
 #include "impls/impl-internal.h"
@@ -39,6 +40,7 @@ enum dmabuf_source {
 struct dmabuf {
 	kcom_bufio_t bufio;
 	kcom_bufvec_t bufvec;
+	kcom_dmaalloc_t dmaalloc;      /* makes more dmabufs, for the bounce helper */
 	struct kcom_impl impl;         /* count, ledger of mappings and wirings, debug interface */
 	unsigned char *mem;            /* page-aligned; NULL when alloc is 0 */
 	size_t alloc;                  /* bytes at mem: the capacity rounded up to pages */
@@ -395,6 +397,17 @@ static kcom_error_t dmabuf_unwire_vec(kcom_bufvec_t *vec, kcom_off_t off, size_t
 	return kcom_ledger_drop_(&impl_from_bufvec(vec)->impl, &key);
 }
 
+/* ---- dmaalloc: more of our kind, under other constraints ---- */
+
+KCOM_IMPL_IUNKNOWN_(dmabuf_alloc, kcom_dmaalloc_t, struct dmabuf, dmaalloc)
+
+static kcom_error_t dmabuf_alloc_alloc(kcom_dmaalloc_t *self, size_t size, const struct kcom_dma_constraints *c,
+                                       kcom_bufio_t **out_io)
+{
+	(void)self;
+	return kcom_dmabuf_create(size, size, c, out_io);
+}
+
 /* ---- tables ---- */
 
 static const struct kcom_bufio_ops dmabuf_bufio_ops = {
@@ -422,11 +435,19 @@ static const struct kcom_bufvec_ops dmabuf_bufvec_ops = {
 	.unwire_vec = dmabuf_unwire_vec,
 };
 
+static const struct kcom_dmaalloc_ops dmabuf_dmaalloc_ops = {
+	.query = dmabuf_alloc_query,
+	.addref = dmabuf_alloc_addref,
+	.release = dmabuf_alloc_release,
+	.alloc = dmabuf_alloc_alloc,
+};
+
 static const struct kcom_class_iface dmabuf_ifaces[] = {
 	{ &kcom_iunknown_iid, offsetof(struct dmabuf, bufio) },
 	{ &kcom_absio_iid, offsetof(struct dmabuf, bufio) },
 	{ &kcom_bufio_iid, offsetof(struct dmabuf, bufio) },
 	{ &kcom_bufvec_iid, offsetof(struct dmabuf, bufvec) },
+	{ &kcom_dmaalloc_iid, offsetof(struct dmabuf, dmaalloc) },
 	{ &kcom_debug_iid, offsetof(struct dmabuf, impl.debug) },
 	{ NULL, 0 },
 };
@@ -515,6 +536,7 @@ static kcom_error_t dmabuf_new(size_t size, size_t capacity, const struct kcom_d
 	kcom_memset(db, 0, sizeof(*db));
 	db->bufio.ops = &dmabuf_bufio_ops;
 	db->bufvec.ops = &dmabuf_bufvec_ops;
+	db->dmaalloc.ops = &dmabuf_dmaalloc_ops;
 	kcom_impl_init_(&db->impl, &dmabuf_desc);
 	db->alloc = alloc;
 	db->cap = capacity;

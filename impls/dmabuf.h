@@ -21,7 +21,8 @@
  *   memory is still pinned, the constraints cannot be checked, and wire and wire_vec answer
  *   KCOM_E_NOPHYS (logged once per object).
  *
- * Objects answer IUnknown, absio, bufio, bufvec and debug.  One object is not for concurrent
+ * Objects answer IUnknown, absio, bufio, bufvec, ::kcom_dmaalloc_iid (bufio/helpers.h: make
+ * another dmabuf under other constraints; the bounce helper uses it) and debug.  One object is not for concurrent
  * mutation from several threads; its reference count is.  doc/dma.md says what the constraints
  * mean and what a hosted process can promise.
  */

@@ -21,9 +21,11 @@
 
 #include <bufio/bufio.h>
 #include <bufio/bufvec.h>
+#include <bufio/helpers.h>
 #include <com/com.h>
 #include <com/debug.h>
 #include <impls/dmabuf.h>
+#include <impls/membuf.h>
 #include "tests/contract.h"
 #include "tests/suites.h"
 #include "tests/testenv.h"
@@ -608,6 +610,135 @@ START_TEST(test_device_moves_bytes)
 }
 END_TEST
 
+/* ---- the bounce helper ---- */
+
+static void fill(uint8_t *p, size_t n, unsigned seed)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint8_t)(i * 13u + seed);
+}
+
+/* A membuf cannot be wired: the device gets a bounce buffer, filled and written back. */
+START_TEST(test_bounce_membuf)
+{
+	size_t n = 3 * PAGE + 123;
+	kcom_bufio_t *io;
+	int wires = available(CAP_WIRES, "bounce");
+	if (wires)
+		testenv_install();
+	ck_assert_int_eq(kcom_membuf_create(n + 50, &io), KCOM_OK);
+	uint8_t *want = malloc(n), *got = malloc(n);
+	fill(want, n, 1);
+	size_t put;
+	ck_assert_int_eq(kcom_bufio_write(io, want, 50, n, &put), KCOM_OK);
+	struct kcom_dma_bounce b;
+	struct kcom_physseg segs[16];
+	if (!wires) {
+		/* The bounce buffer cannot be wired either: the reason, and nothing held. */
+		if (dmabuf_test_probe(0) == NULL)
+			ck_assert_int_eq(kcom_dma_bounce_acquire(&b, io, 50, n, KCOM_DMA_TO_DEVICE, NULL, NULL, segs, 16),
+			                 KCOM_E_NOPHYS);
+		ck_assert_uint_eq(kcom_bufio_release(io), 0);
+		free(want);
+		free(got);
+		return;
+	}
+	ck_assert_int_eq(kcom_dma_bounce_acquire(&b, io, 50, n, KCOM_DMA_TO_DEVICE | KCOM_DMA_FROM_DEVICE, NULL, NULL,
+	                                         segs, 16),
+	                 KCOM_OK);
+	ck_assert(!kcom_dma_bounce_direct(&b));
+	ck_assert_ptr_eq(b.segs, segs);
+	device_dma(b.segs, b.count, got, 0);
+	ck_assert_mem_eq(got, want, n);
+	fill(want, n, 99);
+	device_dma(b.segs, b.count, want, 1);
+	ck_assert_int_eq(kcom_dma_bounce_release(&b), KCOM_OK);
+	ck_assert_int_eq(kcom_bufio_read(io, got, 50, n, &put), KCOM_OK);
+	ck_assert_mem_eq(got, want, n);
+	ck_assert_int_eq(kcom_dma_bounce_release(&b), KCOM_E_INVALIDARG); /* twice */
+
+	/* To the device only: what the device writes is dropped. */
+	ck_assert_int_eq(kcom_dma_bounce_acquire(&b, io, 50, n, KCOM_DMA_TO_DEVICE, NULL, NULL, segs, 16), KCOM_OK);
+	fill(got, n, 7);
+	device_dma(b.segs, b.count, got, 1);
+	ck_assert_int_eq(kcom_dma_bounce_release(&b), KCOM_OK);
+	ck_assert_int_eq(kcom_bufio_read(io, got, 50, n, &put), KCOM_OK);
+	ck_assert_mem_eq(got, want, n);
+	ck_assert_uint_eq(contract_refs(io), 1);
+	ck_assert_uint_eq(kcom_bufio_release(io), 0);
+	struct testenv_range pins[4];
+	ck_assert_uint_eq(testenv_pinned(pins, 4), 0);
+	ck_assert_uint_eq(testenv_allocs(), testenv_frees());
+	ck_assert_int_eq(testenv_bytes_outstanding(), 0);
+	testenv_uninstall();
+	free(want);
+	free(got);
+}
+END_TEST
+
+/* A dmabuf the device can take is wired directly; one whose pages miss the constraints bounces. */
+START_TEST(test_bounce_dmabuf)
+{
+	if (!available(CAP_WIRES, "bounce dmabuf"))
+		return;
+	size_t n = 4 * PAGE;
+	kcom_bufio_t *io;
+	ck_assert_int_eq(kcom_dmabuf_create(n, 0, NULL, &io), KCOM_OK);
+	uint8_t *want = malloc(n), *got = malloc(n);
+	fill(want, n, 3);
+	size_t put;
+	ck_assert_int_eq(kcom_bufio_write(io, want, 0, n, &put), KCOM_OK);
+	kcom_dmaalloc_t *alloc;
+	ck_assert_int_eq(kcom_create(&kcom_dmabuf_clsid, &kcom_dmaalloc_iid, (void **)&alloc), KCOM_OK);
+	struct kcom_dma_bounce b;
+	struct kcom_physseg segs[64];
+
+	ck_assert_int_eq(kcom_dma_bounce_acquire(&b, io, 0, n, KCOM_DMA_FROM_DEVICE, NULL, alloc, segs, 64), KCOM_OK);
+	ck_assert(kcom_dma_bounce_direct(&b));
+	ck_assert_uint_eq(b.segs[0].addr, pagemap_phys(bytes_of(io, n)));
+	ck_assert_uint_eq(wirings(io), 1);
+	ck_assert_int_eq(kcom_dma_bounce_release(&b), KCOM_OK);
+	ck_assert_uint_eq(wirings(io), 0);
+
+	/* A device taking at most 1000 bytes a segment: the dmabuf's own segments are longer. */
+	testenv_install();
+	struct kcom_dma_constraints c = { .max_seg = 1000 };
+	ck_assert_int_eq(kcom_dma_bounce_acquire(&b, io, 0, n, KCOM_DMA_TO_DEVICE | KCOM_DMA_FROM_DEVICE, &c, alloc,
+	                                         segs, 64),
+	                 KCOM_OK);
+	ck_assert(!kcom_dma_bounce_direct(&b));
+	size_t total = 0;
+	for (size_t k = 0; k < b.count; k++) {
+		ck_assert_uint_le(b.segs[k].len, 1000);
+		total += b.segs[k].len;
+	}
+	ck_assert_uint_eq(total, n);
+	device_dma(b.segs, b.count, got, 0);
+	ck_assert_mem_eq(got, want, n);
+	/* Too little room for the segments: nothing held (b's list must stay as it was). */
+	struct kcom_dma_bounce b2;
+	struct kcom_physseg few[2];
+	ck_assert_int_eq(kcom_dma_bounce_acquire(&b2, io, 0, n, KCOM_DMA_TO_DEVICE, &c, alloc, few, 2), KCOM_E_TOOSMALL);
+	ck_assert_int_eq(kcom_dma_bounce_release(&b), KCOM_OK);
+
+	/* Pages no device memory can give: the allocator's precise reason. */
+	c = (struct kcom_dma_constraints){ .max_addr = PAGE - 1 };
+	ck_assert_int_eq(kcom_dma_bounce_acquire(&b, io, 0, n, KCOM_DMA_TO_DEVICE, &c, alloc, segs, 64), KCOM_E_UNREACHABLE);
+	ck_assert_int_eq(kcom_dma_bounce_acquire(&b, io, 0, n + 1, KCOM_DMA_TO_DEVICE, NULL, alloc, segs, 64), KCOM_E_RANGE);
+	ck_assert_int_eq(kcom_dma_bounce_acquire(&b, io, 0, n, 0, NULL, alloc, segs, 64), KCOM_E_INVALIDARG);
+	ck_assert_uint_eq(wirings(io), 0);
+	ck_assert_uint_eq(contract_refs(io), 1);
+	struct testenv_range pins[4];
+	ck_assert_uint_eq(testenv_pinned(pins, 4), 0);
+	ck_assert_uint_eq(testenv_allocs(), testenv_frees());
+	testenv_uninstall();
+	kcom_dmaalloc_release(alloc);
+	ck_assert_uint_eq(kcom_bufio_release(io), 0);
+	free(want);
+	free(got);
+}
+END_TEST
+
 /* The osenv's batch translation agrees with page-by-page translation. */
 START_TEST(test_batch_translation)
 {
@@ -650,6 +781,8 @@ Suite *dmabuf_suite(void)
 	tcase_add_test(tc, test_wire_vec_split);
 	tcase_add_test(tc, test_device_moves_bytes);
 	tcase_add_test(tc, test_batch_translation);
+	tcase_add_test(tc, test_bounce_membuf);
+	tcase_add_test(tc, test_bounce_dmabuf);
 	suite_add_tcase(s, tc);
 	return s;
 }
