@@ -4,7 +4,7 @@
  *
  * All the expensive work happens once, at creation: the memory is allocated page-aligned
  * (through the osenv's dma_alloc when the host places physical memory, else kcom_alloc),
- * zeroed (which also makes every page present), pinned, and translated into the kit's physical
+ * pinned (which makes every page present), and translated into the kit's physical
  * map with one batch call; the map is checked against the device's constraints.  wire and
  * wire_vec are then lookups in that map, never a system call.  Creation either completes or
  * undoes everything it did, in reverse order, and says why (the constraint that failed, the
@@ -476,8 +476,9 @@ static const struct kcom_impl_desc dmabuf_desc = {
  * Obtains db->alloc bytes of page-aligned memory: from the host's constrained allocator when
  * it has one (already pinned, placed to meet c); else, for a contiguous buffer of more than a
  * page, huge pages when the host offers them (each one physically contiguous: the only way a
- * hosted process gets contiguity); else kcom_alloc.  Zeroed (every page present) and pinned.
- * On failure nothing is held.
+ * hosted process gets contiguity); else kcom_alloc.  Pinned, and zeroed up to the initial
+ * size: bytes past the size are zeroed when a write or setsize first exposes them, so the
+ * creation of a large, empty buffer costs no pass over its memory.  On failure nothing is held.
  */
 static kcom_error_t dmabuf_get_memory(struct dmabuf *db)
 {
@@ -486,7 +487,7 @@ static kcom_error_t dmabuf_get_memory(struct dmabuf *db)
 	if (err == KCOM_OK) {
 		db->mem = mem;
 		db->source = DMABUF_DMA_ALLOC;
-		kcom_memset(db->mem, 0, db->alloc);
+		kcom_memset(db->mem, 0, db->size);
 		return KCOM_OK;
 	}
 	if (err != KCOM_E_NOTIMPL)
@@ -502,13 +503,14 @@ static kcom_error_t dmabuf_get_memory(struct dmabuf *db)
 			return KCOM_E_OUTOFMEMORY;
 		db->source = DMABUF_KCOM;
 	}
-	kcom_memset(db->mem, 0, db->alloc);
+	/* Pinning makes every page present (mlock faults them in), so nothing needs touching. */
 	err = kcom_pin(db->mem, db->alloc);
 	if (KCOM_FAILED(err)) {
 		dmabuf_release_memory(db);
 		return err;
 	}
 	db->pinned = 1;
+	kcom_memset(db->mem, 0, db->size);
 	return KCOM_OK;
 }
 
