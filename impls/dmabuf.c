@@ -29,6 +29,12 @@
 #include "absio/absio-internal.h"
 #include "impls/impl-internal.h"
 
+/*
+ * Buffers this large (or contiguous ones) ask the host for huge pages first: each is one
+ * physical run, so a device gets a few long segments instead of one per 4 KiB page.
+ */
+#define DMABUF_HUGE_MIN ((size_t)2 << 20)
+
 /* How the memory was obtained, so it goes back the same way. */
 enum dmabuf_source {
 	DMABUF_NONE,      /* capacity 0: no memory */
@@ -475,8 +481,9 @@ static const struct kcom_impl_desc dmabuf_desc = {
 /*
  * Obtains db->alloc bytes of page-aligned memory: from the host's constrained allocator when
  * it has one (already pinned, placed to meet c); else, for a contiguous buffer of more than a
- * page, huge pages when the host offers them (each one physically contiguous: the only way a
- * hosted process gets contiguity); else kcom_alloc.  Pinned, and zeroed up to the initial
+ * page or any buffer of DMABUF_HUGE_MIN or more, huge pages when the host offers them (each one
+ * physically contiguous: the only way a hosted process gets contiguity, and few long segments
+ * for a big buffer); else kcom_alloc.  Pinned, and zeroed up to the initial
  * size: bytes past the size are zeroed when a write or setsize first exposes them, so the
  * creation of a large, empty buffer costs no pass over its memory.  On failure nothing is held.
  */
@@ -492,10 +499,18 @@ static kcom_error_t dmabuf_get_memory(struct dmabuf *db)
 	}
 	if (err != KCOM_E_NOTIMPL)
 		return err;
-	if (db->c.contiguous && db->alloc > KCOM_DMABUF_PAGE) {
+	if ((db->c.contiguous && db->alloc > KCOM_DMABUF_PAGE) || db->alloc >= DMABUF_HUGE_MIN) {
 		db->mem = kcom_alloc_pages(db->alloc, KCOM_PAGES_HUGE);
-		if (db->mem != NULL)
+		if (db->mem != NULL) {
 			db->source = DMABUF_PAGES;
+			/*
+			 * Fault the huge pages in before pinning: a pin of part of a huge-page region
+			 * may split it (Linux's mlock makes a VMA of its own, too small for a huge
+			 * page), and what it then faults in are small pages.  The memory is zero.
+			 */
+			for (size_t off = 0; off < db->alloc; off += KCOM_DMABUF_PAGE)
+				((volatile unsigned char *)db->mem)[off] = 0;
+		}
 	}
 	if (db->mem == NULL) {
 		db->mem = kcom_alloc(db->alloc, KCOM_DMABUF_PAGE);
