@@ -4,7 +4,7 @@
  *
  * All the expensive work happens once, at creation: the memory is allocated page-aligned
  * (through the osenv's dma_alloc when the host places physical memory, else kcom_alloc),
- * pinned (which makes every page present), and translated into the kit's physical
+ * touched (every page present) and pinned, and translated into the kit's physical
  * map with one batch call; the map is checked against the device's constraints.  wire and
  * wire_vec are then lookups in that map, never a system call.  Creation either completes or
  * undoes everything it did, in reverse order, and says why (the constraint that failed, the
@@ -483,9 +483,9 @@ static const struct kcom_impl_desc dmabuf_desc = {
  * it has one (already pinned, placed to meet c); else, for a contiguous buffer of more than a
  * page or any buffer of DMABUF_HUGE_MIN or more, huge pages when the host offers them (each one
  * physically contiguous: the only way a hosted process gets contiguity, and few long segments
- * for a big buffer); else kcom_alloc.  Pinned, and zeroed up to the initial
- * size: bytes past the size are zeroed when a write or setsize first exposes them, so the
- * creation of a large, empty buffer costs no pass over its memory.  On failure nothing is held.
+ * for a big buffer); else kcom_alloc.  Touched, pinned, and zeroed up to the initial size:
+ * bytes past the size are zeroed when a write or setsize first exposes them, so creating a
+ * large, empty buffer stores one byte a page, not the whole memory.  On failure nothing is held.
  */
 static kcom_error_t dmabuf_get_memory(struct dmabuf *db)
 {
@@ -501,16 +501,8 @@ static kcom_error_t dmabuf_get_memory(struct dmabuf *db)
 		return err;
 	if ((db->c.contiguous && db->alloc > KCOM_DMABUF_PAGE) || db->alloc >= DMABUF_HUGE_MIN) {
 		db->mem = kcom_alloc_pages(db->alloc, KCOM_PAGES_HUGE);
-		if (db->mem != NULL) {
+		if (db->mem != NULL)
 			db->source = DMABUF_PAGES;
-			/*
-			 * Fault the huge pages in before pinning: a pin of part of a huge-page region
-			 * may split it (Linux's mlock makes a VMA of its own, too small for a huge
-			 * page), and what it then faults in are small pages.  The memory is zero.
-			 */
-			for (size_t off = 0; off < db->alloc; off += KCOM_DMABUF_PAGE)
-				((volatile unsigned char *)db->mem)[off] = 0;
-		}
 	}
 	if (db->mem == NULL) {
 		db->mem = kcom_alloc(db->alloc, KCOM_DMABUF_PAGE);
@@ -518,7 +510,15 @@ static kcom_error_t dmabuf_get_memory(struct dmabuf *db)
 			return KCOM_E_OUTOFMEMORY;
 		db->source = DMABUF_KCOM;
 	}
-	/* Pinning makes every page present (mlock faults them in), so nothing needs touching. */
+	/*
+	 * Touch every page (a write, so each gets a frame of its own, not a shared zero page)
+	 * before pinning.  A pin need not fault pages in (ASan's mlock does nothing), and with
+	 * huge pages it must not be first: Linux's mlock of part of a huge-page region gives that
+	 * part a VMA of its own, too small for a huge page, and faults small pages into it.  The
+	 * bytes past the size need no value, so the first of each page is simply written.
+	 */
+	for (size_t off = 0; off < db->alloc; off += KCOM_DMABUF_PAGE)
+		((volatile unsigned char *)db->mem)[off] = 0;
 	err = kcom_pin(db->mem, db->alloc);
 	if (KCOM_FAILED(err)) {
 		dmabuf_release_memory(db);
