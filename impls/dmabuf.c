@@ -478,6 +478,13 @@ static const struct kcom_impl_desc dmabuf_desc = {
 
 /* ---- construction ---- */
 
+/* Writes the first byte of every page: each is present, with a frame of its own. */
+static void dmabuf_touch(struct dmabuf *db)
+{
+	for (size_t off = 0; off < db->alloc; off += KCOM_DMABUF_PAGE)
+		((volatile unsigned char *)db->mem)[off] = 0;
+}
+
 /*
  * Obtains db->alloc bytes of page-aligned memory: from the host's constrained allocator when
  * it has one (already pinned, placed to meet c); else, for a contiguous buffer of more than a
@@ -511,20 +518,24 @@ static kcom_error_t dmabuf_get_memory(struct dmabuf *db)
 		db->source = DMABUF_KCOM;
 	}
 	/*
-	 * Touch every page (a write, so each gets a frame of its own, not a shared zero page)
-	 * before pinning.  A pin need not fault pages in (ASan's mlock does nothing), and with
-	 * huge pages it must not be first: Linux's mlock of part of a huge-page region gives that
-	 * part a VMA of its own, too small for a huge page, and faults small pages into it.  The
-	 * bytes past the size need no value, so the first of each page is simply written.
+	 * Every page must be present, with a frame of its own (written, not the shared zero
+	 * page), before it is translated.  Huge pages are touched before the pin: Linux's mlock
+	 * of part of a huge-page region gives that part a VMA of its own, too small for a huge
+	 * page, and faults small pages into it.  Small pages are touched after it: mlock faults
+	 * them in far faster than a trap a page would, and the touch then finds them present; it
+	 * still matters where a pin faults nothing in (ASan's mlock does nothing).  The bytes past
+	 * the size need no value, so the first of each page is simply written.
 	 */
-	for (size_t off = 0; off < db->alloc; off += KCOM_DMABUF_PAGE)
-		((volatile unsigned char *)db->mem)[off] = 0;
+	if (db->source == DMABUF_PAGES)
+		dmabuf_touch(db);
 	err = kcom_pin(db->mem, db->alloc);
 	if (KCOM_FAILED(err)) {
 		dmabuf_release_memory(db);
 		return err;
 	}
 	db->pinned = 1;
+	if (db->source != DMABUF_PAGES)
+		dmabuf_touch(db);
 	kcom_memset(db->mem, 0, db->size);
 	return KCOM_OK;
 }
