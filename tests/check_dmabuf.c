@@ -420,6 +420,104 @@ START_TEST(test_contiguous)
 }
 END_TEST
 
+/*
+ * Every constraint error on demand, root or not: the test osenv reports made-up frames, page i
+ * of a translation at fake_base + i * fake_stride.
+ */
+static kcom_phys_t fake_base;
+static size_t fake_stride;
+
+static kcom_error_t fake_frames(const void *addr, size_t npages, size_t page, kcom_phys_t *out)
+{
+	(void)page;
+	for (size_t i = 0; i < npages; i++)
+		out[i] = fake_base + i * fake_stride + (uintptr_t)addr % PAGE;
+	return KCOM_OK;
+}
+
+static kcom_error_t create_at(kcom_phys_t base, size_t stride, size_t len, const struct kcom_dma_constraints *c,
+                              kcom_bufio_t **io)
+{
+	fake_base = base;
+	fake_stride = stride;
+	return kcom_dmabuf_create(len, 0, c, io);
+}
+
+START_TEST(test_constraints_each_error)
+{
+	if (!available(0, "constraint errors"))
+		return;
+	testenv_install();
+	testenv_hide_pages(1);
+	testenv_fake_translation(fake_frames);
+	kcom_bufio_t *io = (void *)1;
+	struct kcom_dma_constraints isa = { .max_addr = 0xFFFFFF, .boundary = 0x10000 };
+	struct kcom_dma_constraints isa_contig = { .max_addr = 0xFFFFFF, .boundary = 0x10000, .contiguous = 1 };
+
+	/* The last byte at 16 MiB: one byte too high. */
+	ck_assert_int_eq(create_at(0x1000000 - PAGE, PAGE, 2 * PAGE, &isa, &io), KCOM_E_UNREACHABLE);
+	ck_assert_ptr_null(io);
+	/* Scattered pages asked to be contiguous. */
+	ck_assert_int_eq(create_at(0x100000, 2 * PAGE, 2 * PAGE, &isa_contig, &io), KCOM_E_NOTCONTIG);
+	/* Contiguous, across 64 KiB. */
+	ck_assert_int_eq(create_at(0x10000 - PAGE, PAGE, 2 * PAGE, &isa_contig, &io), KCOM_E_BOUNDARY);
+	/* The first address off the device's alignment. */
+	struct kcom_dma_constraints aligned = { .align = 0x10000 };
+	ck_assert_int_eq(create_at(0x11000, PAGE, PAGE, &aligned, &io), KCOM_E_MISALIGNED);
+	/* Unreachable wins over the others. */
+	ck_assert_int_eq(create_at(0x2000000 - PAGE, 2 * PAGE, 2 * PAGE, &isa_contig, &io), KCOM_E_UNREACHABLE);
+	struct testenv_range pins[4];
+	ck_assert_uint_eq(testenv_pinned(pins, 4), 0);
+	ck_assert_uint_eq(testenv_allocs(), testenv_frees());
+
+	/* Met: wire gives the made-up addresses, wire_vec cuts at 64 KiB. */
+	ck_assert_int_eq(create_at(0x10000 - PAGE, PAGE, 4 * PAGE, &isa, &io), KCOM_OK);
+	kcom_phys_t phys;
+	ck_assert_int_eq(kcom_bufio_wire(io, &phys, 100, 3 * PAGE), KCOM_OK);
+	ck_assert_uint_eq(phys, 0x10000 - PAGE + 100);
+	ck_assert_int_eq(kcom_bufio_unwire(io, phys, 100, 3 * PAGE), KCOM_OK);
+	kcom_bufvec_t *vec = vec_of(io);
+	struct kcom_physseg segs[4];
+	size_t count;
+	ck_assert_int_eq(kcom_bufvec_wire_vec(vec, 0, 4 * PAGE, segs, 4, &count), KCOM_OK);
+	ck_assert_uint_eq(count, 2);
+	ck_assert_uint_eq(segs[0].addr, 0x10000 - PAGE);
+	ck_assert_uint_eq(segs[0].len, PAGE);
+	ck_assert_uint_eq(segs[1].addr, 0x10000);
+	ck_assert_uint_eq(segs[1].len, 3 * PAGE);
+	ck_assert_int_eq(kcom_bufvec_unwire_vec(vec, 0, 4 * PAGE, segs, count), KCOM_OK);
+	kcom_bufvec_release(vec);
+
+	/* The bounce helper: a device reaching 64 KiB takes [0, 1 page) of it directly, not
+	 * [0, 2 pages) (its second page is at 64 KiB): that bounces through a new dmabuf, whose
+	 * (made-up) pages at 4 KiB it reaches. */
+	struct kcom_dma_constraints low = { .max_addr = 0xFFFF };
+	struct kcom_dma_bounce b;
+	ck_assert_int_eq(kcom_dma_bounce_acquire(&b, io, 0, PAGE, KCOM_DMA_TO_DEVICE, &low, NULL, segs, 4), KCOM_OK);
+	ck_assert(kcom_dma_bounce_direct(&b));
+	ck_assert_uint_eq(b.segs[0].addr, 0x10000 - PAGE);
+	ck_assert_int_eq(kcom_dma_bounce_release(&b), KCOM_OK);
+	fake_base = PAGE;
+	ck_assert_int_eq(kcom_dma_bounce_acquire(&b, io, 0, 2 * PAGE, KCOM_DMA_TO_DEVICE, &low, NULL, segs, 4), KCOM_OK);
+	ck_assert(!kcom_dma_bounce_direct(&b));
+	ck_assert_uint_eq(b.count, 1);
+	ck_assert_uint_eq(b.segs[0].addr, PAGE);
+	ck_assert_uint_eq(b.segs[0].len, 2 * PAGE);
+	ck_assert_uint_eq(wirings(io), 0);
+	ck_assert_int_eq(kcom_dma_bounce_release(&b), KCOM_OK);
+	/* Nothing this device can reach: the allocator's reason. */
+	fake_base = 0x20000;
+	ck_assert_int_eq(kcom_dma_bounce_acquire(&b, io, 0, 2 * PAGE, KCOM_DMA_TO_DEVICE, &low, NULL, segs, 4),
+	                 KCOM_E_UNREACHABLE);
+	assert_sane(io);
+	ck_assert_uint_eq(kcom_bufio_release(io), 0);
+	ck_assert_uint_eq(testenv_pinned(pins, 4), 0);
+	ck_assert_uint_eq(testenv_allocs(), testenv_frees());
+	ck_assert_int_eq(testenv_bytes_outstanding(), 0);
+	testenv_uninstall();
+}
+END_TEST
+
 /* ---- the proof of the addresses ---- */
 
 #define PROOF_PAGES 64
@@ -777,6 +875,7 @@ Suite *dmabuf_suite(void)
 	tcase_add_test(tc, test_constraints_invalid);
 	tcase_add_test(tc, test_constraints_missed);
 	tcase_add_test(tc, test_contiguous);
+	tcase_add_test(tc, test_constraints_each_error);
 	tcase_add_test(tc, test_addresses_match_pagemap);
 	tcase_add_test(tc, test_wire_vec_split);
 	tcase_add_test(tc, test_device_moves_bytes);

@@ -86,6 +86,8 @@ static kcom_error_t testenv_unpin(void *ctx, void *addr, size_t len)
 	return testenv_base->unpin(testenv_base->ctx, addr, len);
 }
 
+static testenv_xlate_fn testenv_xlate;
+
 static kcom_error_t testenv_virt_to_phys(void *ctx, const void *addr, kcom_phys_t *out)
 {
 	(void)ctx;
@@ -93,6 +95,8 @@ static kcom_error_t testenv_virt_to_phys(void *ctx, const void *addr, kcom_phys_
 		*out = 0;
 		return KCOM_E_NOPHYS;
 	}
+	if (testenv_xlate != NULL)
+		return testenv_xlate(addr, 1, 1, out);
 	return testenv_base->virt_to_phys(testenv_base->ctx, addr, out);
 }
 
@@ -102,6 +106,8 @@ static kcom_error_t testenv_virt_to_phys_pages(void *ctx, const void *addr, size
 	(void)ctx;
 	if (__atomic_load_n(&testenv_no_phys, __ATOMIC_RELAXED))
 		return KCOM_E_NOPHYS;
+	if (testenv_xlate != NULL)
+		return testenv_xlate(addr, npages, page, out);
 	return testenv_base->virt_to_phys_pages(testenv_base->ctx, addr, npages, page, out);
 }
 
@@ -177,6 +183,7 @@ void testenv_install(void)
 	testenv_pin_countdown = 0;
 	testenv_pin_hit = 0;
 	testenv_no_phys = 0;
+	testenv_xlate = NULL;
 	if (!testenv_pins_lock_ready)
 		testenv_pins_lock_ready = KCOM_SUCCEEDED(testenv_base->lock_init(testenv_base->ctx, &testenv_pins_lock));
 	testenv_osenv.virt_to_phys_pages = testenv_base->virt_to_phys_pages ? testenv_virt_to_phys_pages : NULL;
@@ -253,4 +260,12 @@ size_t testenv_pinned(struct testenv_range *out, size_t max)
 void testenv_hide_pages(int on)
 {
 	testenv_osenv.alloc_pages = on || testenv_base->alloc_pages == NULL ? NULL : testenv_alloc_pages;
+}
+
+void testenv_fake_translation(testenv_xlate_fn fn)
+{
+	testenv_xlate = fn;
+	/* Batch translation goes through the fake even where the base has none. */
+	testenv_osenv.virt_to_phys_pages =
+		fn != NULL || testenv_base->virt_to_phys_pages != NULL ? testenv_virt_to_phys_pages : NULL;
 }

@@ -32,6 +32,14 @@ int testenv_pin_failure_hit(void);
 /* Nonzero: every translation answers KCOM_E_NOPHYS (as for a hosted process that is not root). */
 void testenv_fail_translation(int on);
 
+/*
+ * Translation by `fn` instead of the host (NULL: the host again), so physical layouts no host
+ * would give on demand (above 16 MiB, across 64 KiB, scattered) can be tested, also without
+ * root.  `fn` gets page-aligned `addr` and fills out[0..npages) (virt_to_phys: npages 1, page 1).
+ */
+typedef kcom_error_t (*testenv_xlate_fn)(const void *addr, size_t npages, size_t page, kcom_phys_t *out);
+void testenv_fake_translation(testenv_xlate_fn fn);
+
 /* Nonzero: the osenv offers no alloc_pages (a host without huge pages); free_pages stays. */
 void testenv_hide_pages(int on);
 
