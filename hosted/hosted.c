@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <com/product.h>
+#include <impls/dmabuf.h>
 #include <impls/membuf.h>
 #include <impls/pool.h>
 #include "com/com-internal.h"
@@ -15,6 +16,7 @@
 static const struct kcom_class *const hosted_classes[] = {
 	&kcom_membuf_class,
 	&kcom_pool_class,
+	&kcom_dmabuf_class,
 };
 
 const struct kcom_product kcom_product = {

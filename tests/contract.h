@@ -59,4 +59,9 @@ void contract_assert_sane(const struct contract_impl *impl, kcom_bufio_t *io);
 /* Whether the row can run a test needing `cap`; prints the skip line when it cannot. */
 int contract_available(const struct contract_impl *impl, unsigned cap, const char *test);
 
+/* The physical address of `addr` read from /proc/self/pagemap; 0 when hidden (tests/hostprobe.c). */
+uint64_t test_pagemap_phys(const void *addr);
+/* The dmabuf rows' probe: why the host cannot run a test needing `cap`, or NULL. */
+const char *dmabuf_test_probe(unsigned cap);
+
 #endif

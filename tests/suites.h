@@ -17,5 +17,6 @@ Suite *osenv_suite(void);
 Suite *kit_suite(void);
 Suite *iochannel_suite(void);
 Suite *pool_suite(void);
+Suite *dmabuf_suite(void);
 
 #endif
