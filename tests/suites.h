@@ -14,5 +14,6 @@ Suite *helpers_suite(void);
 Suite *allocfail_suite(void);
 Suite *refcount_suite(void);
 Suite *osenv_suite(void);
+Suite *module_suite(void);
 
 #endif
