@@ -19,6 +19,8 @@
 #include <bufio/bufvec.h>
 #include <com/com.h>
 #include <com/debug.h>
+#include <com/module.h>
+#include <impls/filebuf.h>
 #include <impls/membuf.h>
 #include "tests/contract.h"
 #include "tests/plainio.h"
@@ -139,6 +141,33 @@ static kcom_error_t make_plain_fixed(size_t size, kcom_bufio_t **out)
 	return make_plain(size, PLAINIO_BUFIO | PLAINIO_FIXED, out);
 }
 
+/*
+ * filebuf, loaded by name through the module loader (KCOM_MODULE_PATH): the probe loads it
+ * once, outside any counting osenv, and keeps it; a host where it cannot load skips the row
+ * with the loader's reason.
+ */
+static const char *filebuf_probe(unsigned cap)
+{
+	static kcom_module_t *module;
+	static char why[600];
+	(void)cap;
+	if (module != NULL)
+		return NULL;
+	if (KCOM_SUCCEEDED(kcom_module_load("filebuf", &module)))
+		return NULL;
+	snprintf(why, sizeof(why), "%s", kcom_module_error());
+	return why;
+}
+
+static kcom_error_t make_filebuf(size_t size, kcom_bufio_t **out)
+{
+	static const kcom_clsid_t filebuf_clsid = KCOM_FILEBUF_CLSID;
+	kcom_error_t err = kcom_create(&filebuf_clsid, &kcom_bufio_iid, (void **)out);
+	if (KCOM_SUCCEEDED(err))
+		err = fill_pattern(*out, size);
+	return err;
+}
+
 #define MEMBUF_CAPS (CAP_GROWS | CAP_MAPS | CAP_COPIES | CAP_BUFVEC)
 
 const struct contract_impl contract_impls[] = {
@@ -149,6 +178,8 @@ const struct contract_impl contract_impls[] = {
 	{ .name = "membuf-class", .make = make_membuf_class, .caps = MEMBUF_CAPS },
 	{ .name = "double-readwrite", .make = make_plain_growable, .caps = CAP_GROWS | CAP_DOUBLE },
 	{ .name = "double-fixed", .make = make_plain_fixed, .caps = CAP_FIXED | CAP_DOUBLE },
+	{ .name = "filebuf", .make = make_filebuf, .caps = CAP_GROWS | CAP_MAPS | CAP_COPIES | CAP_BUFVEC,
+	  .probe = filebuf_probe },
 };
 const size_t contract_nimpls = sizeof(contract_impls) / sizeof(contract_impls[0]);
 

@@ -15,5 +15,6 @@ Suite *allocfail_suite(void);
 Suite *refcount_suite(void);
 Suite *osenv_suite(void);
 Suite *module_suite(void);
+Suite *filebuf_suite(void);
 
 #endif
