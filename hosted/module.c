@@ -123,7 +123,8 @@ static kcom_error_t module_open_locked(const char *name, lt_dlhandle *out_handle
 			module_fail("kcom module %s: not a loadable module: %s", name, ltdl_message());
 			return KCOM_E_BADMODULE;
 		}
-		*out_file = strdup(name);
+		const lt_dlinfo *info = lt_dlgetinfo(h);
+		*out_file = strdup(info != NULL && info->filename != NULL ? info->filename : name);
 		if (*out_file == NULL) {
 			lt_dlclose(h);
 			module_fail("kcom module %s: out of memory", name);
@@ -158,7 +159,9 @@ static kcom_error_t module_open_locked(const char *name, lt_dlhandle *out_handle
 			err = KCOM_E_BADMODULE;
 			break;
 		}
-		*out_file = strdup(path);
+		/* The file libltdl really opened (the name plus the extension it found). */
+		const lt_dlinfo *info = lt_dlgetinfo(h);
+		*out_file = strdup(info != NULL && info->filename != NULL ? info->filename : path);
 		if (*out_file == NULL) {
 			lt_dlclose(h);
 			module_fail("kcom module %s: out of memory", name);
