@@ -5,7 +5,8 @@
 # installed afterwards.
 set -eu
 
-packages="build-essential autoconf automake libtool libltdl-dev check pkg-config doxygen valgrind libglib2.0-dev"
+# python3: tests/inspect.test parses kcom-inspect --json with a real JSON parser.
+packages="build-essential autoconf automake libtool libltdl-dev check pkg-config doxygen valgrind libglib2.0-dev python3"
 
 missing=
 for pkg in $packages; do
