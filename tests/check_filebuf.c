@@ -234,19 +234,31 @@ START_TEST(test_info)
 }
 END_TEST
 
-/* The module stays while one of its objects lives (the fixture holds one load, this test another). */
+/*
+ * The module stays while one of its objects lives.  Other loads may be outstanding (the
+ * fixture's, the contract row's when the suites share one process under CK_FORK=no): each
+ * unload drops one until only the last is left, which is refused; they are put back after.
+ */
 START_TEST(test_unload_busy)
 {
 	kcom_module_t *m;
 	ck_assert_int_eq(kcom_module_load("filebuf", &m), KCOM_OK);
-	ck_assert_ptr_eq(m, module);
-	ck_assert_int_eq(kcom_module_unload(m), KCOM_OK); /* one load of two: just counted */
+	ck_assert_ptr_eq(m, module); /* the same file: counted, the same module */
 	kcom_bufio_t *io = make_over(NULL, 0, NULL);
-	ck_assert_int_eq(kcom_module_unload(module), KCOM_E_BUSY);
+	unsigned dropped = 0;
+	kcom_error_t err;
+	while ((err = kcom_module_unload(module)) == KCOM_OK)
+		dropped++;
+	ck_assert_int_eq(err, KCOM_E_BUSY);
+	ck_assert_uint_ge(dropped, 1); /* this test's own load at least */
 	size_t put;
 	ck_assert_int_eq(kcom_bufio_write(io, "still here", 0, 10, &put), KCOM_OK);
 	ck_assert_uint_eq(kcom_bufio_release(io), 0);
-	/* teardown unloads it now that nothing lives */
+	for (unsigned i = 1; i < dropped; i++) {
+		ck_assert_int_eq(kcom_module_load("filebuf", &m), KCOM_OK);
+		ck_assert_ptr_eq(m, module);
+	}
+	/* teardown drops the fixture's load */
 }
 END_TEST
 
