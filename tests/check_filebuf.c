@@ -4,9 +4,17 @@
  * loses nothing; host errors come back as the codes that name them; a mapping is the exact
  * page-aligned span and one offset maps at one address; the module will not unload under a
  * live object.  The module is loaded by name through KCOM_MODULE_PATH.
+ *
+ * pread and pwrite are interposed here: check_kcom exports its symbols (-export-dynamic) so
+ * the module's calls bind to these wrappers, which pass through to the C library unless a test
+ * arms them to fail with EINTR and move a few bytes at a time, as a signal-heavy process or a
+ * slow file system would.
  */
+#define _GNU_SOURCE 1 /* RTLD_NEXT */
 #include "config.h"
 
+#include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,6 +31,53 @@
 #include <com/module.h>
 #include <impls/filebuf.h>
 #include "tests/suites.h"
+
+/* ---- interposed pread/pwrite ---- */
+
+static int hostile;             /* armed: alternate EINTR and 7-byte transfers */
+static unsigned long eintrs;    /* EINTRs handed out while armed */
+static unsigned long shorts;    /* short transfers handed out while armed */
+static unsigned long calls;
+
+/* What an armed call does: 1 = fail with EINTR, else cut n to a few bytes. */
+static int hostile_turn(size_t *n)
+{
+	if (!hostile)
+		return 0;
+	if (calls++ % 2 == 0) {
+		eintrs++;
+		return 1;
+	}
+	if (*n > 7) {
+		*n = 7;
+		shorts++;
+	}
+	return 0;
+}
+
+ssize_t pread(int fd, void *buf, size_t n, off_t off)
+{
+	static ssize_t (*real)(int, void *, size_t, off_t);
+	if (real == NULL)
+		real = (ssize_t(*)(int, void *, size_t, off_t))dlsym(RTLD_NEXT, "pread");
+	if (hostile_turn(&n)) {
+		errno = EINTR;
+		return -1;
+	}
+	return real(fd, buf, n, off);
+}
+
+ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+	static ssize_t (*real)(int, const void *, size_t, off_t);
+	if (real == NULL)
+		real = (ssize_t(*)(int, const void *, size_t, off_t))dlsym(RTLD_NEXT, "pwrite");
+	if (hostile_turn(&n)) {
+		errno = EINTR;
+		return -1;
+	}
+	return real(fd, buf, n, off);
+}
 
 static const kcom_clsid_t filebuf_clsid = KCOM_FILEBUF_CLSID;
 static const kcom_iid_t fileio_iid = KCOM_FILEIO_IID;
@@ -90,6 +145,31 @@ START_TEST(test_on_disk_after_release)
 	ck_assert_int_eq(pread(fd, got, sizeof(got), 0), N);
 	ck_assert_mem_eq(got, want, N);
 	close(fd);
+}
+END_TEST
+
+/* EINTR is retried and short transfers are continued: whole ranges move all the same. */
+START_TEST(test_eintr_and_short_transfers)
+{
+	enum { N = 1000 };
+	static uint8_t want[N], got[N];
+	fill(want, N, 4);
+	kcom_bufio_t *io = make_over(path, O_RDWR | O_CREAT | O_TRUNC, NULL);
+	size_t put = 0, size = 0;
+	hostile = 1;
+	eintrs = shorts = calls = 0;
+	kcom_error_t werr = kcom_bufio_write(io, want, 0, N, &put);
+	kcom_error_t rerr = kcom_bufio_read(io, got, 0, N, &size);
+	hostile = 0;
+	ck_assert_int_eq(werr, KCOM_OK);
+	ck_assert_uint_eq(put, N);
+	ck_assert_int_eq(rerr, KCOM_OK);
+	ck_assert_uint_eq(size, N);
+	ck_assert_mem_eq(got, want, N);
+	/* The harness really stood between the module and the file. */
+	ck_assert_uint_gt(eintrs, 100);
+	ck_assert_uint_gt(shorts, 100);
+	ck_assert_uint_eq(kcom_bufio_release(io), 0);
 }
 END_TEST
 
@@ -268,6 +348,7 @@ Suite *filebuf_suite(void)
 	TCase *tc = tcase_create("filebuf");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_on_disk_after_release);
+	tcase_add_test(tc, test_eintr_and_short_transfers);
 	tcase_add_test(tc, test_failed_write_loses_nothing);
 	tcase_add_test(tc, test_host_errors);
 	tcase_add_test(tc, test_map_span);
