@@ -45,6 +45,13 @@ struct kcom_class {
 	const char *name;                      /**< short name, such as "membuf" */
 	kcom_factory_fn create;                /**< factory */
 	const struct kcom_class_iface *ifaces; /**< interfaces its objects answer, ended by a NULL iid */
+	/**
+	 * What its objects do natively, as capability bits whose meanings belong to the floor
+	 * of the interfaces concerned (com knows none of them): for buffers, bufio/bufinfo.h's
+	 * KCOM_NATIVE_MAP, _WIRE, _COPY, _BUFVEC, _CHAIN.  0: nothing beyond the mandatory.
+	 * Stated once here; buffer info and tools read it from here.
+	 */
+	unsigned natives;
 };
 
 /**

@@ -36,6 +36,10 @@ static const struct error_name error_names[] = {
 	{ KCOM_E_UNREACHABLE, "KCOM_E_UNREACHABLE: memory above the device's highest address" },
 	{ KCOM_E_BOUNDARY, "KCOM_E_BOUNDARY: segment crosses the device's boundary" },
 	{ KCOM_E_MISALIGNED, "KCOM_E_MISALIGNED: address not aligned as the device needs" },
+	{ KCOM_E_BADMODULE, "KCOM_E_BADMODULE: not a loadable kcom module" },
+	{ KCOM_E_IO, "KCOM_E_IO: input/output error" },
+	{ KCOM_E_BADHANDLE, "KCOM_E_BADHANDLE: bad host handle (file descriptor)" },
+	{ KCOM_E_TOOBIG, "KCOM_E_TOOBIG: larger than the host allows" },
 };
 
 const char *kcom_strerror(kcom_error_t err)

@@ -80,6 +80,14 @@ typedef int32_t kcom_error_t;
 #define KCOM_E_BOUNDARY KCOM_MAKE_KERROR(12)
 /** @brief An address is not aligned as the device requires. */
 #define KCOM_E_MISALIGNED KCOM_MAKE_KERROR(13)
+/** @brief A file is not a loadable kcom module (not a shared object, no descriptor, bad ABI). */
+#define KCOM_E_BADMODULE KCOM_MAKE_KERROR(14)
+/** @brief The host reported an input/output error (EIO and host errors with no closer code). */
+#define KCOM_E_IO KCOM_MAKE_KERROR(15)
+/** @brief A host handle (a file descriptor) is not valid for the operation (EBADF). */
+#define KCOM_E_BADHANDLE KCOM_MAKE_KERROR(16)
+/** @brief The object would exceed the largest size the host allows for it (EFBIG). */
+#define KCOM_E_TOOBIG KCOM_MAKE_KERROR(17)
 
 /**
  * @brief Names an error code.

@@ -22,6 +22,7 @@
  */
 #include "config.h"
 
+#include <bufio/bufinfo.h>
 #include <bufio/bufio.h>
 #include <bufio/bufvec.h>
 #include <bufio/helpers.h>
@@ -448,6 +449,23 @@ static const struct kcom_dmaalloc_ops dmabuf_dmaalloc_ops = {
 	.alloc = dmabuf_alloc_alloc,
 };
 
+/*
+ * Buffer info: always pinned; resizable while its size is below its capacity (it can grow
+ * now); contiguous when its pages are one physical segment.  No wire without physical
+ * addresses.
+ */
+static void dmabuf_info(struct kcom_impl *impl, struct kcom_buffer_info *out)
+{
+	struct dmabuf *db = kcom_container_of(impl, struct dmabuf, impl);
+	out->flags |= KCOM_BUFINFO_PINNED;
+	if (db->size < db->cap)
+		out->flags |= KCOM_BUFINFO_RESIZABLE;
+	if (db->phys == KCOM_OK && db->map.count == 1)
+		out->flags |= KCOM_BUFINFO_CONTIGUOUS;
+	if (db->phys != KCOM_OK)
+		out->natives &= ~KCOM_NATIVE_WIRE;
+}
+
 static const struct kcom_class_iface dmabuf_ifaces[] = {
 	{ &kcom_iunknown_iid, offsetof(struct dmabuf, bufio) },
 	{ &kcom_absio_iid, offsetof(struct dmabuf, bufio) },
@@ -455,6 +473,7 @@ static const struct kcom_class_iface dmabuf_ifaces[] = {
 	{ &kcom_bufvec_iid, offsetof(struct dmabuf, bufvec) },
 	{ &kcom_dmaalloc_iid, offsetof(struct dmabuf, dmaalloc) },
 	{ &kcom_debug_iid, offsetof(struct dmabuf, impl.debug) },
+	{ &kcom_bufinfo_iid, offsetof(struct dmabuf, impl.bufinfo) },
 	{ NULL, 0 },
 };
 
@@ -467,6 +486,7 @@ const struct kcom_class kcom_dmabuf_class = {
 	.name = "dmabuf",
 	.create = dmabuf_class_create,
 	.ifaces = dmabuf_ifaces,
+	.natives = KCOM_NATIVE_MAP | KCOM_NATIVE_WIRE | KCOM_NATIVE_COPY | KCOM_NATIVE_BUFVEC,
 };
 
 static const struct kcom_impl_desc dmabuf_desc = {
@@ -474,6 +494,7 @@ static const struct kcom_impl_desc dmabuf_desc = {
 	.impl_offset = offsetof(struct dmabuf, impl),
 	.destroy = dmabuf_destroy,
 	.sanity = dmabuf_sanity,
+	.info = dmabuf_info,
 };
 
 /* ---- construction ---- */

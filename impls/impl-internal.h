@@ -22,12 +22,17 @@
  *   device's struct kcom_dma_constraints demand, and the creation-time constraint check.
  * - The sanity hook (kcom_impl_desc.sanity): the class's m_sanity, reached by tests and tools
  *   through kcom_debug_check().
+ * - Buffer info (bufio/bufinfo.h): every kit object embeds a kcom_bufinfo interface and a name.
+ *   The kit answers it from the class description (natives), the object's own getsize and the
+ *   name; the class's optional info hook adds its flags.  A class lists
+ *   { &kcom_bufinfo_iid, offsetof(object, impl.bufinfo) } in its ifaces and is done.
  */
 #ifndef KCOM_IMPLS_IMPL_INTERNAL_H
 #define KCOM_IMPLS_IMPL_INTERNAL_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <bufio/bufinfo.h>
 #include <bufio/bufio.h>
 #include <bufio/bufvec.h>
 #include <com/class.h>
@@ -82,18 +87,29 @@ struct kcom_impl_desc {
 	void (*destroy)(struct kcom_impl *impl);
 	/* The class's m_sanity: KCOM_OK, or KCOM_E_UNEXPECTED with `why` filled.  NULL: none. */
 	kcom_error_t (*sanity)(struct kcom_impl *impl, char *why, size_t len);
+	/*
+	 * Buffer info: what only the class knows.  Called with name, size and natives (the
+	 * class's) already filled; sets the KCOM_BUFINFO_* flags and clears natives the object
+	 * cannot do right now.  NULL: no flags.
+	 */
+	void (*info)(struct kcom_impl *impl, struct kcom_buffer_info *out);
 };
 
 /* Embedded in every kit object, after its interfaces and before its own state. */
 struct kcom_impl {
-	kcom_debug_t debug; /* the debug interface: list it in the class's ifaces */
+	kcom_debug_t debug;     /* the debug interface: list it in the class's ifaces */
+	kcom_bufinfo_t bufinfo; /* the buffer info interface: list it too (buffer classes) */
 	kcom_refcount_t refs;
 	const struct kcom_impl_desc *desc;
 	struct kcom_ledger ledger;
+	char name[KCOM_BUFINFO_NAME_MAX]; /* buffer info's name; "" until named */
 };
 
-/* Readies `impl` for a new object: one reference, empty ledger. */
+/* Readies `impl` for a new object: one reference, empty ledger, no name. */
 void kcom_impl_init_(struct kcom_impl *impl, const struct kcom_impl_desc *desc);
+
+/* Names the object (buffer info); NULL leaves it unnamed; cut to KCOM_BUFINFO_NAME_MAX - 1. */
+void kcom_impl_set_name_(struct kcom_impl *impl, const char *name);
 
 /* The object that embeds `impl`. */
 static inline void *kcom_impl_object_(struct kcom_impl *impl)

@@ -1,6 +1,6 @@
 /*
- * The implementation kit (impls/impl-internal.h): the object's debug interface, the ledger of
- * mappings and wirings, the default methods, stores and physical maps.
+ * The implementation kit (impls/impl-internal.h): the object's debug and buffer info
+ * interfaces, the ledger of mappings and wirings, the default methods, stores and physical maps.
  *
  * Nothing here changes an object unless the whole operation can complete: records are
  * allocated before they are linked, a store moves only after its new block exists, a map is
@@ -82,9 +82,78 @@ static const struct kcom_debug_ops kit_debug_ops = {
 	.counts = kit_debug_counts,
 };
 
+/* ---- buffer info ---- */
+
+static struct kcom_impl *impl_from_bufinfo(kcom_bufinfo_t *bi)
+{
+	return kcom_container_of(bi, struct kcom_impl, bufinfo);
+}
+
+static kcom_error_t kit_bufinfo_query(kcom_bufinfo_t *bi, const kcom_iid_t *iid, void **out)
+{
+	return kcom_impl_query_(impl_from_bufinfo(bi), iid, out);
+}
+
+static uint32_t kit_bufinfo_addref(kcom_bufinfo_t *bi)
+{
+	return kcom_impl_addref_(impl_from_bufinfo(bi));
+}
+
+static uint32_t kit_bufinfo_release(kcom_bufinfo_t *bi)
+{
+	return kcom_impl_release_(impl_from_bufinfo(bi));
+}
+
+/* The name and the class's natives from here, the size from the object's own getsize. */
+static kcom_error_t kit_bufinfo_get(kcom_bufinfo_t *bi, struct kcom_buffer_info *out)
+{
+	if (out == NULL)
+		return KCOM_E_INVALIDARG;
+	struct kcom_impl *impl = impl_from_bufinfo(bi);
+	kcom_memset(out, 0, sizeof(*out));
+	kcom_memcpy(out->name, impl->name, sizeof(out->name));
+	out->natives = impl->desc->cls->natives;
+	kcom_bufio_t *io;
+	if (KCOM_SUCCEEDED(kcom_impl_query_(impl, &kcom_bufio_iid, (void **)&io))) {
+		if (KCOM_FAILED(kcom_bufio_getsize(io, &out->size)))
+			out->size = 0;
+		kcom_impl_release_(impl); /* the caller's reference keeps the object */
+	}
+	if (impl->desc->info != NULL)
+		impl->desc->info(impl, out);
+	return KCOM_OK;
+}
+
+void kcom_impl_set_name_(struct kcom_impl *impl, const char *name)
+{
+	size_t i = 0;
+	if (name != NULL)
+		for (; i + 1 < sizeof(impl->name) && name[i] != '\0'; i++)
+			impl->name[i] = name[i];
+	impl->name[i] = '\0';
+}
+
+static kcom_error_t kit_bufinfo_set_name(kcom_bufinfo_t *bi, const char *name)
+{
+	if (name == NULL)
+		return KCOM_E_INVALIDARG;
+	kcom_impl_set_name_(impl_from_bufinfo(bi), name);
+	return KCOM_OK;
+}
+
+static const struct kcom_bufinfo_ops kit_bufinfo_ops = {
+	.query = kit_bufinfo_query,
+	.addref = kit_bufinfo_addref,
+	.release = kit_bufinfo_release,
+	.get = kit_bufinfo_get,
+	.set_name = kit_bufinfo_set_name,
+};
+
 void kcom_impl_init_(struct kcom_impl *impl, const struct kcom_impl_desc *desc)
 {
 	impl->debug.ops = &kit_debug_ops;
+	impl->bufinfo.ops = &kit_bufinfo_ops;
+	impl->name[0] = '\0';
 	kcom_refcount_init(&impl->refs, 1);
 	impl->desc = desc;
 	impl->ledger.head = NULL;

@@ -19,6 +19,7 @@
  */
 #include "config.h"
 
+#include <bufio/bufinfo.h>
 #include <bufio/bufio.h>
 #include <bufio/bufvec.h>
 #include <impls/membuf.h>
@@ -105,6 +106,16 @@ static kcom_error_t membuf_sanity(struct kcom_impl *impl, char *why, size_t len)
 	if (mb->fixed && !mb->store->outside)
 		return kcom_impl_insane_(why, len, "membuf: a wrapper's store is not the caller's memory");
 	return KCOM_OK;
+}
+
+/* Buffer info: resizable unless wrapping caller memory; shared while a copy shares the store. */
+static void membuf_info(struct kcom_impl *impl, struct kcom_buffer_info *out)
+{
+	struct membuf *mb = kcom_container_of(impl, struct membuf, impl);
+	if (!mb->fixed)
+		out->flags |= KCOM_BUFINFO_RESIZABLE;
+	if (kcom_store_shared_(mb->store))
+		out->flags |= KCOM_BUFINFO_COW_SHARED;
 }
 
 /* ---- absio ---- */
@@ -361,6 +372,7 @@ static const struct kcom_class_iface membuf_ifaces[] = {
 	{ &kcom_bufio_iid, offsetof(struct membuf, bufio) },
 	{ &kcom_bufvec_iid, offsetof(struct membuf, bufvec) },
 	{ &kcom_debug_iid, offsetof(struct membuf, impl.debug) },
+	{ &kcom_bufinfo_iid, offsetof(struct membuf, impl.bufinfo) },
 	{ NULL, 0 },
 };
 
@@ -373,6 +385,7 @@ const struct kcom_class kcom_membuf_class = {
 	.name = "membuf",
 	.create = membuf_class_create,
 	.ifaces = membuf_ifaces,
+	.natives = KCOM_NATIVE_MAP | KCOM_NATIVE_COPY | KCOM_NATIVE_BUFVEC, /* wire: see the ops */
 };
 
 static const struct kcom_impl_desc membuf_desc = {
@@ -380,6 +393,7 @@ static const struct kcom_impl_desc membuf_desc = {
 	.impl_offset = offsetof(struct membuf, impl),
 	.destroy = membuf_destroy,
 	.sanity = membuf_sanity,
+	.info = membuf_info,
 };
 
 /* ---- construction ---- */
@@ -399,6 +413,14 @@ static kcom_error_t membuf_new(struct kcom_store *st, size_t base, size_t size, 
 	mb->fixed = fixed;
 	*out = mb;
 	return KCOM_OK;
+}
+
+kcom_error_t kcom_membuf_create_named(size_t size, const char *name, kcom_bufio_t **out_io)
+{
+	kcom_error_t err = kcom_membuf_create(size, out_io);
+	if (KCOM_SUCCEEDED(err))
+		kcom_impl_set_name_(&impl_from_bufio(*out_io)->impl, name);
+	return err;
 }
 
 kcom_error_t kcom_membuf_create(size_t size, kcom_bufio_t **out_io)

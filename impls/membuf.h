@@ -7,7 +7,8 @@
  * (kcom_membuf_wrap()).  map always works and is a direct pointer; copy shares storage and
  * copies on the first write to either side; wire is KCOM_E_NOTIMPL (pageable memory is not
  * handed to a device); while a mapping is outstanding the size is frozen (KCOM_E_BUSY) and the
- * memory never moves.  Objects answer IUnknown, absio, bufio and bufvec (one segment).
+ * memory never moves.  Objects answer IUnknown, absio, bufio, bufvec (one segment), bufinfo
+ * (bufio/bufinfo.h: a name, given with kcom_membuf_create_named() or set later) and debug.
  *
  * One object is not for concurrent mutation from several threads; reference counts are, and
  * so is writing to an object and to a copy of it from two threads at once.
@@ -48,6 +49,18 @@ typedef void (*kcom_membuf_release_fn)(void *ctx, void *mem, size_t len);
  * @retval KCOM_E_OUTOFMEMORY no memory
  */
 kcom_error_t kcom_membuf_create(size_t size, kcom_bufio_t **out_io);
+
+/**
+ * @brief Creates a growable membuf of @p size zero bytes with a name (L4's
+ *        `l4dm_mem_open(..., name, ...)`), which buffer info (bufio/bufinfo.h) reports.
+ * @param size initial size
+ * @param name the name (NULL: unnamed); cut to KCOM_BUFINFO_NAME_MAX - 1 bytes
+ * @param out_io receives the object with one reference; NULL on failure
+ * @retval KCOM_OK created
+ * @retval KCOM_E_INVALIDARG @p out_io is NULL
+ * @retval KCOM_E_OUTOFMEMORY no memory
+ */
+kcom_error_t kcom_membuf_create_named(size_t size, const char *name, kcom_bufio_t **out_io);
 
 /**
  * @brief Wraps caller memory as a fixed-capacity membuf (size @p len; can shrink and regrow

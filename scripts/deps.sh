@@ -5,7 +5,9 @@
 # installed afterwards.
 set -eu
 
-packages="build-essential autoconf automake libtool libltdl-dev check pkg-config doxygen valgrind libglib2.0-dev clang libclang-rt-14-dev lcov"
+# python3: tests/inspect.test parses kcom-inspect --json with a real JSON parser.  clang and
+# libclang-rt-14-dev: the libFuzzer target.  lcov: make coverage.
+packages="build-essential autoconf automake libtool libltdl-dev check pkg-config doxygen valgrind libglib2.0-dev python3 clang libclang-rt-14-dev lcov"
 
 missing=
 for pkg in $packages; do

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <bufio/bufinfo.h>
 #include <bufio/bufio.h>
 #include <bufio/bufvec.h>
 #include <com/com.h>
@@ -157,18 +158,18 @@ START_TEST(test_class_membuf_builtin)
 	ck_assert_ptr_nonnull(c->create);
 
 	/* Its interface list names exactly IUnknown (first: the identity), absio, bufio, bufvec and
-	 * the kit's debug interface, and each entry is what query answers. */
+	 * the kit's debug and buffer info interfaces, and each entry is what query answers. */
 	const kcom_iid_t *want[] = { &kcom_iunknown_iid, &kcom_absio_iid, &kcom_bufio_iid, &kcom_bufvec_iid,
-	                             &kcom_debug_iid };
+	                             &kcom_debug_iid, &kcom_bufinfo_iid };
 	ck_assert_ptr_nonnull(c->ifaces);
 	ck_assert(kcom_guid_equal(c->ifaces[0].iid, &kcom_iunknown_iid));
 	size_t n = 0;
 	while (c->ifaces[n].iid != NULL)
 		n++;
-	ck_assert_uint_eq(n, 5);
+	ck_assert_uint_eq(n, 6);
 	void *obj;
 	ck_assert_int_eq(kcom_create(&kcom_membuf_clsid, &kcom_iunknown_iid, &obj), KCOM_OK);
-	for (size_t w = 0; w < 5; w++) {
+	for (size_t w = 0; w < 6; w++) {
 		int found = 0;
 		for (size_t i = 0; i < n; i++) {
 			if (!kcom_guid_equal(c->ifaces[i].iid, want[w]))

@@ -14,6 +14,7 @@
 
 #include <stdio.h>
 
+#include <bufio/bufinfo.h>
 #include <bufio/bufio.h>
 #include <bufio/bufvec.h>
 #include <com/com.h>
@@ -791,6 +792,55 @@ START_TEST(test_bufvec_readonly_keeps_cow)
 }
 END_TEST
 
+/* ---- buffer info ---- */
+
+/*
+ * Every real buffer answers bufinfo; its size is getsize's, its name round-trips, and its
+ * natives are exactly the row's capabilities (the class description and the row agree).
+ */
+START_TEST(test_bufinfo)
+{
+	make_object(_i);
+	kcom_bufinfo_t *bi;
+	kcom_error_t err = kcom_bufio_query(io, &kcom_bufinfo_iid, (void **)&bi);
+	if (has(CAP_DOUBLE)) {
+		ck_assert_int_eq(err, KCOM_E_NOINTERFACE); /* test doubles have no kit */
+		drop_object();
+		return;
+	}
+	ck_assert_int_eq(err, KCOM_OK);
+	struct kcom_buffer_info info;
+	ck_assert_int_eq(kcom_bufinfo_get(bi, &info), KCOM_OK);
+	ck_assert_uint_eq(info.size, SIZE);
+	ck_assert_uint_eq(!!(info.natives & KCOM_NATIVE_MAP), has(CAP_MAPS));
+	ck_assert_uint_eq(!!(info.natives & KCOM_NATIVE_COPY), has(CAP_COPIES));
+	ck_assert_uint_eq(!!(info.natives & KCOM_NATIVE_BUFVEC), has(CAP_BUFVEC));
+	if (contract_available(impl, has(CAP_WIRES) ? CAP_WIRES : 0, "bufinfo natives"))
+		ck_assert_uint_eq(!!(info.natives & KCOM_NATIVE_WIRE), has(CAP_WIRES));
+	ck_assert_uint_eq(!!(info.flags & KCOM_BUFINFO_RESIZABLE), has(CAP_GROWS));
+
+	ck_assert_int_eq(kcom_bufinfo_set_name(bi, "rx ring"), KCOM_OK);
+	ck_assert_int_eq(kcom_bufinfo_get(bi, &info), KCOM_OK);
+	ck_assert_str_eq(info.name, "rx ring");
+	/* A long name is cut, never overflows. */
+	ck_assert_int_eq(kcom_bufinfo_set_name(bi, "a name much longer than thirty-one bytes, cut"), KCOM_OK);
+	ck_assert_int_eq(kcom_bufinfo_get(bi, &info), KCOM_OK);
+	ck_assert_uint_eq(strlen(info.name), KCOM_BUFINFO_NAME_MAX - 1);
+	ck_assert_int_eq(kcom_bufinfo_set_name(bi, NULL), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_bufinfo_get(bi, NULL), KCOM_E_INVALIDARG);
+
+	/* The same identity. */
+	void *unk, *unk2;
+	ck_assert_int_eq(kcom_bufinfo_query(bi, &kcom_iunknown_iid, &unk), KCOM_OK);
+	ck_assert_int_eq(kcom_bufio_query(io, &kcom_iunknown_iid, &unk2), KCOM_OK);
+	ck_assert_ptr_eq(unk, unk2);
+	kcom_iunknown_release(unk);
+	kcom_iunknown_release(unk2);
+	kcom_bufinfo_release(bi);
+	drop_object();
+}
+END_TEST
+
 Suite *contract_suite(void)
 {
 	Suite *s = suite_create("contract");
@@ -814,6 +864,7 @@ Suite *contract_suite(void)
 		{ "copy_threads", test_copy_threads },
 		{ "bufvec", test_bufvec },
 		{ "bufvec_cow", test_bufvec_readonly_keeps_cow },
+		{ "bufinfo", test_bufinfo },
 	};
 	for (size_t t = 0; t < sizeof(tests) / sizeof(tests[0]); t++) {
 		TCase *tc = tcase_create(tests[t].name);

@@ -46,6 +46,10 @@ static const struct error_code error_codes[] = {
 	ERROR_CODE(KCOM_E_UNREACHABLE),
 	ERROR_CODE(KCOM_E_BOUNDARY),
 	ERROR_CODE(KCOM_E_MISALIGNED),
+	ERROR_CODE(KCOM_E_BADMODULE),
+	ERROR_CODE(KCOM_E_IO),
+	ERROR_CODE(KCOM_E_BADHANDLE),
+	ERROR_CODE(KCOM_E_TOOBIG),
 };
 #define ERROR_NCODES (sizeof(error_codes) / sizeof(error_codes[0]))
 /* The first ERROR_NCOM entries are COM's codes; the rest are kcom's own. */
@@ -150,7 +154,7 @@ START_TEST(test_error_strerror_unknown)
 		KCOM_MAKE_ERROR(0x80004004u), /* E_ABORT: COM's, not kcom's */
 		KCOM_MAKE_ERROR(0x80000000u),
 		KCOM_MAKE_KERROR(0),
-		KCOM_MAKE_KERROR(14),
+		KCOM_MAKE_KERROR(0x7ff), /* well past the last code */
 		KCOM_MAKE_KERROR(0xffff),
 		KCOM_MAKE_ERROR(0x804C0001u), /* KCOM_E_RANGE's number in the next facility */
 	};

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <bufio/bufinfo.h>
 #include <bufio/bufvec.h>
 #include <com/com.h>
 #include <impls/membuf.h>
@@ -225,7 +226,51 @@ START_TEST(test_class_entry)
 		ck_assert_int_eq(kcom_create(&kcom_membuf_clsid, f->iid, &obj), KCOM_OK);
 		kcom_iunknown_release(obj);
 	}
-	ck_assert_uint_eq(n, 5); /* IUnknown, absio, bufio, bufvec, debug */
+	ck_assert_uint_eq(n, 6); /* IUnknown, absio, bufio, bufvec, debug, bufinfo */
+}
+END_TEST
+
+/* Buffer info: the name given at creation; COW_SHARED exactly while a copy shares the store. */
+START_TEST(test_info_name_and_sharing)
+{
+	kcom_bufio_t *io, *copy;
+	ck_assert_int_eq(kcom_membuf_create_named(100, "dataspace A", &io), KCOM_OK);
+	kcom_bufinfo_t *bi;
+	ck_assert_int_eq(kcom_bufio_query(io, &kcom_bufinfo_iid, (void **)&bi), KCOM_OK);
+	struct kcom_buffer_info info;
+	ck_assert_int_eq(kcom_bufinfo_get(bi, &info), KCOM_OK);
+	ck_assert_str_eq(info.name, "dataspace A");
+	ck_assert_uint_eq(info.size, 100);
+	ck_assert_uint_eq(info.flags, KCOM_BUFINFO_RESIZABLE);
+	ck_assert_uint_eq(info.natives, KCOM_NATIVE_MAP | KCOM_NATIVE_COPY | KCOM_NATIVE_BUFVEC);
+	ck_assert_uint_eq(info.natives, kcom_membuf_class.natives); /* from the class description */
+
+	ck_assert_int_eq(kcom_bufio_copy(io, 0, 50, &copy), KCOM_OK);
+	ck_assert_int_eq(kcom_bufinfo_get(bi, &info), KCOM_OK);
+	ck_assert_uint_eq(info.flags, KCOM_BUFINFO_RESIZABLE | KCOM_BUFINFO_COW_SHARED);
+	size_t put;
+	ck_assert_int_eq(kcom_bufio_write(io, "x", 0, 1, &put), KCOM_OK); /* unshares */
+	ck_assert_int_eq(kcom_bufinfo_get(bi, &info), KCOM_OK);
+	ck_assert_uint_eq(info.flags, KCOM_BUFINFO_RESIZABLE);
+	kcom_bufio_release(copy);
+
+	/* An unnamed one, and a wrapper (fixed size). */
+	kcom_bufinfo_release(bi);
+	kcom_bufio_release(io);
+	ck_assert_int_eq(kcom_membuf_create_named(0, NULL, &io), KCOM_OK);
+	ck_assert_int_eq(kcom_bufio_query(io, &kcom_bufinfo_iid, (void **)&bi), KCOM_OK);
+	ck_assert_int_eq(kcom_bufinfo_get(bi, &info), KCOM_OK);
+	ck_assert_str_eq(info.name, "");
+	kcom_bufinfo_release(bi);
+	kcom_bufio_release(io);
+	static char mem[16];
+	ck_assert_int_eq(kcom_membuf_wrap(mem, sizeof(mem), NULL, NULL, &io), KCOM_OK);
+	ck_assert_int_eq(kcom_bufio_query(io, &kcom_bufinfo_iid, (void **)&bi), KCOM_OK);
+	ck_assert_int_eq(kcom_bufinfo_get(bi, &info), KCOM_OK);
+	ck_assert_uint_eq(info.flags, 0);
+	kcom_bufinfo_release(bi);
+	ck_assert_uint_eq(kcom_bufio_release(io), 0);
+	ck_assert_int_eq(kcom_membuf_create_named(0, "x", NULL), KCOM_E_INVALIDARG);
 }
 END_TEST
 
@@ -243,6 +288,7 @@ Suite *membuf_suite(void)
 	tcase_add_test(tc, test_map_alignment_and_stability);
 	tcase_add_test(tc, test_no_wire);
 	tcase_add_test(tc, test_class_entry);
+	tcase_add_test(tc, test_info_name_and_sharing);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -5,11 +5,14 @@
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 #include <bufio/bufio.h>
 #include <com/com.h>
+#include <com/module.h>
 #include <impls/dmabuf.h>
+#include <impls/filebuf.h>
 #include <impls/membuf.h>
 #include "tests/contract.h"
 #include "tests/plainio.h"
@@ -124,6 +127,33 @@ static kcom_error_t make_plain_fixed(size_t size, kcom_bufio_t **out)
 	return make_plain(size, PLAINIO_BUFIO | PLAINIO_FIXED, out);
 }
 
+/*
+ * filebuf, loaded by name through the module loader (KCOM_MODULE_PATH): the probe loads it
+ * once, outside any counting osenv, and keeps it; a host where it cannot load skips the row
+ * with the loader's reason.
+ */
+static const char *filebuf_probe(unsigned cap)
+{
+	static kcom_module_t *module;
+	static char why[600];
+	(void)cap;
+	if (module != NULL)
+		return NULL;
+	if (KCOM_SUCCEEDED(kcom_module_load("filebuf", &module)))
+		return NULL;
+	snprintf(why, sizeof(why), "%s", kcom_module_error());
+	return why;
+}
+
+static kcom_error_t make_filebuf(size_t size, kcom_bufio_t **out)
+{
+	static const kcom_clsid_t filebuf_clsid = KCOM_FILEBUF_CLSID;
+	kcom_error_t err = kcom_create(&filebuf_clsid, &kcom_bufio_iid, (void **)out);
+	if (KCOM_SUCCEEDED(err))
+		err = fill_pattern(*out, size);
+	return err;
+}
+
 #define MEMBUF_CAPS (CAP_GROWS | CAP_MAPS | CAP_COPIES | CAP_BUFVEC)
 
 /* dmabuf rows: their probe (tests/check_dmabuf.c) skips them where mlock or pagemap cannot serve. */
@@ -169,5 +199,7 @@ const struct contract_impl contract_impls[] = {
 	{ .name = "dmabuf", .make = make_dmabuf, .caps = DMABUF_CAPS, .probe = dmabuf_test_probe },
 	{ .name = "dmabuf-class", .make = make_dmabuf_class, .caps = DMABUF_CAPS | CAP_GROWS, .probe = dmabuf_test_probe },
 	{ .name = "dmabuf-copy", .make = make_dmabuf_copy, .caps = DMABUF_CAPS, .probe = dmabuf_test_probe },
+	{ .name = "filebuf", .make = make_filebuf, .caps = CAP_GROWS | CAP_MAPS | CAP_COPIES | CAP_BUFVEC,
+	  .probe = filebuf_probe },
 };
 const size_t contract_nimpls = sizeof(contract_impls) / sizeof(contract_impls[0]);

@@ -18,5 +18,7 @@ Suite *kit_suite(void);
 Suite *iochannel_suite(void);
 Suite *pool_suite(void);
 Suite *dmabuf_suite(void);
+Suite *module_suite(void);
+Suite *filebuf_suite(void);
 
 #endif
