@@ -22,11 +22,13 @@
 #include <bufio/bufinfo.h>
 #include <bufio/bufio.h>
 #include <bufio/bufvec.h>
+#include <bufio/helpers.h>
 #include <com/com.h>
 #include <com/debug.h>
 #include <com/module.h>
 #include <com/registry.h>
 #include <impls/filebuf.h>
+#include <impls/pool.h>
 
 /* ---- the tables ---- */
 
@@ -45,6 +47,8 @@ static const struct known_iface {
 	{ "debug", &kcom_debug_iid },
 	{ "registry", &kcom_registry_iid },
 	{ "fileio", &fileio_iid },
+	{ "pool", &kcom_pool_iid },
+	{ "dmaalloc", &kcom_dmaalloc_iid },
 	/* the chain extension: add { "chain", &kcom_chain_iid } when it exists */
 };
 #define NKNOWN (sizeof(known_ifaces) / sizeof(known_ifaces[0]))
