@@ -52,6 +52,7 @@ struct mc_node {
 	kcom_refcount_t refs;
 	uint32_t height; /* 1 for a leaf */
 	size_t total;    /* bytes in this subtree */
+	size_t ltot;     /* bytes in the left subtree: seek loads one node a level */
 	struct mc_seg seg;
 	struct mc_node *l, *r;
 };
@@ -114,7 +115,8 @@ static struct mc_node *mk(struct mc_node *spare, struct mc_node *l, struct mc_se
 	t->r = r;
 	t->seg = s;
 	t->height = 1 + KCOM_MAX(mc_h(l), mc_h(r));
-	t->total = mc_total(l) + s.len + mc_total(r);
+	t->ltot = mc_total(l);
+	t->total = t->ltot + s.len + mc_total(r);
 	return t;
 }
 
@@ -375,18 +377,18 @@ static unsigned char *seg_bytes(const struct mc_seg *s)
 	return s->st->data + s->off;
 }
 
-/* Copies bytes [off, off + n) of t (all inside it) to dst. */
-static void tree_copyout(const struct mc_node *t, size_t off, size_t n, unsigned char *dst)
+/* Copies bytes [off, off + n) of t (all inside it) to dst, across segments. */
+static void tree_copyout_span(const struct mc_node *t, size_t off, size_t n, unsigned char *dst)
 {
 	while (n != 0) {
-		size_t lt = mc_total(t->l);
+		size_t lt = t->ltot;
 		if (off < lt) {
 			if (n <= lt - off) {
 				t = t->l;
 				continue;
 			}
 			size_t k = lt - off;
-			tree_copyout(t->l, off, k, dst);
+			tree_copyout_span(t->l, off, k, dst);
 			dst += k;
 			n -= k;
 			off = lt;
@@ -404,13 +406,40 @@ static void tree_copyout(const struct mc_node *t, size_t off, size_t n, unsigned
 	}
 }
 
+/*
+ * Copies bytes [off, off + n) of t (n > 0, all inside t) to dst.  The common case, a range inside
+ * one segment, descends with one node load a level and selects the child without a branch (a
+ * random seek mispredicts half of its branches otherwise); a range across segments goes the
+ * general way.
+ */
+static void tree_copyout(const struct mc_node *t, size_t off, size_t n, unsigned char *dst)
+{
+	const struct mc_node *root = t;
+	size_t o = off;
+	for (;;) {
+		size_t lt = t->ltot, end = lt + t->seg.len;
+		if (o - lt < t->seg.len) /* lt <= o < end, as one unsigned compare */
+			break;
+		size_t right = o >= end;
+		const struct mc_node *next[2] = { t->l, t->r };
+		o -= end & (0 - right);
+		t = next[right];
+	}
+	o -= t->ltot;
+	if (n <= t->seg.len - o) {
+		kcom_memcpy(dst, seg_bytes(&t->seg) + o, n);
+		return;
+	}
+	tree_copyout_span(root, off, n, dst);
+}
+
 /* Calls fn on each piece of segment memory of [off, off + n) of t, in order. */
 typedef void (*mc_visit_fn)(void *ctx, unsigned char *p, size_t len);
 
 static void tree_visit(const struct mc_node *t, size_t off, size_t n, mc_visit_fn fn, void *ctx)
 {
 	while (n != 0) {
-		size_t lt = mc_total(t->l);
+		size_t lt = t->ltot;
 		if (off < lt) {
 			size_t k = KCOM_MIN(n, lt - off);
 			tree_visit(t->l, off, k, fn, ctx);
@@ -440,7 +469,7 @@ static int tree_private(const struct mc_node *t, size_t off, size_t n)
 	while (n != 0) {
 		if (kcom_refcount_get(&t->refs) != 1)
 			return 0;
-		size_t lt = mc_total(t->l);
+		size_t lt = t->ltot;
 		if (off < lt) {
 			size_t k = KCOM_MIN(n, lt - off);
 			if (!tree_private(t->l, off, k))
@@ -469,7 +498,7 @@ static const struct mc_node *tree_find(const struct mc_node *t, size_t off, size
 {
 	size_t base = 0;
 	for (;;) {
-		size_t lt = mc_total(t->l);
+		size_t lt = t->ltot;
 		if (off < lt) {
 			t = t->l;
 			continue;
@@ -491,7 +520,7 @@ static size_t tree_count(const struct mc_node *t, size_t off, size_t n)
 {
 	size_t count = 0;
 	while (n != 0) {
-		size_t lt = mc_total(t->l);
+		size_t lt = t->ltot;
 		if (off < lt) {
 			size_t k = KCOM_MIN(n, lt - off);
 			count += tree_count(t->l, off, k);
@@ -780,8 +809,11 @@ static struct mc_node *mc_private_first(struct mbufchain *mc)
 /* Adds `n` to the totals down a spine (private: checked by the caller). */
 static void mc_grow_spine(struct mbufchain *mc, int right, size_t n)
 {
-	for (struct mc_node *t = mc->root; t != NULL; t = right ? t->r : t->l)
+	for (struct mc_node *t = mc->root; t != NULL; t = right ? t->r : t->l) {
 		t->total += n;
+		if (!right && t->l != NULL)
+			t->ltot += n; /* the first segment is in the left subtree */
+	}
 	mc->size += n;
 }
 
@@ -900,7 +932,7 @@ static const char *mc_check_tree(const struct mc_node *t, uint32_t *height, size
 		return "mbufchain: the tree is not balanced";
 	if (t->height != 1 + KCOM_MAX(hl, hr))
 		return "mbufchain: a wrong cached height";
-	if (t->total != tl + t->seg.len + tr)
+	if (t->total != tl + t->seg.len + tr || t->ltot != tl)
 		return "mbufchain: a subtree's length does not add up";
 	*height = t->height;
 	*total = t->total;
