@@ -764,6 +764,35 @@ static kcom_error_t mc_replace(struct mbufchain *mc, size_t a, size_t b, struct 
 	return KCOM_OK;
 }
 
+/*
+ * A copy of the path from t (not consumed) to the segment holding byte `off`, with that segment
+ * replaced by `ns` (its reference consumed): height-many new nodes, everything else shared.
+ * NULL when allocation failed, everything taken released.
+ */
+static struct mc_node *path_replace(struct mc_node *t, size_t off, struct mc_seg ns)
+{
+	struct mc_node *l = t->l, *r = t->r;
+	struct mc_seg s = t->seg;
+	if (off < t->ltot) {
+		l = path_replace(t->l, off, ns);
+		if (l == NULL)
+			return NULL;
+		node_hold(r);
+		kcom_store_hold_(s.st);
+	} else if (off - t->ltot < t->seg.len) {
+		node_hold(l);
+		node_hold(r);
+		s = ns;
+	} else {
+		r = path_replace(t->r, off - t->ltot - t->seg.len, ns);
+		if (r == NULL)
+			return NULL;
+		node_hold(l);
+		kcom_store_hold_(s.st);
+	}
+	return mk(NULL, l, s, r);
+}
+
 /* Bytes [a, b) of the chain moved into new private clusters of `chunk` bytes. */
 static kcom_error_t mc_privatize(struct mbufchain *mc, size_t a, size_t b, size_t chunk)
 {
@@ -872,7 +901,7 @@ static kcom_error_t mc_put(struct mbufchain *mc, const void *buf, size_t off, si
 
 	/* Copy-on-write of [a, b) around [off, min(end, size)). */
 	size_t s0, t0;
-	(void)tree_find(mc->root, off, &s0);
+	const struct mc_node *first = tree_find(mc->root, off, &s0);
 	size_t a = KCOM_MAX(s0, off - off % cs);
 	size_t b = size, e = KCOM_MIN(end, size);
 	if (end < size) {
@@ -892,6 +921,16 @@ static kcom_error_t mc_put(struct mbufchain *mc, const void *buf, size_t off, si
 	kcom_error_t err = mc_clusters(pc, 3, cs, 0, 0, &ss);
 	if (KCOM_FAILED(err))
 		return err;
+	if (a == s0 && b == s0 + first->seg.len && ss.n == 1) {
+		/* Exactly one segment's bytes change: copy the path to it, no split or join. */
+		struct mc_seg ns = ss.v[0];
+		mc_segs_free(&ss);
+		struct mc_node *t = path_replace(mc->root, a, ns);
+		if (t == NULL)
+			return KCOM_E_OUTOFMEMORY;
+		mc_commit(mc, t);
+		return KCOM_OK;
+	}
 	return mc_replace(mc, a, b, &ss);
 }
 

@@ -284,6 +284,45 @@ START_TEST(test_write_after_copy_cost)
 }
 END_TEST
 
+/* Every allocation of a write after a copy failing in turn: the object unchanged, nothing leaked. */
+START_TEST(test_write_after_copy_allocfail)
+{
+	unsigned long failures = 0;
+	for (unsigned long nth = 1; nth < 1000; nth++) {
+		kcom_bufio_t *io = pattern_chain(256u << 10, 4096, 4096), *copy;
+		ck_assert_int_eq(kcom_bufio_copy(io, 0, 256u << 10, &copy), KCOM_OK);
+		size_t put = 99;
+		testenv_fail_at(nth);
+		/* Inside one segment (the path is copied) and across two (split and join). */
+		kcom_error_t err = kcom_bufio_write(copy, "!", 100000, 1, &put);
+		if (KCOM_SUCCEEDED(err))
+			err = kcom_bufio_write(copy, "!!", 8191, 2, &put);
+		int hit = testenv_failure_hit();
+		testenv_fail_at(0);
+		assert_sane(copy);
+		contract_assert_pattern(io, 256u << 10);
+		if (hit) {
+			ck_assert_int_eq(err, KCOM_E_OUTOFMEMORY);
+			uint8_t b[2];
+			size_t got;
+			ck_assert_int_eq(kcom_bufio_read(copy, b, 8191, 2, &got), KCOM_OK);
+			ck_assert_uint_eq(b[0], contract_pattern(8191)); /* the failed write changed nothing */
+			ck_assert_uint_eq(b[1], contract_pattern(8192));
+			failures++;
+		} else {
+			ck_assert_int_eq(err, KCOM_OK);
+		}
+		ck_assert_uint_eq(kcom_bufio_release(copy), 0);
+		ck_assert_uint_eq(kcom_bufio_release(io), 0);
+		ck_assert_uint_eq(testenv_allocs(), testenv_frees());
+		ck_assert_int_eq(testenv_bytes_outstanding(), 0);
+		if (!hit)
+			break;
+	}
+	ck_assert_uint_gt(failures, 10);
+}
+END_TEST
+
 /* ---- the chain interface ---- */
 
 START_TEST(test_prepend_in_reserved_room)
@@ -833,6 +872,7 @@ Suite *mbufchain_suite(void)
 	tcase_add_test(tc, test_mapped_bytes_never_move);
 	tcase_add_test(tc, test_copy_cost_constant);
 	tcase_add_test(tc, test_write_after_copy_cost);
+	tcase_add_test(tc, test_write_after_copy_allocfail);
 	tcase_add_test(tc, test_prepend_in_reserved_room);
 	tcase_add_test(tc, test_append_by_reference);
 	tcase_add_test(tc, test_split_and_trim);
