@@ -265,8 +265,9 @@ START_TEST(test_write_after_copy_cost)
 		ck_assert_int_eq(kcom_bufio_write(copy, "!", (kcom_off_t)(sizes[i] / 2 + 5), 1, &put), KCOM_OK);
 		unsigned long allocs = testenv_allocs() - before;
 		ck_assert_uint_le(allocs, bound);
-		/* New bytes: the nodes and one or two clusters, never a copy of the index or the data. */
-		ck_assert_int_le(testenv_bytes_outstanding() - bytes, (long long)(2 * (4096 + 128) + allocs * 64));
+		/* New bytes: one or two clusters and node slabs (at most one per allocation), never a
+		 * copy of the data. */
+		ck_assert_int_le(testenv_bytes_outstanding() - bytes, (long long)(2 * (4096 + 128) + allocs * 4096));
 		contract_assert_pattern(io, sizes[i]);
 		uint8_t b;
 		ck_assert_int_eq(kcom_bufio_read(copy, &b, (kcom_off_t)(sizes[i] / 2 + 5), 1, &put), KCOM_OK);
@@ -319,7 +320,7 @@ START_TEST(test_write_after_copy_allocfail)
 		if (!hit)
 			break;
 	}
-	ck_assert_uint_gt(failures, 10);
+	ck_assert_uint_ge(failures, 2); /* a cluster, and node slabs (fewer without invariants) */
 }
 END_TEST
 
@@ -358,7 +359,7 @@ START_TEST(test_append_by_reference)
 	/* From a chain: nodes only, no cluster. */
 	long long bytes = testenv_bytes_outstanding();
 	ck_assert_int_eq(kcom_chain_append(ch, src, 100, 90000), KCOM_OK);
-	ck_assert_int_le(testenv_bytes_outstanding() - bytes, 100 * 64);
+	ck_assert_int_le(testenv_bytes_outstanding() - bytes, 100 * 256); /* nodes (in slabs), no cluster */
 	contract_assert_pattern(dst, 90100);
 	/* The source's later writes are not seen, nor ours by it. */
 	size_t put, got;
