@@ -924,6 +924,55 @@ static struct mc_node *mc_private_first(struct mbufchain *mc)
 	return kcom_store_shared_(t->seg.st) ? NULL : t;
 }
 
+/* The deepest path ever walked: an AVL tree's height is below 1.45 log2(n + 2), n < 2^64. */
+#define MC_MAXH 96
+
+/*
+ * Adds segment `s` after the last one in place when the chain alone holds its right spine: one
+ * new node, at most one rotation in place, no path copy.  *done 0: the spine is shared, nothing
+ * happened and `s` is still the caller's.  *done 1: `s` was taken over; KCOM_OK, or
+ * KCOM_E_OUTOFMEMORY with `s` released and the chain unchanged (the node is allocated first).
+ */
+static kcom_error_t mc_append_inplace(struct mbufchain *mc, struct mc_seg s, int *done)
+{
+	struct mc_node *path[MC_MAXH];
+	int d = 0;
+	*done = 0;
+	for (struct mc_node *t = mc->root; t != NULL; t = t->r) {
+		if (kcom_refcount_get(&t->refs) != 1 || d == MC_MAXH)
+			return KCOM_OK;
+		path[d++] = t;
+	}
+	*done = 1;
+	struct mc_node *child = mk(NULL, NULL, s, NULL);
+	if (child == NULL)
+		return KCOM_E_OUTOFMEMORY;
+	/* Back up the spine: lengths and heights; a subtree that grew two taller than its left
+	 * sibling is right-heavy (it grew on its right), so one left rotation rebalances it. */
+	for (int i = d - 1; i >= 0; i--) {
+		struct mc_node *x = path[i];
+		x->r = child;
+		if (mc_h(child) > mc_h(x->l) + 1) {
+			struct mc_node *y = child;
+			x->r = y->l;
+			x->height = 1 + KCOM_MAX(mc_h(x->l), mc_h(x->r));
+			x->total = x->ltot + x->seg.len + mc_total(x->r);
+			y->l = x;
+			y->ltot = x->total;
+			y->height = 1 + KCOM_MAX(mc_h(y->l), mc_h(y->r));
+			y->total = y->ltot + y->seg.len + mc_total(y->r);
+			child = y;
+		} else {
+			x->height = 1 + KCOM_MAX(mc_h(x->l), mc_h(x->r));
+			x->total = x->ltot + x->seg.len + mc_total(x->r);
+			child = x;
+		}
+	}
+	mc->root = child;
+	mc->size = mc_total(child);
+	return KCOM_OK;
+}
+
 /* Adds `n` to the totals down a spine (private: checked by the caller). */
 static void mc_grow_spine(struct mbufchain *mc, int right, size_t n)
 {
@@ -985,6 +1034,15 @@ static kcom_error_t mc_put(struct mbufchain *mc, const void *buf, size_t off, si
 		kcom_error_t err = mc_clusters(pc, 2, cs, 0, 0, &ss);
 		if (KCOM_FAILED(err))
 			return err;
+		if (ss.n == 1) {
+			int done;
+			struct mc_seg ns = ss.v[0];
+			err = mc_append_inplace(mc, ns, &done);
+			if (done) {
+				mc_segs_free(&ss);
+				return err;
+			}
+		}
 		return mc_replace(mc, size, size, &ss);
 	}
 

@@ -324,6 +324,32 @@ START_TEST(test_write_after_copy_allocfail)
 }
 END_TEST
 
+/* An append to a chain that alone holds its right spine adds one node and one cluster in place. */
+START_TEST(test_append_in_place)
+{
+	kcom_bufio_t *io = pattern_chain(1u << 20, 4096, 4096), *copy;
+	uint8_t buf[4096];
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = contract_pattern((1u << 20) + i);
+	size_t put;
+	unsigned long before = testenv_allocs();
+	ck_assert_int_eq(kcom_bufio_write(io, buf, 1u << 20, 4096, &put), KCOM_OK);
+	ck_assert_uint_le(testenv_allocs() - before, 2); /* the cluster, maybe a node slab */
+	assert_sane(io);
+	/* Shared spine (a copy holds the root): the append copies the path, the copy keeps its size. */
+	ck_assert_int_eq(kcom_bufio_copy(io, 0, (1u << 20) + 4096, &copy), KCOM_OK);
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = contract_pattern((1u << 20) + 4096 + i);
+	ck_assert_int_eq(kcom_bufio_write(io, buf, (1u << 20) + 4096, 4096, &put), KCOM_OK);
+	assert_sane(io);
+	assert_sane(copy);
+	contract_assert_pattern(io, (1u << 20) + 8192);
+	contract_assert_pattern(copy, (1u << 20) + 4096);
+	ck_assert_uint_eq(kcom_bufio_release(copy), 0);
+	ck_assert_uint_eq(kcom_bufio_release(io), 0);
+}
+END_TEST
+
 /* ---- the chain interface ---- */
 
 START_TEST(test_prepend_in_reserved_room)
@@ -874,6 +900,7 @@ Suite *mbufchain_suite(void)
 	tcase_add_test(tc, test_copy_cost_constant);
 	tcase_add_test(tc, test_write_after_copy_cost);
 	tcase_add_test(tc, test_write_after_copy_allocfail);
+	tcase_add_test(tc, test_append_in_place);
 	tcase_add_test(tc, test_prepend_in_reserved_room);
 	tcase_add_test(tc, test_append_by_reference);
 	tcase_add_test(tc, test_split_and_trim);
