@@ -20,6 +20,9 @@
  *      physical addresses (root); without them that part says so and is skipped.
  *   6. buffer pools: get + put of one page through the thread's cache against the pool's lock
  *      every time, and two threads at once against one, as an aggregate rate.
+ *   7. mbufchain built from 4 KiB appends at 1..64 MiB beside membuf, libevent's evbuffer and
+ *      absl::Cord (each peer when configure found it): sequential reads and writes, random
+ *      64-byte reads, copy(), copy then a 1-byte write, appends (doc/performance.md).
  *
  * How: the host's speed swings by tens of percent from one second to the next, so no figure is a
  * best-of and no ratio divides figures taken at different times.  Each comparison runs its two
@@ -50,6 +53,7 @@
 #include <com/error.h>
 #include <com/refcount.h>
 #include <impls/dmabuf.h>
+#include <impls/mbufchain.h>
 #include <impls/membuf.h>
 #include <impls/pool.h>
 
@@ -59,6 +63,12 @@
 
 #ifdef HAVE_GLIB
 #include <glib-object.h>
+#endif
+#ifdef HAVE_LIBEVENT
+#include <event2/buffer.h>
+#endif
+#ifdef __GLIBC__
+#include <malloc.h>
 #endif
 
 #define BENCH_CHUNK 4096u        /* bytes per sequential call */
@@ -1015,6 +1025,407 @@ static void bench_dma(const struct bench_config *cfg)
 	close(c.fd);
 }
 
+/* ---- 7. mbufchain beside membuf, libevent's evbuffer and absl::Cord ---- */
+
+#ifdef HAVE_ABSL
+/* bench/cord-bench.cc */
+void *cord_bench_build(const unsigned char *src, size_t size, size_t chunk);
+void cord_bench_free(void *cord);
+void cord_bench_rand(void *cord, const int64_t *offs, size_t mask, size_t ops, unsigned char *dst, size_t n);
+void cord_bench_copy(void *cord, size_t ops);
+#endif
+
+/* Sizes of the chains compared: 1, 4, 16, 64 MiB (quick: 1 MiB). */
+static const size_t mc_sizes_full[] = { 1u << 20, 4u << 20, 16u << 20, 64u << 20 };
+static const size_t mc_sizes_quick[] = { 1u << 20 };
+
+/* Everything the section's sides need, for one size. */
+struct mc_bench {
+	size_t size;
+	const unsigned char *src;   /* the bytes every structure is built from */
+	struct bench_ctx chain;     /* random reads of the chain (rand_kcom) */
+	struct bench_ctx membuf;    /* ... of a membuf with the same bytes */
+	kcom_bufio_t *chain_io;
+	kcom_bufio_t *membuf_io;
+	unsigned char *plain;       /* sequential: a plain buffer of `size` bytes */
+	unsigned char *plain2;      /* ... and a second one, memcpy's destination */
+	size_t ops;                 /* copies, copy-and-writes per repetition */
+	size_t slow_ops;            /* membuf copy-and-write, evbuffer reads and reference copies */
+	const kcom_off_t *offs;
+	size_t mask;
+	void *cord;
+#ifdef HAVE_LIBEVENT
+	struct evbuffer *evb;
+#endif
+};
+
+/* Figure names live as long as the program: bench_record keeps the pointer. */
+static const char *mc_name(const char *what, size_t size)
+{
+	static char pool[48][40];
+	static size_t used;
+	if (used == sizeof(pool) / sizeof(pool[0])) {
+		fprintf(stderr, "kcom-bench: too many mbufchain figures\n");
+		exit(1);
+	}
+	snprintf(pool[used], sizeof(pool[used]), "%s_%zu", what, size >> 20);
+	return pool[used++];
+}
+
+/* A chain built from 4 KiB writes at the end (appends), as a receive path builds one. */
+static kcom_bufio_t *mc_build(const unsigned char *src, size_t size)
+{
+	kcom_bufio_t *io;
+	bench_check(kcom_mbufchain_create(0, &io), "kcom_mbufchain_create");
+	kcom_error_t bad = KCOM_OK;
+	size_t short_or = 0, actual;
+	for (size_t off = 0; off < size; off += BENCH_CHUNK) {
+		kcom_error_t err = kcom_bufio_write(io, src + off, (kcom_off_t)off, BENCH_CHUNK, &actual);
+		bad = err ? err : bad;
+		short_or |= actual ^ BENCH_CHUNK;
+	}
+	bench_check_loop(bad, short_or, "kcom_bufio_write (append)");
+	return io;
+}
+
+/* Appending: the whole chain built by 4 KiB appends; the release is off the clock. */
+static double mc_side_append(const void *vctx)
+{
+	const struct mc_bench *b = vctx;
+	double t0 = bench_now();
+	kcom_bufio_t *io = mc_build(b->src, b->size);
+	double t = bench_now() - t0;
+	kcom_bufio_release(io);
+#ifdef __GLIBC__
+	/* Hand the freed clusters' pages back, so the next build faults fresh pages as memcpy does. */
+	malloc_trim(0);
+#endif
+	return t;
+}
+
+/* Its baseline: 4 KiB memcpy calls into never-touched pages (a fresh mapping: the same faults). */
+static double mc_side_append_memcpy(const void *vctx)
+{
+	const struct mc_bench *b = vctx;
+	unsigned char *dst = mmap(NULL, b->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (dst == MAP_FAILED) {
+		perror("kcom-bench: mmap");
+		exit(1);
+	}
+	double t = seq_memcpy(dst, b->src, b->size);
+	munmap(dst, b->size);
+	return t;
+}
+
+static double mc_side_rand_chain(const void *vctx)
+{
+	return rand_kcom(&((const struct mc_bench *)vctx)->chain);
+}
+
+static double mc_side_rand_membuf(const void *vctx)
+{
+	return rand_kcom(&((const struct mc_bench *)vctx)->membuf);
+}
+
+/* Sequential 4 KiB calls over the chain, against memcpy between two plain buffers. */
+static double mc_side_seq_write(const void *vctx)
+{
+	const struct mc_bench *b = vctx;
+	struct bench_ctx c = { .io = b->chain_io, .plain = b->plain, .size = b->size };
+	return seq_kcom_write(&c);
+}
+
+static double mc_side_seq_read(const void *vctx)
+{
+	const struct mc_bench *b = vctx;
+	struct bench_ctx c = { .io = b->chain_io, .plain = b->plain, .size = b->size };
+	return seq_kcom_read(&c);
+}
+
+static double mc_side_seq_memcpy(const void *vctx)
+{
+	const struct mc_bench *b = vctx;
+	return seq_memcpy(b->plain2, b->plain, b->size);
+}
+
+/* copy() of the whole chain and the release of the copy. */
+static double mc_side_copy(const void *vctx)
+{
+	const struct mc_bench *b = vctx;
+	kcom_error_t bad = KCOM_OK;
+	double t0 = bench_now();
+	for (size_t i = 0; i < b->ops; i++) {
+		kcom_bufio_t *copy;
+		kcom_error_t err = kcom_bufio_copy(b->chain_io, 0, b->size, &copy);
+		bad = err ? err : bad;
+		if (err == KCOM_OK)
+			kcom_bufio_release(copy);
+	}
+	double t = bench_now() - t0;
+	bench_check(bad, "kcom_bufio_copy");
+	return t;
+}
+
+/* copy(), a 1-byte write in the middle of the copy, and the release of the copy. */
+static double mc_cow_loop(kcom_bufio_t *io, size_t size, size_t ops)
+{
+	kcom_error_t bad = KCOM_OK;
+	size_t actual;
+	double t0 = bench_now();
+	for (size_t i = 0; i < ops; i++) {
+		kcom_bufio_t *copy;
+		kcom_error_t err = kcom_bufio_copy(io, 0, size, &copy);
+		bad = err ? err : bad;
+		if (err != KCOM_OK)
+			continue;
+		err = kcom_bufio_write(copy, "!", (kcom_off_t)(size / 2 + (i * 4099) % 4096), 1, &actual);
+		bad = err ? err : bad;
+		kcom_bufio_release(copy);
+	}
+	double t = bench_now() - t0;
+	bench_check(bad, "copy and write");
+	return t;
+}
+
+static double mc_side_cow(const void *vctx)
+{
+	const struct mc_bench *b = vctx;
+	return mc_cow_loop(b->chain_io, b->size, b->ops);
+}
+
+static double mc_side_cow_membuf(const void *vctx)
+{
+	const struct mc_bench *b = vctx;
+	return mc_cow_loop(b->membuf_io, b->size, b->slow_ops);
+}
+
+#ifdef HAVE_ABSL
+static double mc_side_rand_cord(const void *vctx)
+{
+	const struct mc_bench *b = vctx;
+	double t0 = bench_now();
+	cord_bench_rand(b->cord, b->offs, b->mask, b->chain.ops, bench_small_dst, BENCH_SMALL);
+	return bench_now() - t0;
+}
+
+static double mc_side_copy_cord(const void *vctx)
+{
+	const struct mc_bench *b = vctx;
+	double t0 = bench_now();
+	cord_bench_copy(b->cord, b->ops);
+	return bench_now() - t0;
+}
+#endif
+
+#ifdef HAVE_LIBEVENT
+/* evbuffer: evbuffer_ptr_set to the offset (a walk over its chains), then copy out from there. */
+static double mc_side_rand_evbuffer(const void *vctx)
+{
+	const struct mc_bench *b = vctx;
+	int bad = 0;
+	double t0 = bench_now();
+	for (size_t i = 0; i < b->slow_ops; i++) {
+		struct evbuffer_ptr p;
+		bad |= evbuffer_ptr_set(b->evb, &p, (size_t)b->offs[i & b->mask], EVBUFFER_PTR_SET) != 0;
+		bad |= evbuffer_copyout_from(b->evb, &p, bench_small_dst, BENCH_SMALL) != BENCH_SMALL;
+		BENCH_USE(bench_small_dst);
+	}
+	double t = bench_now() - t0;
+	if (bad) {
+		fprintf(stderr, "kcom-bench: evbuffer read failed\n");
+		exit(1);
+	}
+	return t;
+}
+
+/* evbuffer's reference copy: evbuffer_add_buffer_reference into a new buffer, then its free. */
+static double mc_side_copy_evbuffer(const void *vctx)
+{
+	const struct mc_bench *b = vctx;
+	int bad = 0;
+	double t0 = bench_now();
+	for (size_t i = 0; i < b->slow_ops; i++) {
+		struct evbuffer *out = evbuffer_new();
+		bad |= out == NULL || evbuffer_add_buffer_reference(out, b->evb) != 0;
+		if (out != NULL)
+			evbuffer_free(out);
+	}
+	double t = bench_now() - t0;
+	if (bad) {
+		fprintf(stderr, "kcom-bench: evbuffer reference copy failed\n");
+		exit(1);
+	}
+	return t;
+}
+#endif
+
+/*
+ * Prints `label` and the cells; the figures a target names (and the peers' at the largest size)
+ * are also recorded under name_<MiB> for the final lines (`name` NULL: printed only, since
+ * bench_figures[] has room for 64).
+ */
+static void mc_row(const char *label, size_t size, const char *name, const struct bench_series *s, const char *unit,
+                   int prec)
+{
+	struct bench_summary sum = name != NULL ? bench_record(mc_name(name, size), s, unit) : bench_summarize(s);
+	printf("   %-44s", label);
+	bench_cell(&sum, prec);
+	printf(" %s\n", unit);
+}
+
+static void bench_mbufchain_one(const struct bench_config *cfg, size_t size, int last, const unsigned char *src,
+                                const kcom_off_t *offs, size_t mask, size_t rand_ops)
+{
+	struct mc_bench b = { .size = size, .src = src, .offs = offs, .mask = mask };
+	int quick = cfg->reps < 5;
+	b.ops = quick ? 1000 : 100000;
+	b.slow_ops = quick ? 2 : size >= (16u << 20) ? 20 : 100;
+	b.chain_io = mc_build(src, size);
+	bench_check(kcom_membuf_create(size, &b.membuf_io), "kcom_membuf_create");
+	size_t actual;
+	bench_check(kcom_bufio_write(b.membuf_io, src, 0, size, &actual), "kcom_bufio_write");
+	/* Offsets inside this size: the shared table is for the largest; mask them down. */
+	kcom_off_t *mine = bench_xmalloc((mask + 1) * sizeof(*mine));
+	for (size_t i = 0; i <= mask; i++)
+		mine[i] = offs[i] % (kcom_off_t)(size - BENCH_SMALL + 1) / BENCH_SMALL * BENCH_SMALL;
+	b.offs = mine;
+	b.chain = (struct bench_ctx){ .io = b.chain_io, .size = size, .offs = mine, .mask = mask, .ops = rand_ops };
+	b.membuf = (struct bench_ctx){ .io = b.membuf_io, .size = size, .offs = mine, .mask = mask, .ops = rand_ops };
+
+	printf("\n   -- %zu MiB (%zu segments of 4 KiB)\n", size >> 20, size / BENCH_CHUNK);
+	struct bench_series ta, tb, x, y, r;
+
+	bench_pair(cfg->reps, mc_side_append, mc_side_append_memcpy, &b, &ta, &tb);
+	x = bench_nsop(&ta, size / BENCH_CHUNK);
+	y = bench_nsop(&tb, size / BENCH_CHUNK);
+	r = bench_div(&ta, &tb, 1.0);
+	mc_row("append 4 KiB: chain", size, NULL, &x, "ns/op", 1);
+	mc_row("append 4 KiB: memcpy into fresh pages", size, NULL, &y, "ns/op", 1);
+	mc_row("append: chain/memcpy time (target <= 1.3)", size, "mc_append_ratio", &r, "x", 3);
+
+	bench_pair(cfg->reps, mc_side_rand_chain, mc_side_rand_membuf, &b, &ta, &tb);
+	x = bench_nsop(&ta, rand_ops);
+	y = bench_nsop(&tb, rand_ops);
+	r = bench_div(&ta, &tb, 1.0);
+	mc_row("random 64 B read: chain", size, "mc_rand", &x, "ns/op", 1);
+	mc_row("random 64 B read: membuf", size, NULL, &y, "ns/op", 1);
+	mc_row("random read: chain/membuf time (target <= 2)", size, "mc_rand_vs_membuf", &r, "x", 3);
+#ifdef HAVE_ABSL
+	b.cord = cord_bench_build(src, size, BENCH_CHUNK);
+	bench_pair(cfg->reps, mc_side_rand_chain, mc_side_rand_cord, &b, &ta, &tb);
+	y = bench_nsop(&tb, rand_ops);
+	r = bench_div(&tb, &ta, 1.0);
+	mc_row("random 64 B read: absl::Cord", size, NULL, &y, "ns/op", 1);
+	mc_row("random read: Cord/chain time (target >= 4)", size, "cord_over_mc_rand", &r, "x", 2);
+#endif
+#ifdef HAVE_LIBEVENT
+	b.evb = evbuffer_new();
+	for (size_t off = 0; off < size; off += BENCH_CHUNK)
+		if (b.evb == NULL || evbuffer_add(b.evb, src + off, BENCH_CHUNK) != 0) {
+			fprintf(stderr, "kcom-bench: evbuffer_add failed\n");
+			exit(1);
+		}
+	if (last) {
+		bench_pair(cfg->reps, mc_side_rand_chain, mc_side_rand_evbuffer, &b, &ta, &tb);
+		y = bench_nsop(&tb, b.slow_ops);
+		x = bench_nsop(&ta, rand_ops);
+		r = bench_div(&y, &x, 1.0);
+		mc_row("random 64 B read: evbuffer", size, NULL, &y, "ns/op", 0);
+		mc_row("random read: evbuffer/chain (target >= 1000)", size, "evbuffer_over_mc_rand", &r, "x", 0);
+	}
+#endif
+
+	bench_single(cfg->reps, mc_side_copy, &b, &ta);
+	x = bench_nsop(&ta, b.ops);
+	mc_row("copy() of the whole chain + release (<= 100)", size, "mc_copy", &x, "ns/op", 1);
+#ifdef HAVE_ABSL
+	bench_single(cfg->reps, mc_side_copy_cord, &b, &ta);
+	x = bench_nsop(&ta, b.ops);
+	mc_row("absl::Cord copy construction + destruction", size, last ? "cord_copy" : NULL, &x, "ns/op", 1);
+#endif
+#ifdef HAVE_LIBEVENT
+	bench_single(cfg->reps, mc_side_copy_evbuffer, &b, &tb);
+	y = bench_nsop(&tb, b.slow_ops);
+	mc_row("evbuffer_add_buffer_reference + free", size, last ? "evbuffer_refcopy" : NULL, &y, "ns/op", 0);
+#endif
+	bench_single(cfg->reps, mc_side_cow, &b, &ta);
+	x = bench_nsop(&ta, b.ops);
+	mc_row("copy + 1-byte write in the middle + release", size, "mc_cow_write", &x, "ns/op", 1);
+	if (last) {
+		bench_single(quick ? 1 : 3, mc_side_cow_membuf, &b, &tb);
+		y = bench_nsop(&tb, b.slow_ops);
+		mc_row("the same on a membuf", size, "membuf_cow_write", &y, "ns/op", 0);
+
+		b.plain = bench_xmalloc(size);
+		b.plain2 = bench_xmalloc(size);
+		memcpy(b.plain, src, size);
+		memset(b.plain2, 1, size);
+		bench_pair(cfg->seq_reps, mc_side_seq_write, mc_side_seq_memcpy, &b, &ta, &tb);
+		r = bench_div(&tb, &ta, 1.0);
+		x = bench_mbps(&ta, size);
+		mc_row("sequential 4 KiB writes into the chain", size, NULL, &x, "MB/s", 0);
+		mc_row("  chain/memcpy speed (target >= 0.95)", size, "mc_seq_write_ratio", &r, "x", 3);
+		bench_pair(cfg->seq_reps, mc_side_seq_read, mc_side_seq_memcpy, &b, &ta, &tb);
+		r = bench_div(&tb, &ta, 1.0);
+		x = bench_mbps(&ta, size);
+		y = bench_mbps(&tb, size);
+		mc_row("sequential 4 KiB reads from the chain", size, NULL, &x, "MB/s", 0);
+		mc_row("4 KiB memcpy between plain buffers", size, NULL, &y, "MB/s", 0);
+		mc_row("  chain/memcpy speed (target >= 0.95)", size, "mc_seq_read_ratio", &r, "x", 3);
+		free(b.plain);
+		free(b.plain2);
+	}
+
+#ifdef HAVE_LIBEVENT
+	evbuffer_free(b.evb);
+#endif
+#ifdef HAVE_ABSL
+	cord_bench_free(b.cord);
+#endif
+	free(mine);
+	if (kcom_bufio_release(b.chain_io) != 0 || kcom_bufio_release(b.membuf_io) != 0) {
+		fprintf(stderr, "kcom-bench: a reference was left behind\n");
+		exit(1);
+	}
+}
+
+static void bench_mbufchain(const struct bench_config *cfg)
+{
+	int quick = cfg->reps < 5;
+	const size_t *sizes = quick ? mc_sizes_quick : mc_sizes_full;
+	size_t nsizes = quick ? 1 : sizeof(mc_sizes_full) / sizeof(mc_sizes_full[0]);
+	size_t largest = sizes[nsizes - 1];
+	size_t rand_ops = quick ? 10000 : 200000;
+	size_t noffs = 1;
+	while (noffs < rand_ops)
+		noffs <<= 1;
+	unsigned char *src = bench_xmalloc(largest);
+	for (size_t i = 0; i < largest; i++)
+		src[i] = (unsigned char)(i * 31 + 7);
+	kcom_off_t *offs = bench_xmalloc(noffs * sizeof(*offs));
+	uint64_t state = 0x2545F4914F6CDD1DULL;
+	for (size_t i = 0; i < noffs; i++)
+		offs[i] = (kcom_off_t)((bench_rand(&state) % (largest / BENCH_SMALL)) * BENCH_SMALL);
+
+	printf("\n7. mbufchain (4 KiB clusters, built from 4 KiB appends) beside membuf%s%s; %d repetitions,\n"
+	       "   median (min..max); every ratio is per repetition, its two sides interleaved\n",
+#ifdef HAVE_LIBEVENT
+	       ", libevent evbuffer",
+#else
+	       " (no libevent)",
+#endif
+#ifdef HAVE_ABSL
+	       ", absl::Cord",
+#else
+	       " (no absl)",
+#endif
+	       cfg->reps);
+	for (size_t i = 0; i < nsizes; i++)
+		bench_mbufchain_one(cfg, sizes[i], i == nsizes - 1, src, offs, noffs - 1, rand_ops);
+	free(offs);
+	free(src);
+}
+
 /* ---- main ---- */
 
 /* ---- 6. buffer pools ---- */
@@ -1174,6 +1585,7 @@ int main(int argc, char **argv)
 #endif
 	bench_dma(cfg);
 	bench_pool(cfg);
+	bench_mbufchain(cfg);
 
 	/* Every reference the loops took is back: the one from create must be the last. */
 	uint32_t left = kcom_bufio_release(io);

@@ -66,7 +66,8 @@ static kcom_error_t view_map_vec(struct kcom_view *view, unsigned map_flags)
 	}
 	view->internal_.bufvec = vec;
 	view->internal_.map_flags = map_flags;
-	view->addr = view->internal_.iov.base;
+	view->internal_.iov_count = count;
+	view->addr = count != 0 ? view->internal_.iov.base : NULL; /* an empty range may have no piece */
 	return KCOM_OK;
 }
 
@@ -157,7 +158,7 @@ static kcom_error_t view_unmap(struct kcom_view *view)
 {
 	if (view->internal_.bufvec != NULL)
 		return kcom_bufvec_unmap_vec(view->internal_.bufvec, view->internal_.off, view->len,
-		                             view->internal_.map_flags, &view->internal_.iov, 1);
+		                             view->internal_.map_flags, &view->internal_.iov, view->internal_.iov_count);
 	if (view->internal_.bufio != NULL)
 		return kcom_bufio_unmap(view->internal_.bufio, view->addr, view->internal_.off, view->len);
 	return KCOM_OK;

@@ -52,6 +52,7 @@ struct kcom_view {
 		kcom_bufvec_t *bufvec; /**< set when the view is a one-piece bufvec mapping */
 		unsigned map_flags;    /**< that mapping's KCOM_MAP_* flags */
 		struct kcom_iovec iov; /**< that mapping's piece */
+		size_t iov_count;      /**< pieces it gave: 1, or 0 for an empty range */
 		int bounced;           /**< 1 when addr is a bounce buffer */
 	} internal_;
 };

@@ -9,14 +9,16 @@
 
 #include <com/product.h>
 #include <impls/dmabuf.h>
+#include <impls/mbufchain.h>
 #include <impls/membuf.h>
 #include <impls/pool.h>
 #include "com/com-internal.h"
 
 static const struct kcom_class *const hosted_classes[] = {
 	&kcom_membuf_class,
-	&kcom_pool_class,
+	&kcom_mbufchain_class,
 	&kcom_dmabuf_class,
+	&kcom_pool_class,
 };
 
 const struct kcom_product kcom_product = {

@@ -262,6 +262,13 @@ static inline int kcom_store_shared_(const struct kcom_store *st)
  */
 kcom_error_t kcom_store_move_(struct kcom_store **st, size_t *base, size_t keep, size_t cap, size_t min);
 
+/*
+ * membuf's store under its bytes [off, off + n), held, and the offset of byte `off` in it: for
+ * implementations that append a membuf's bytes by reference (impls/membuf.c).
+ */
+kcom_error_t kcom_membuf_share_store_(kcom_bufio_t *io, kcom_off_t off, size_t n, struct kcom_store **out_st,
+                                      size_t *out_base);
+
 /* ---- physical maps ---- */
 
 struct kcom_physmap_seg {

@@ -477,3 +477,30 @@ static kcom_error_t membuf_class_create(const kcom_iid_t *iid, void **out)
 	kcom_bufio_release(io);
 	return err;
 }
+
+/*
+ * For mbufchain's append by reference: holds the store under bytes [off, off + n) of a growable
+ * membuf with no mapping outstanding, and says where they start in it.  Copy-on-write keeps
+ * both sides apart from then on (a membuf moves before it writes a shared store).
+ * KCOM_E_NOTIMPL for anything but such a membuf; KCOM_E_BUSY while mapped; a range error.
+ */
+kcom_error_t kcom_membuf_share_store_(kcom_bufio_t *io, kcom_off_t off, size_t n, struct kcom_store **out_st,
+                                      size_t *out_base)
+{
+	*out_st = NULL;
+	*out_base = 0;
+	if (io->ops != &membuf_bufio_ops)
+		return KCOM_E_NOTIMPL;
+	struct membuf *mb = impl_from_bufio(io);
+	kcom_error_t err = kcom_absio_check_range_(off, n, mb->size);
+	if (KCOM_FAILED(err))
+		return err;
+	if (mb->fixed)
+		return KCOM_E_NOTIMPL; /* the caller's memory stays the caller's */
+	if (kcom_ledger_mapped_(&mb->impl))
+		return KCOM_E_BUSY;
+	kcom_store_hold_(mb->store);
+	*out_st = mb->store;
+	*out_base = mb->base + (size_t)off;
+	return KCOM_OK;
+}

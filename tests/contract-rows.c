@@ -13,6 +13,7 @@
 #include <com/module.h>
 #include <impls/dmabuf.h>
 #include <impls/filebuf.h>
+#include <impls/mbufchain.h>
 #include <impls/membuf.h>
 #include "tests/contract.h"
 #include "tests/plainio.h"
@@ -154,6 +155,66 @@ static kcom_error_t make_filebuf(size_t size, kcom_bufio_t **out)
 	return err;
 }
 
+/* mbufchain: a chain of many small segments (61-byte appends into 64-byte clusters). */
+static kcom_error_t make_chain(size_t size, kcom_bufio_t **out)
+{
+	kcom_error_t err = kcom_mbufchain_create(64, out);
+	uint8_t piece[61];
+	for (size_t at = 0; KCOM_SUCCEEDED(err) && at < size; at += sizeof(piece)) {
+		size_t n = size - at < sizeof(piece) ? size - at : sizeof(piece);
+		for (size_t i = 0; i < n; i++)
+			piece[i] = contract_pattern(at + i);
+		size_t put = 0;
+		err = kcom_bufio_write(*out, piece, (kcom_off_t)at, n, &put);
+		if (KCOM_SUCCEEDED(err) && put != n)
+			err = KCOM_E_FAIL;
+	}
+	return err;
+}
+
+/* A whole copy sharing everything (tree and clusters) with an original kept alive. */
+static kcom_error_t make_chain_shared(size_t size, kcom_bufio_t **out)
+{
+	kcom_bufio_t *orig;
+	kcom_error_t err = make_chain(size, &orig);
+	if (KCOM_FAILED(err))
+		return err;
+	err = kcom_bufio_copy(orig, 0, size, out);
+	for (size_t i = 0; i < 64; i++) {
+		if (copy_keepalive[i] == NULL) {
+			copy_keepalive[i] = orig;
+			return err;
+		}
+	}
+	kcom_bufio_release(orig);
+	return err;
+}
+
+/* A sub-range copy (cut inside segments at both ends) of a longer chain, kept alive. */
+static kcom_error_t make_chain_subrange(size_t size, kcom_bufio_t **out)
+{
+	kcom_bufio_t *orig, *tmp;
+	kcom_error_t err = make_chain(size + 100, &orig);
+	if (KCOM_FAILED(err))
+		return err;
+	/* Bytes 0..size of a copy of [0, size + 70): the pattern lines up, both ends are cut. */
+	err = kcom_bufio_copy(orig, 0, size + 70, &tmp);
+	if (KCOM_SUCCEEDED(err)) {
+		err = kcom_bufio_copy(tmp, 0, size, out);
+		kcom_bufio_release(tmp);
+	}
+	for (size_t i = 0; i < 64; i++) {
+		if (copy_keepalive[i] == NULL) {
+			copy_keepalive[i] = orig;
+			return err;
+		}
+	}
+	kcom_bufio_release(orig);
+	return err;
+}
+
+#define CHAIN_CAPS (CAP_GROWS | CAP_MAPS | CAP_COPIES | CAP_BUFVEC)
+
 #define MEMBUF_CAPS (CAP_GROWS | CAP_MAPS | CAP_COPIES | CAP_BUFVEC)
 
 /* dmabuf rows: their probe (tests/check_dmabuf.c) skips them where mlock or pagemap cannot serve. */
@@ -196,6 +257,9 @@ const struct contract_impl contract_impls[] = {
 	{ .name = "membuf-class", .make = make_membuf_class, .caps = MEMBUF_CAPS },
 	{ .name = "double-readwrite", .make = make_plain_growable, .caps = CAP_GROWS | CAP_DOUBLE },
 	{ .name = "double-fixed", .make = make_plain_fixed, .caps = CAP_FIXED | CAP_DOUBLE },
+	{ .name = "mbufchain", .make = make_chain, .caps = CHAIN_CAPS },
+	{ .name = "mbufchain-shared", .make = make_chain_shared, .caps = CHAIN_CAPS, .teardown = drop_keepalive },
+	{ .name = "mbufchain-subrange", .make = make_chain_subrange, .caps = CHAIN_CAPS, .teardown = drop_keepalive },
 	{ .name = "dmabuf", .make = make_dmabuf, .caps = DMABUF_CAPS, .probe = dmabuf_test_probe },
 	{ .name = "dmabuf-class", .make = make_dmabuf_class, .caps = DMABUF_CAPS | CAP_GROWS, .probe = dmabuf_test_probe },
 	{ .name = "dmabuf-copy", .make = make_dmabuf_copy, .caps = DMABUF_CAPS, .probe = dmabuf_test_probe },

@@ -141,11 +141,15 @@ static void run_row(const uint8_t *data, size_t size)
 	m.cap = (impl->caps & CAP_GROWS) ? SIZE_MAX : initial;
 	m.fixed = (impl->caps & CAP_FIXED) != 0;
 	static uint8_t buf[MAX_SIZE], want[MAX_SIZE];
+	int trace = getenv("KCOM_FUZZ_TRACE") != NULL; /* each step on stderr, to read a failure */
 
 	for (step = 1; in.left > 0 && step < 400; step++) {
 		unsigned op = take(&in, NOPS);
 		size_t off = take(&in, MAX_OFF), n = take(&in, MAX_LEN);
 		unsigned seed = take(&in, 0);
+		if (trace)
+			fprintf(stderr, "fuzz: %s step %u: op %u off %zu n %zu (size %zu)\n", impl->name, step, op, off, n,
+			        m.size);
 		size_t got = 99;
 		kcom_error_t err, exp;
 		switch (op) {
@@ -210,7 +214,8 @@ static void run_row(const uint8_t *data, size_t size)
 				CHECK(n == 0 || memcmp(addr, m.bytes + off, n) == 0, "mapped bytes differ");
 				fill(addr, n, seed);
 				fill(m.bytes + off, n, seed);
-				CHECK(kcom_bufio_unmap(io, addr, (kcom_off_t)off, n) == KCOM_OK, "unmap failed");
+				err = kcom_bufio_unmap(io, addr, (kcom_off_t)off, n);
+				CHECK(err == KCOM_OK, "unmap said %s", kcom_strerror(err));
 			}
 			break;
 		}
@@ -251,7 +256,8 @@ static void run_row(const uint8_t *data, size_t size)
 				CHECK(n == 0 || memcmp(v.addr, m.bytes + off, n) == 0, "view bytes differ");
 				fill(v.addr, n, seed);
 				fill(m.bytes + off, n, seed);
-				CHECK(kcom_view_release(&v) == KCOM_OK, "view release failed");
+				err = kcom_view_release(&v);
+				CHECK(err == KCOM_OK, "view release said %s", kcom_strerror(err));
 			}
 			break;
 		}

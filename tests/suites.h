@@ -10,6 +10,7 @@ Suite *registry_suite(void);
 Suite *class_suite(void);
 Suite *contract_suite(void);
 Suite *membuf_suite(void);
+Suite *mbufchain_suite(void);
 Suite *helpers_suite(void);
 Suite *allocfail_suite(void);
 Suite *refcount_suite(void);

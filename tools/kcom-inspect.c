@@ -28,6 +28,7 @@
 #include <com/module.h>
 #include <com/registry.h>
 #include <impls/filebuf.h>
+#include <impls/mbufchain.h>
 #include <impls/pool.h>
 
 /* ---- the tables ---- */
@@ -49,7 +50,7 @@ static const struct known_iface {
 	{ "fileio", &fileio_iid },
 	{ "pool", &kcom_pool_iid },
 	{ "dmaalloc", &kcom_dmaalloc_iid },
-	/* the chain extension: add { "chain", &kcom_chain_iid } when it exists */
+	{ "chain", &kcom_chain_iid },
 };
 #define NKNOWN (sizeof(known_ifaces) / sizeof(known_ifaces[0]))
 
@@ -114,9 +115,12 @@ static enum verdict try_bufvec(kcom_bufio_t *io, kcom_error_t *why)
 /* The chain extension's IID is not defined in this build: no object can answer it yet. */
 static enum verdict try_chain(kcom_bufio_t *io, kcom_error_t *why)
 {
-	(void)io;
-	*why = KCOM_E_NOINTERFACE;
-	return FALLBACK;
+	kcom_chain_t *ch;
+	*why = kcom_bufio_query(io, &kcom_chain_iid, (void **)&ch);
+	if (KCOM_FAILED(*why))
+		return FALLBACK;
+	kcom_chain_release(ch);
+	return NATIVE;
 }
 
 static const struct buffer_probe buffer_probes[] = {

@@ -1,0 +1,1639 @@
+/*
+ * mbufchain: a bufio over a chain of segments, each a window (store, off, len) into a kit store
+ * (a cluster), built on the implementation kit (impls/impl-internal.h).
+ *
+ * The segments are the in-order nodes of a persistent AVL tree: nodes are reference counted and
+ * never changed while anyone else can see them, and each caches the byte length of its subtree,
+ * so seek is O(log segments).  Every structural change (append, prepend, copy-on-write of a
+ * range, pullup, split, trim, setsize) is "replace bytes [a, b) by new segments", done by the
+ * join-based split and concatenation of Blelloch et al. ("Just Join for Parallel Ordered
+ * Sets"): each consumes the references it is given and builds O(log segments) new nodes, reusing
+ * in place only nodes it alone holds.  The object's root is replaced only after everything was
+ * allocated; on failure every new node and cluster is released and the object is unchanged.
+ *
+ * Sharing: copy() of the whole chain takes one reference on the root; a sub-range copy splits
+ * (O(log n) new nodes).  A byte may be changed in place only when every node on the path to its
+ * segment and the segment's store are held once (the object alone sees them); otherwise the write
+ * replaces the touched range, widened to at most one cluster on each side and to the segments'
+ * edges, by new private clusters: the old nodes and clusters stay with whoever else holds them.
+ * Two segments of one chain may share a store (after a cut); such a store counts as shared.
+ *
+ * Mappings: a bufio map of a range inside one private segment is a pointer into the cluster; any
+ * other range is first coalesced into one new cluster (pullup).  map_vec hands out the segments.
+ * A mapping freezes the size; a write that would move bytes of a mapped range to new clusters is
+ * KCOM_E_BUSY; copy() and append-by-reference from a mapped chain copy the bytes at once, because
+ * a writable mapping writes its clusters in place.
+ *
+ * Threads: node and store counts are atomic.  A node found held once is reachable only through
+ * our own path, and a node we share is left alone: its children and store are held before our
+ * reference to it is dropped, so whoever else still holds it keeps everything below it.
+ */
+#include "config.h"
+
+#include <bufio/bufinfo.h>
+#include <bufio/bufio.h>
+#include <bufio/bufvec.h>
+#include <impls/mbufchain.h>
+#include <impls/membuf.h>
+#include "absio/absio-internal.h"
+#include "impls/impl-internal.h"
+
+const kcom_iid_t kcom_chain_iid = KCOM_CHAIN_IID;
+const kcom_clsid_t kcom_mbufchain_clsid = KCOM_MBUFCHAIN_CLSID;
+
+/* ---- the persistent tree ---- */
+
+struct mc_seg {
+	struct kcom_store *st;
+	size_t off; /* first byte in st->data */
+	size_t len; /* never 0 in a tree */
+};
+
+struct mc_node {
+	kcom_refcount_t refs;
+	uint32_t height; /* 1 for a leaf */
+	size_t total;    /* bytes in this subtree */
+	size_t ltot;     /* bytes in the left subtree: seek loads one node a level */
+	struct mc_seg seg;
+	struct mc_node *l, *r;
+};
+
+static uint32_t mc_h(const struct mc_node *t)
+{
+	return t != NULL ? t->height : 0;
+}
+
+static size_t mc_total(const struct mc_node *t)
+{
+	return t != NULL ? t->total : 0;
+}
+
+static void node_hold(struct mc_node *t)
+{
+	if (t != NULL)
+		kcom_refcount_inc(&t->refs);
+}
+
+/*
+ * Node memory: nodes live densely in slabs, so a seek's path stays in a few cache lines and
+ * pages instead of one page a level (nodes allocated one by one land between the clusters).
+ * A slab is MC_SLAB bytes aligned to its size (a node finds its slab by masking), with a free
+ * list; slabs with free slots are on one list under a spin lock (a node may be freed by any
+ * thread that held a copy).  An empty slab is freed at once, so all memory goes back when the
+ * last chain does.  With invariants on, slabs hold two nodes, so allocation-failure tests meet
+ * a real allocation at almost every node.
+ */
+#ifdef KCOM_INVARIANTS
+#define MC_SLAB 256u
+#else
+#define MC_SLAB 4096u
+#endif
+
+struct mc_slab {
+	struct mc_slab *next, *prev; /* on mc_partial while it has a free slot */
+	void *free;                  /* freed slots, linked through their first word */
+	uint32_t used;               /* slots handed out */
+	uint32_t fresh;              /* slots from here on were never handed out */
+};
+
+#define MC_SLAB_HDR ((sizeof(struct mc_slab) + sizeof(struct mc_node) - 1) / sizeof(struct mc_node) * sizeof(struct mc_node))
+#define MC_SLAB_NODES ((MC_SLAB - MC_SLAB_HDR) / sizeof(struct mc_node))
+_Static_assert(MC_SLAB_NODES >= 2, "a slab holds at least two nodes");
+
+static kcom_spinlock_t mc_slab_lock;
+static struct mc_slab *mc_partial;
+
+static void slab_link(struct mc_slab *sb)
+{
+	sb->prev = NULL;
+	sb->next = mc_partial;
+	if (mc_partial != NULL)
+		mc_partial->prev = sb;
+	mc_partial = sb;
+}
+
+static void slab_unlink(struct mc_slab *sb)
+{
+	if (sb->prev != NULL)
+		sb->prev->next = sb->next;
+	else
+		mc_partial = sb->next;
+	if (sb->next != NULL)
+		sb->next->prev = sb->prev;
+}
+
+/* Memory for one node; NULL when a new slab was needed and allocation failed. */
+static struct mc_node *node_alloc(void)
+{
+	kcom_spin_acquire_(&mc_slab_lock);
+	struct mc_slab *sb = mc_partial;
+	if (sb == NULL) {
+		kcom_spin_release_(&mc_slab_lock); /* never allocate under the lock */
+		sb = kcom_alloc(MC_SLAB, MC_SLAB);
+		if (sb == NULL)
+			return NULL;
+		sb->free = NULL;
+		sb->used = 0;
+		sb->fresh = 0;
+		kcom_spin_acquire_(&mc_slab_lock);
+		slab_link(sb);
+	}
+	void *slot;
+	if (sb->free != NULL) {
+		slot = sb->free;
+		sb->free = *(void **)slot;
+	} else {
+		slot = (char *)sb + MC_SLAB_HDR + (size_t)sb->fresh++ * sizeof(struct mc_node);
+	}
+	if (++sb->used == MC_SLAB_NODES)
+		slab_unlink(sb);
+	kcom_spin_release_(&mc_slab_lock);
+	return slot;
+}
+
+static void node_free_mem(struct mc_node *t)
+{
+	if (t == NULL)
+		return;
+	struct mc_slab *sb = (struct mc_slab *)((uintptr_t)t & ~(uintptr_t)(MC_SLAB - 1));
+	kcom_spin_acquire_(&mc_slab_lock);
+	if (sb->used == MC_SLAB_NODES)
+		slab_link(sb);
+	*(void **)(void *)t = sb->free;
+	sb->free = t;
+	int empty = --sb->used == 0;
+	if (empty)
+		slab_unlink(sb);
+	kcom_spin_release_(&mc_slab_lock);
+	if (empty)
+		kcom_free(sb, MC_SLAB, MC_SLAB);
+}
+
+/* Drops a reference; the last frees the node, its store reference and its children's
+ * (recursion on the left, a loop on the right: depth bounded by the height). */
+static void node_release(struct mc_node *t)
+{
+	while (t != NULL) {
+		if (kcom_refcount_dec(&t->refs) != 0)
+			return;
+		struct mc_node *l = t->l, *r = t->r;
+		kcom_store_release_(t->seg.st);
+		node_free_mem(t);
+		node_release(l);
+		t = r;
+	}
+}
+
+/*
+ * A node over l, s, r (all three references consumed), in `spare` when given (never fails
+ * then), else newly allocated.  NULL when allocation fails, the three released.
+ */
+static struct mc_node *mk(struct mc_node *spare, struct mc_node *l, struct mc_seg s, struct mc_node *r)
+{
+	struct mc_node *t = spare;
+	if (t == NULL) {
+		t = node_alloc();
+		if (t == NULL) {
+			node_release(l);
+			node_release(r);
+			kcom_store_release_(s.st);
+			return NULL;
+		}
+	}
+	kcom_refcount_init(&t->refs, 1);
+	t->l = l;
+	t->r = r;
+	t->seg = s;
+	t->height = 1 + KCOM_MAX(mc_h(l), mc_h(r));
+	t->ltot = mc_total(l);
+	t->total = t->ltot + s.len + mc_total(r);
+	return t;
+}
+
+/*
+ * Takes t apart (its reference consumed): its children and segment, each now held by the
+ * caller.  Returns t's memory for reuse when the caller held it alone, else NULL.
+ */
+static struct mc_node *expose(struct mc_node *t, struct mc_node **l, struct mc_seg *s, struct mc_node **r)
+{
+	*l = t->l;
+	*r = t->r;
+	*s = t->seg;
+	if (kcom_refcount_get(&t->refs) == 1)
+		return t;
+	node_hold(*l);
+	node_hold(*r);
+	kcom_store_hold_(s->st);
+	node_release(t); /* only after the holds above: another owner may now free it */
+	return NULL;
+}
+
+/* Rotations: consume t, return the rotated tree or NULL (everything released). */
+static struct mc_node *rot_left(struct mc_node *t)
+{
+	struct mc_node *a, *y, *b, *c;
+	struct mc_seg x, ys;
+	struct mc_node *sp1 = expose(t, &a, &x, &y);
+	struct mc_node *sp2 = expose(y, &b, &ys, &c);
+	struct mc_node *n1 = mk(sp1, a, x, b);
+	if (n1 == NULL) {
+		node_release(c);
+		kcom_store_release_(ys.st);
+		node_free_mem(sp2);
+		return NULL;
+	}
+	return mk(sp2, n1, ys, c);
+}
+
+static struct mc_node *rot_right(struct mc_node *t)
+{
+	struct mc_node *xn, *a, *b, *c;
+	struct mc_seg x, ys;
+	struct mc_node *sp1 = expose(t, &xn, &ys, &c);
+	struct mc_node *sp2 = expose(xn, &a, &x, &b);
+	struct mc_node *n1 = mk(sp1, b, ys, c);
+	if (n1 == NULL) {
+		node_release(a);
+		kcom_store_release_(x.st);
+		node_free_mem(sp2);
+		return NULL;
+	}
+	return mk(sp2, a, x, n1);
+}
+
+static struct mc_node *join(struct mc_node *l, struct mc_seg s, struct mc_node *r);
+
+/* join when l is more than one level taller than r: down l's right spine. */
+static struct mc_node *join_right(struct mc_node *tl, struct mc_seg s, struct mc_node *tr)
+{
+	struct mc_node *l, *c;
+	struct mc_seg ks;
+	struct mc_node *sp = expose(tl, &l, &ks, &c);
+	int base = mc_h(c) <= mc_h(tr) + 1;
+	struct mc_node *t2 = base ? mk(NULL, c, s, tr) : join_right(c, s, tr);
+	if (t2 != NULL && mc_h(t2) > mc_h(l) + 1 && base)
+		t2 = rot_right(t2);
+	if (t2 == NULL) {
+		node_release(l);
+		kcom_store_release_(ks.st);
+		node_free_mem(sp);
+		return NULL;
+	}
+	int tall = mc_h(t2) > mc_h(l) + 1;
+	struct mc_node *t3 = mk(sp, l, ks, t2);
+	if (t3 == NULL || !tall)
+		return t3;
+	return rot_left(t3);
+}
+
+static struct mc_node *join_left(struct mc_node *tl, struct mc_seg s, struct mc_node *tr)
+{
+	struct mc_node *c, *r;
+	struct mc_seg ks;
+	struct mc_node *sp = expose(tr, &c, &ks, &r);
+	int base = mc_h(c) <= mc_h(tl) + 1;
+	struct mc_node *t2 = base ? mk(NULL, tl, s, c) : join_left(tl, s, c);
+	if (t2 != NULL && mc_h(t2) > mc_h(r) + 1 && base)
+		t2 = rot_left(t2);
+	if (t2 == NULL) {
+		node_release(r);
+		kcom_store_release_(ks.st);
+		node_free_mem(sp);
+		return NULL;
+	}
+	int tall = mc_h(t2) > mc_h(r) + 1;
+	struct mc_node *t3 = mk(sp, t2, ks, r);
+	if (t3 == NULL || !tall)
+		return t3;
+	return rot_right(t3);
+}
+
+/* The tree l, s, r in order (all consumed), balanced; NULL when allocation failed. */
+static struct mc_node *join(struct mc_node *l, struct mc_seg s, struct mc_node *r)
+{
+	if (mc_h(l) > mc_h(r) + 1)
+		return join_right(l, s, r);
+	if (mc_h(r) > mc_h(l) + 1)
+		return join_left(l, s, r);
+	return mk(NULL, l, s, r);
+}
+
+/* Removes t's last segment (t consumed, not empty): *rest and *last, both held. */
+static kcom_error_t split_last(struct mc_node *t, struct mc_node **rest, struct mc_seg *last)
+{
+	struct mc_node *l, *r;
+	struct mc_seg s;
+	node_free_mem(expose(t, &l, &s, &r));
+	if (r == NULL) {
+		*rest = l;
+		*last = s;
+		return KCOM_OK;
+	}
+	struct mc_node *r2;
+	kcom_error_t err = split_last(r, &r2, last);
+	if (KCOM_FAILED(err)) {
+		node_release(l);
+		kcom_store_release_(s.st);
+		return err;
+	}
+	*rest = join(l, s, r2);
+	if (*rest == NULL) {
+		kcom_store_release_(last->st);
+		return KCOM_E_OUTOFMEMORY;
+	}
+	return KCOM_OK;
+}
+
+/* a then b (both consumed) in *out; on failure both are released. */
+static kcom_error_t concat(struct mc_node *a, struct mc_node *b, struct mc_node **out)
+{
+	*out = NULL;
+	if (a == NULL || b == NULL) {
+		*out = a != NULL ? a : b;
+		return KCOM_OK;
+	}
+	struct mc_node *rest;
+	struct mc_seg last;
+	kcom_error_t err = split_last(a, &rest, &last);
+	if (KCOM_FAILED(err)) {
+		node_release(b);
+		return err;
+	}
+	*out = join(rest, last, b);
+	return *out != NULL ? KCOM_OK : KCOM_E_OUTOFMEMORY;
+}
+
+/*
+ * Cuts t (consumed) at byte `off`: *lo gets bytes [0, off), *hi the rest.  A segment across
+ * the cut becomes two windows of its store.  On failure nothing is left held.
+ */
+static kcom_error_t split(struct mc_node *t, size_t off, struct mc_node **lo, struct mc_node **hi)
+{
+	*lo = *hi = NULL;
+	if (t == NULL)
+		return KCOM_OK;
+	if (off == 0) {
+		*hi = t;
+		return KCOM_OK;
+	}
+	if (off >= t->total) {
+		*lo = t;
+		return KCOM_OK;
+	}
+	struct mc_node *l, *r, *a, *b;
+	struct mc_seg s;
+	node_free_mem(expose(t, &l, &s, &r));
+	size_t lt = mc_total(l), end = lt + s.len;
+	kcom_error_t err;
+	if (off <= lt) {
+		err = split(l, off, &a, &b);
+		if (KCOM_FAILED(err)) {
+			kcom_store_release_(s.st);
+			node_release(r);
+			return err;
+		}
+		struct mc_node *rr = join(b, s, r);
+		if (rr == NULL) {
+			node_release(a);
+			return KCOM_E_OUTOFMEMORY;
+		}
+		*lo = a;
+		*hi = rr;
+		return KCOM_OK;
+	}
+	if (off < end) {
+		size_t cut = off - lt;
+		struct mc_seg s1 = { s.st, s.off, cut }, s2 = { s.st, s.off + cut, s.len - cut };
+		kcom_store_hold_(s.st);
+		a = join(l, s1, NULL);
+		if (a == NULL) {
+			kcom_store_release_(s2.st);
+			node_release(r);
+			return KCOM_E_OUTOFMEMORY;
+		}
+		b = join(NULL, s2, r);
+		if (b == NULL) {
+			node_release(a);
+			return KCOM_E_OUTOFMEMORY;
+		}
+		*lo = a;
+		*hi = b;
+		return KCOM_OK;
+	}
+	err = split(r, off - end, &a, &b);
+	if (KCOM_FAILED(err)) {
+		node_release(l);
+		kcom_store_release_(s.st);
+		return err;
+	}
+	struct mc_node *ll = join(l, s, a);
+	if (ll == NULL) {
+		node_release(b);
+		return KCOM_E_OUTOFMEMORY;
+	}
+	*lo = ll;
+	*hi = b;
+	return KCOM_OK;
+}
+
+/* A balanced tree of segs[0..n) (their store references consumed, also on failure). */
+static kcom_error_t build(const struct mc_seg *segs, size_t n, struct mc_node **out)
+{
+	*out = NULL;
+	if (n == 0)
+		return KCOM_OK;
+	size_t m = n / 2;
+	struct mc_node *l, *r;
+	kcom_error_t err = build(segs, m, &l);
+	if (KCOM_FAILED(err)) {
+		for (size_t i = m; i < n; i++)
+			kcom_store_release_(segs[i].st);
+		return err;
+	}
+	err = build(segs + m + 1, n - m - 1, &r);
+	if (KCOM_FAILED(err)) {
+		node_release(l);
+		kcom_store_release_(segs[m].st);
+		return err;
+	}
+	*out = mk(NULL, l, segs[m], r);
+	return *out != NULL ? KCOM_OK : KCOM_E_OUTOFMEMORY;
+}
+
+/* ---- reading the tree ---- */
+
+static unsigned char *seg_bytes(const struct mc_seg *s)
+{
+	return s->st->data + s->off;
+}
+
+/* Copies bytes [off, off + n) of t (all inside it) to dst, across segments. */
+static void tree_copyout_span(const struct mc_node *t, size_t off, size_t n, unsigned char *dst)
+{
+	while (n != 0) {
+		size_t lt = t->ltot;
+		if (off < lt) {
+			if (n <= lt - off) {
+				t = t->l;
+				continue;
+			}
+			size_t k = lt - off;
+			tree_copyout_span(t->l, off, k, dst);
+			dst += k;
+			n -= k;
+			off = lt;
+		}
+		off -= lt;
+		if (off < t->seg.len) {
+			size_t k = KCOM_MIN(n, t->seg.len - off);
+			kcom_memcpy(dst, seg_bytes(&t->seg) + off, k);
+			dst += k;
+			n -= k;
+			off = t->seg.len;
+		}
+		off -= t->seg.len;
+		t = t->r;
+	}
+}
+
+/*
+ * Copies bytes [off, off + n) of t (n > 0, all inside t) to dst.  The common case, a range inside
+ * one segment, descends with one node load a level and selects the child without a branch (a
+ * random seek mispredicts half of its branches otherwise); a range across segments goes the
+ * general way.
+ */
+static void tree_copyout(const struct mc_node *t, size_t off, size_t n, unsigned char *dst)
+{
+	const struct mc_node *root = t;
+	size_t o = off;
+	for (;;) {
+		size_t lt = t->ltot, end = lt + t->seg.len;
+		if (o - lt < t->seg.len) /* lt <= o < end, as one unsigned compare */
+			break;
+		size_t right = o >= end;
+		const struct mc_node *next[2] = { t->l, t->r };
+		o -= end & (0 - right);
+		t = next[right];
+	}
+	o -= t->ltot;
+	if (n <= t->seg.len - o) {
+		kcom_memcpy(dst, seg_bytes(&t->seg) + o, n);
+		return;
+	}
+	tree_copyout_span(root, off, n, dst);
+}
+
+/* Calls fn on each piece of segment memory of [off, off + n) of t, in order. */
+typedef void (*mc_visit_fn)(void *ctx, unsigned char *p, size_t len);
+
+static void tree_visit(const struct mc_node *t, size_t off, size_t n, mc_visit_fn fn, void *ctx)
+{
+	while (n != 0) {
+		size_t lt = t->ltot;
+		if (off < lt) {
+			size_t k = KCOM_MIN(n, lt - off);
+			tree_visit(t->l, off, k, fn, ctx);
+			n -= k;
+			off = lt;
+			if (n == 0)
+				return;
+		}
+		off -= lt;
+		if (off < t->seg.len) {
+			size_t k = KCOM_MIN(n, t->seg.len - off);
+			fn(ctx, seg_bytes(&t->seg) + off, k);
+			n -= k;
+			off = t->seg.len;
+		}
+		off -= t->seg.len;
+		t = t->r;
+	}
+}
+
+/*
+ * Whether every node on the paths to [off, off + n) (n > 0, inside t) and every store there is
+ * held once: then those bytes are ours alone and may change in place.
+ */
+static int tree_private(const struct mc_node *t, size_t off, size_t n)
+{
+	while (n != 0) {
+		if (kcom_refcount_get(&t->refs) != 1)
+			return 0;
+		size_t lt = t->ltot;
+		if (off < lt) {
+			size_t k = KCOM_MIN(n, lt - off);
+			if (!tree_private(t->l, off, k))
+				return 0;
+			n -= k;
+			off = lt;
+			if (n == 0)
+				return 1;
+		}
+		off -= lt;
+		if (off < t->seg.len) {
+			if (kcom_store_shared_(t->seg.st))
+				return 0;
+			size_t k = KCOM_MIN(n, t->seg.len - off);
+			n -= k;
+			off = t->seg.len;
+		}
+		off -= t->seg.len;
+		t = t->r;
+	}
+	return 1;
+}
+
+/* The segment holding byte off (< t's total): its node, and in *start the offset of its byte 0. */
+static const struct mc_node *tree_find(const struct mc_node *t, size_t off, size_t *start)
+{
+	size_t base = 0;
+	for (;;) {
+		size_t lt = t->ltot;
+		if (off < lt) {
+			t = t->l;
+			continue;
+		}
+		off -= lt;
+		base += lt;
+		if (off < t->seg.len) {
+			*start = base;
+			return t;
+		}
+		off -= t->seg.len;
+		base += t->seg.len;
+		t = t->r;
+	}
+}
+
+/* Segments overlapping [off, off + n) (n > 0). */
+static size_t tree_count(const struct mc_node *t, size_t off, size_t n)
+{
+	size_t count = 0;
+	while (n != 0) {
+		size_t lt = t->ltot;
+		if (off < lt) {
+			size_t k = KCOM_MIN(n, lt - off);
+			count += tree_count(t->l, off, k);
+			n -= k;
+			off = lt;
+			if (n == 0)
+				break;
+		}
+		off -= lt;
+		if (off < t->seg.len) {
+			count++;
+			n -= KCOM_MIN(n, t->seg.len - off);
+			off = t->seg.len;
+		}
+		off -= t->seg.len;
+		t = t->r;
+	}
+	return count;
+}
+
+/* ---- the object ---- */
+
+struct mbufchain {
+	kcom_bufio_t bufio;
+	kcom_bufvec_t bufvec;
+	kcom_chain_t chain;
+	struct kcom_impl impl; /* count, ledger of mappings, debug interface */
+	struct mc_node *root;  /* NULL: empty */
+	size_t size;           /* == root's total */
+	size_t cluster;        /* bytes per new cluster */
+	size_t headroom;       /* room the next prepend's cluster keeps in front */
+};
+
+static const struct kcom_bufio_ops mc_bufio_ops;
+static const struct kcom_bufvec_ops mc_bufvec_ops;
+static const struct kcom_chain_ops mc_chain_ops;
+
+static struct mbufchain *impl_from_bufio(kcom_bufio_t *io)
+{
+	KCOM_ASSERT(io->ops == &mc_bufio_ops);
+	return kcom_container_of(io, struct mbufchain, bufio);
+}
+
+static struct mbufchain *impl_from_bufvec(kcom_bufvec_t *vec)
+{
+	KCOM_ASSERT(vec->ops == &mc_bufvec_ops);
+	return kcom_container_of(vec, struct mbufchain, bufvec);
+}
+
+static struct mbufchain *impl_from_chain(kcom_chain_t *ch)
+{
+	KCOM_ASSERT(ch->ops == &mc_chain_ops);
+	return kcom_container_of(ch, struct mbufchain, chain);
+}
+
+static kcom_error_t mc_new(size_t cluster, struct mbufchain **out);
+
+/* Installs `root` (its reference taken over) and drops the old tree. */
+static void mc_commit(struct mbufchain *mc, struct mc_node *root)
+{
+	struct mc_node *old = mc->root;
+	mc->root = root;
+	mc->size = mc_total(root);
+	node_release(old);
+}
+
+/* Whether a mapping covers any byte of [a, b): those bytes must not move. */
+static int mc_mapped_in(const struct mbufchain *mc, size_t a, size_t b)
+{
+	for (const struct kcom_hold *h = mc->impl.ledger.head; h != NULL; h = h->next) {
+		if (h->key.kind != KCOM_HOLD_MAP && h->key.kind != KCOM_HOLD_MAP_VEC)
+			continue;
+		uint64_t ha = (uint64_t)h->key.off, hb = ha + h->key.n;
+		if (h->key.n != 0 && ha < b && a < hb)
+			return 1;
+	}
+	return 0;
+}
+
+/* ---- new clusters ---- */
+
+enum mc_piece_kind { PC_TREE, PC_ZERO, PC_BUF, PC_IO };
+
+/* Where the bytes of new clusters come from, one piece after another. */
+struct mc_piece {
+	enum mc_piece_kind kind;
+	const struct mc_node *tree; /* PC_TREE */
+	const unsigned char *buf;   /* PC_BUF */
+	kcom_bufio_t *io;           /* PC_IO: read through absio */
+	size_t off;                 /* PC_TREE, PC_IO: first byte */
+	size_t len;
+};
+
+struct mc_segs {
+	struct mc_seg *v;
+	size_t n;
+	size_t alloc; /* bytes of v when allocated, 0 when v is local */
+	struct mc_seg local[4];
+};
+
+static void mc_segs_free(struct mc_segs *ss)
+{
+	if (ss->alloc != 0)
+		kcom_free(ss->v, ss->alloc, 0);
+	ss->v = NULL;
+	ss->alloc = 0;
+}
+
+/*
+ * New private clusters holding the pieces' bytes in order, `chunk` bytes each (the last one
+ * short, with the rest of its cluster free for appends; with `front`, the first one short and
+ * its bytes at the end of a cluster with `room` free bytes before them, for prepends).  The
+ * segments (each holding its store) are in *ss.  Fails with KCOM_E_OUTOFMEMORY, or with what a
+ * PC_IO read said, having released everything.
+ */
+static kcom_error_t mc_clusters(const struct mc_piece *pc, size_t np, size_t chunk, int front, size_t room,
+                                struct mc_segs *ss)
+{
+	size_t total = 0;
+	for (size_t i = 0; i < np; i++)
+		total += pc[i].len;
+	ss->v = ss->local;
+	ss->alloc = 0;
+	ss->n = 0;
+	if (total == 0)
+		return KCOM_OK;
+	size_t nseg = total / chunk + (total % chunk != 0);
+	if (nseg > sizeof(ss->local) / sizeof(ss->local[0])) {
+		if (nseg > SIZE_MAX / sizeof(struct mc_seg))
+			return KCOM_E_OUTOFMEMORY;
+		ss->v = kcom_alloc(nseg * sizeof(struct mc_seg), 0);
+		if (ss->v == NULL)
+			return KCOM_E_OUTOFMEMORY;
+		ss->alloc = nseg * sizeof(struct mc_seg);
+	}
+	size_t pi = 0, pin = 0, left = total;
+	kcom_error_t err = KCOM_OK;
+	for (size_t i = 0; i < nseg; i++) {
+		size_t len = chunk, cap = chunk, at = 0;
+		if (front && i == 0) {
+			len = total - (nseg - 1) * chunk;
+			cap = room <= SIZE_MAX - len ? KCOM_MAX(chunk, len + room) : chunk;
+			at = cap - len;
+		} else if (!front && i == nseg - 1) {
+			len = left;
+		}
+		struct kcom_store *st = kcom_store_new_(cap);
+		if (st == NULL) {
+			err = KCOM_E_OUTOFMEMORY;
+			break;
+		}
+		ss->v[i].st = st;
+		ss->v[i].off = at;
+		ss->v[i].len = len;
+		ss->n = i + 1;
+		unsigned char *dst = st->data + at;
+		for (size_t k = len; k != 0 && err == KCOM_OK;) {
+			const struct mc_piece *p = &pc[pi];
+			size_t t = KCOM_MIN(k, p->len - pin);
+			if (t == 0) {
+				pi++;
+				pin = 0;
+				continue;
+			}
+			switch (p->kind) {
+			case PC_TREE:
+				tree_copyout(p->tree, p->off + pin, t, dst);
+				break;
+			case PC_ZERO:
+				kcom_memset(dst, 0, t);
+				break;
+			case PC_BUF:
+				kcom_memcpy(dst, p->buf + pin, t);
+				break;
+			case PC_IO: {
+				size_t got = 0;
+				err = kcom_bufio_read(p->io, dst, (kcom_off_t)(p->off + pin), t, &got);
+				if (KCOM_SUCCEEDED(err) && got != t)
+					err = KCOM_E_FAIL; /* the source shrank under us */
+				break;
+			}
+			}
+			dst += t;
+			pin += t;
+			k -= t;
+		}
+		left -= len;
+		if (KCOM_FAILED(err))
+			break;
+	}
+	if (KCOM_FAILED(err)) {
+		for (size_t i = 0; i < ss->n; i++)
+			kcom_store_release_(ss->v[i].st);
+		mc_segs_free(ss);
+		ss->n = 0;
+	}
+	return err;
+}
+
+/*
+ * Replaces bytes [a, b) (b <= size) by the segments in ss (their references consumed; the
+ * array freed), committing only when every allocation succeeded.  KCOM_E_OUTOFMEMORY changes
+ * nothing.
+ */
+static kcom_error_t mc_replace(struct mbufchain *mc, size_t a, size_t b, struct mc_segs *ss)
+{
+	KCOM_ASSERT(a <= b && b <= mc->size);
+	struct mc_node *mid, *lo = NULL, *rest, *gone, *hi = NULL, *t;
+	kcom_error_t err = build(ss->v, ss->n, &mid);
+	mc_segs_free(ss);
+	if (KCOM_FAILED(err))
+		return err;
+	node_hold(mc->root);
+	rest = mc->root;
+	if (a != 0) {
+		err = split(rest, a, &lo, &rest);
+		if (KCOM_FAILED(err)) {
+			node_release(mid);
+			return err;
+		}
+	}
+	gone = rest;
+	if (b != mc->size) {
+		err = split(rest, b - a, &gone, &hi);
+		if (KCOM_FAILED(err)) {
+			node_release(mid);
+			node_release(lo);
+			return err;
+		}
+	}
+	node_release(gone);
+	err = concat(lo, mid, &t);
+	if (KCOM_FAILED(err)) {
+		node_release(hi);
+		return err;
+	}
+	err = concat(t, hi, &t);
+	if (KCOM_FAILED(err))
+		return err;
+	mc_commit(mc, t);
+	return KCOM_OK;
+}
+
+/*
+ * A copy of the path from t (not consumed) to the segment holding byte `off`, with that segment
+ * replaced by `ns` (its reference consumed): height-many new nodes, everything else shared.
+ * NULL when allocation failed, everything taken released.
+ */
+static struct mc_node *path_replace(struct mc_node *t, size_t off, struct mc_seg ns)
+{
+	struct mc_node *l = t->l, *r = t->r;
+	struct mc_seg s = t->seg;
+	if (off < t->ltot) {
+		l = path_replace(t->l, off, ns);
+		if (l == NULL)
+			return NULL;
+		node_hold(r);
+		kcom_store_hold_(s.st);
+	} else if (off - t->ltot < t->seg.len) {
+		node_hold(l);
+		node_hold(r);
+		s = ns;
+	} else {
+		r = path_replace(t->r, off - t->ltot - t->seg.len, ns);
+		if (r == NULL)
+			return NULL;
+		node_hold(l);
+		kcom_store_hold_(s.st);
+	}
+	return mk(NULL, l, s, r);
+}
+
+/* Bytes [a, b) of the chain moved into new private clusters of `chunk` bytes. */
+static kcom_error_t mc_privatize(struct mbufchain *mc, size_t a, size_t b, size_t chunk)
+{
+	struct mc_piece pc = { .kind = PC_TREE, .tree = mc->root, .off = a, .len = b - a };
+	struct mc_segs ss;
+	kcom_error_t err = mc_clusters(&pc, 1, chunk, 0, 0, &ss);
+	if (KCOM_FAILED(err))
+		return err;
+	return mc_replace(mc, a, b, &ss);
+}
+
+/* The last segment, when the right spine and its store are ours alone; else NULL. */
+static struct mc_node *mc_private_last(struct mbufchain *mc)
+{
+	struct mc_node *t = mc->root;
+	if (t == NULL)
+		return NULL;
+	for (;;) {
+		if (kcom_refcount_get(&t->refs) != 1)
+			return NULL;
+		if (t->r == NULL)
+			break;
+		t = t->r;
+	}
+	return kcom_store_shared_(t->seg.st) ? NULL : t;
+}
+
+static struct mc_node *mc_private_first(struct mbufchain *mc)
+{
+	struct mc_node *t = mc->root;
+	if (t == NULL)
+		return NULL;
+	for (;;) {
+		if (kcom_refcount_get(&t->refs) != 1)
+			return NULL;
+		if (t->l == NULL)
+			break;
+		t = t->l;
+	}
+	return kcom_store_shared_(t->seg.st) ? NULL : t;
+}
+
+/* The deepest path ever walked: an AVL tree's height is below 1.45 log2(n + 2), n < 2^64. */
+#define MC_MAXH 96
+
+/*
+ * Adds segment `s` after the last one in place when the chain alone holds its right spine: one
+ * new node, at most one rotation in place, no path copy.  *done 0: the spine is shared, nothing
+ * happened and `s` is still the caller's.  *done 1: `s` was taken over; KCOM_OK, or
+ * KCOM_E_OUTOFMEMORY with `s` released and the chain unchanged (the node is allocated first).
+ */
+static kcom_error_t mc_append_inplace(struct mbufchain *mc, struct mc_seg s, int *done)
+{
+	struct mc_node *path[MC_MAXH];
+	int d = 0;
+	*done = 0;
+	for (struct mc_node *t = mc->root; t != NULL; t = t->r) {
+		if (kcom_refcount_get(&t->refs) != 1 || d == MC_MAXH)
+			return KCOM_OK;
+		path[d++] = t;
+	}
+	*done = 1;
+	struct mc_node *child = mk(NULL, NULL, s, NULL);
+	if (child == NULL)
+		return KCOM_E_OUTOFMEMORY;
+	/* Back up the spine: lengths and heights; a subtree that grew two taller than its left
+	 * sibling is right-heavy (it grew on its right), so one left rotation rebalances it. */
+	for (int i = d - 1; i >= 0; i--) {
+		struct mc_node *x = path[i];
+		x->r = child;
+		if (mc_h(child) > mc_h(x->l) + 1) {
+			struct mc_node *y = child;
+			x->r = y->l;
+			x->height = 1 + KCOM_MAX(mc_h(x->l), mc_h(x->r));
+			x->total = x->ltot + x->seg.len + mc_total(x->r);
+			y->l = x;
+			y->ltot = x->total;
+			y->height = 1 + KCOM_MAX(mc_h(y->l), mc_h(y->r));
+			y->total = y->ltot + y->seg.len + mc_total(y->r);
+			child = y;
+		} else {
+			x->height = 1 + KCOM_MAX(mc_h(x->l), mc_h(x->r));
+			x->total = x->ltot + x->seg.len + mc_total(x->r);
+			child = x;
+		}
+	}
+	mc->root = child;
+	mc->size = mc_total(child);
+	return KCOM_OK;
+}
+
+/* Adds `n` to the totals down a spine (private: checked by the caller). */
+static void mc_grow_spine(struct mbufchain *mc, int right, size_t n)
+{
+	for (struct mc_node *t = mc->root; t != NULL; t = right ? t->r : t->l) {
+		t->total += n;
+		if (!right && t->l != NULL)
+			t->ltot += n; /* the first segment is in the left subtree */
+	}
+	mc->size += n;
+}
+
+static void visit_zero(void *ctx, unsigned char *p, size_t len)
+{
+	(void)ctx;
+	kcom_memset(p, 0, len);
+}
+
+static void visit_write(void *ctx, unsigned char *p, size_t len)
+{
+	const unsigned char **src = ctx;
+	kcom_memcpy(p, *src, len);
+	*src += len;
+}
+
+/*
+ * Puts `len` bytes (buf, or zeros when NULL) at `off`, zero-filling any gap past the end: in
+ * place where the bytes are ours alone, else by replacing the range (widened to whole segments,
+ * at most one cluster on each side) by new clusters.  KCOM_E_BUSY when that would move mapped
+ * bytes; KCOM_E_OUTOFMEMORY changes nothing.
+ */
+static kcom_error_t mc_put(struct mbufchain *mc, const void *buf, size_t off, size_t len)
+{
+	size_t size = mc->size, end = off + len, cs = mc->cluster;
+	if (end <= size && tree_private(mc->root, off, len)) {
+		const unsigned char *src = buf;
+		tree_visit(mc->root, off, len, buf != NULL ? visit_write : visit_zero, &src);
+		return KCOM_OK;
+	}
+	if (off >= size) {
+		/* Appending: into the free tail of the last cluster when it is ours and fits. */
+		struct mc_node *last = mc_private_last(mc);
+		size_t need = end - size;
+		if (last != NULL && !last->seg.st->outside && need <= last->seg.st->cap - last->seg.off - last->seg.len) {
+			unsigned char *p = seg_bytes(&last->seg) + last->seg.len;
+			kcom_memset(p, 0, off - size);
+			if (buf != NULL)
+				kcom_memcpy(p + (off - size), buf, len);
+			else
+				kcom_memset(p + (off - size), 0, len);
+			last->seg.len += need;
+			mc_grow_spine(mc, 1, need);
+			return KCOM_OK;
+		}
+		struct mc_piece pc[2] = {
+			{ .kind = PC_ZERO, .len = off - size },
+			{ .kind = buf != NULL ? PC_BUF : PC_ZERO, .buf = buf, .len = len },
+		};
+		struct mc_segs ss;
+		kcom_error_t err = mc_clusters(pc, 2, cs, 0, 0, &ss);
+		if (KCOM_FAILED(err))
+			return err;
+		if (ss.n == 1) {
+			int done;
+			struct mc_seg ns = ss.v[0];
+			err = mc_append_inplace(mc, ns, &done);
+			if (done) {
+				mc_segs_free(&ss);
+				return err;
+			}
+		}
+		return mc_replace(mc, size, size, &ss);
+	}
+
+	/* Copy-on-write of [a, b) around [off, min(end, size)). */
+	size_t s0, t0;
+	const struct mc_node *first = tree_find(mc->root, off, &s0);
+	size_t a = KCOM_MAX(s0, off - off % cs);
+	size_t b = size, e = KCOM_MIN(end, size);
+	if (end < size) {
+		const struct mc_node *lastn = tree_find(mc->root, e - 1, &t0);
+		size_t up = e % cs != 0 && e <= SIZE_MAX - cs ? e - e % cs + cs : e;
+		b = KCOM_MIN(t0 + lastn->seg.len, up);
+		b = KCOM_MAX(b, e);
+	}
+	if (kcom_ledger_mapped_(&mc->impl) && mc_mapped_in(mc, a, b))
+		return KCOM_E_BUSY;
+	struct mc_piece pc[3] = {
+		{ .kind = PC_TREE, .tree = mc->root, .off = a, .len = off - a },
+		{ .kind = buf != NULL ? PC_BUF : PC_ZERO, .buf = buf, .len = len },
+		{ .kind = PC_TREE, .tree = mc->root, .off = end, .len = end < b ? b - end : 0 },
+	};
+	struct mc_segs ss;
+	kcom_error_t err = mc_clusters(pc, 3, cs, 0, 0, &ss);
+	if (KCOM_FAILED(err))
+		return err;
+	if (a == s0 && b == s0 + first->seg.len && ss.n == 1) {
+		/* Exactly one segment's bytes change: copy the path to it, no split or join. */
+		struct mc_seg ns = ss.v[0];
+		mc_segs_free(&ss);
+		struct mc_node *t = path_replace(mc->root, a, ns);
+		if (t == NULL)
+			return KCOM_E_OUTOFMEMORY;
+		mc_commit(mc, t);
+		return KCOM_OK;
+	}
+	return mc_replace(mc, a, b, &ss);
+}
+
+/* ---- IUnknown, destruction, sanity ---- */
+
+KCOM_IMPL_IUNKNOWN_(mc, kcom_bufio_t, struct mbufchain, bufio)
+
+static void mc_destroy(struct kcom_impl *impl)
+{
+	struct mbufchain *mc = kcom_container_of(impl, struct mbufchain, impl);
+	node_release(mc->root);
+	kcom_free(mc, sizeof(*mc), 0);
+}
+
+/* Checks t's subtree; *height and *total are what it really has. */
+static const char *mc_check_tree(const struct mc_node *t, uint32_t *height, size_t *total)
+{
+	*height = 0;
+	*total = 0;
+	if (t == NULL)
+		return NULL;
+	uint32_t hl, hr;
+	size_t tl, tr;
+	const char *why = mc_check_tree(t->l, &hl, &tl);
+	if (why == NULL)
+		why = mc_check_tree(t->r, &hr, &tr);
+	if (why != NULL)
+		return why;
+	if (kcom_refcount_get(&t->refs) < 1)
+		return "mbufchain: a node with no reference";
+	if (t->seg.st == NULL || kcom_refcount_get(&t->seg.st->refs) < 1)
+		return "mbufchain: a segment with no live cluster";
+	if (t->seg.len == 0)
+		return "mbufchain: an empty segment";
+	if (t->seg.off > t->seg.st->cap || t->seg.len > t->seg.st->cap - t->seg.off)
+		return "mbufchain: a segment past its cluster";
+	if (hl > hr + 1 || hr > hl + 1)
+		return "mbufchain: the tree is not balanced";
+	if (t->height != 1 + KCOM_MAX(hl, hr))
+		return "mbufchain: a wrong cached height";
+	if (t->total != tl + t->seg.len + tr || t->ltot != tl)
+		return "mbufchain: a subtree's length does not add up";
+	*height = t->height;
+	*total = t->total;
+	return NULL;
+}
+
+static kcom_error_t mc_sanity(struct kcom_impl *impl, char *why, size_t len)
+{
+	struct mbufchain *mc = kcom_container_of(impl, struct mbufchain, impl);
+	uint32_t h;
+	size_t total;
+	const char *bad = mc_check_tree(mc->root, &h, &total);
+	if (bad != NULL)
+		return kcom_impl_insane_(why, len, bad);
+	if (total != mc->size)
+		return kcom_impl_insane_(why, len, "mbufchain: the segments do not add up to the size");
+	if (mc->cluster == 0)
+		return kcom_impl_insane_(why, len, "mbufchain: no cluster size");
+	return KCOM_OK;
+}
+
+/* ---- absio ---- */
+
+static kcom_error_t mc_read(kcom_bufio_t *io, void *buf, kcom_off_t off, size_t n, size_t *out_actual)
+{
+	struct mbufchain *mc = impl_from_bufio(io);
+	kcom_error_t err = kcom_absio_check_io_(buf, off, n, out_actual);
+	if (err != KCOM_OK)
+		return kcom_absio_check_done_(err);
+	if ((uint64_t)off >= mc->size)
+		return KCOM_OK;
+	size_t len = KCOM_MIN(n, mc->size - (size_t)off);
+	tree_copyout(mc->root, (size_t)off, len, buf);
+	*out_actual = len;
+	return KCOM_OK;
+}
+
+static kcom_error_t mc_write(kcom_bufio_t *io, const void *buf, kcom_off_t off, size_t n, size_t *out_actual)
+{
+	struct mbufchain *mc = impl_from_bufio(io);
+	kcom_error_t err = kcom_absio_check_io_(buf, off, n, out_actual);
+	if (err != KCOM_OK)
+		return kcom_absio_check_done_(err);
+	/* The size is frozen while mapped: what fits below it goes in. */
+	int mapped = kcom_ledger_mapped_(&mc->impl);
+	uint64_t limit = mapped ? mc->size : SIZE_MAX;
+	if ((uint64_t)off >= limit)
+		return mapped ? KCOM_E_BUSY : KCOM_E_OUTOFMEMORY;
+	size_t len = (size_t)KCOM_MIN((uint64_t)n, limit - (uint64_t)off);
+	err = mc_put(mc, buf, (size_t)off, len);
+	if (KCOM_SUCCEEDED(err))
+		*out_actual = len;
+	return err;
+}
+
+static kcom_error_t mc_getsize(kcom_bufio_t *io, size_t *out_size)
+{
+	struct mbufchain *mc = impl_from_bufio(io);
+	if (out_size == NULL)
+		return KCOM_E_INVALIDARG;
+	*out_size = mc->size;
+	return KCOM_OK;
+}
+
+/* Keeps bytes [front, size - back): O(log n) new nodes, no byte moves. */
+static kcom_error_t mc_keep(struct mbufchain *mc, size_t front, size_t back)
+{
+	KCOM_ASSERT(front <= mc->size && back <= mc->size - front);
+	struct mc_node *lo, *mid, *hi;
+	node_hold(mc->root);
+	kcom_error_t err = split(mc->root, front, &lo, &mid);
+	if (KCOM_FAILED(err))
+		return err;
+	node_release(lo);
+	err = split(mid, mc->size - front - back, &mid, &hi);
+	if (KCOM_FAILED(err))
+		return err;
+	node_release(hi);
+	mc_commit(mc, mid);
+	return KCOM_OK;
+}
+
+static kcom_error_t mc_setsize(kcom_bufio_t *io, size_t size)
+{
+	struct mbufchain *mc = impl_from_bufio(io);
+	if (size == mc->size)
+		return KCOM_OK;
+	if (kcom_ledger_mapped_(&mc->impl))
+		return KCOM_E_BUSY;
+	if (size < mc->size)
+		return mc_keep(mc, 0, mc->size - size);
+	return mc_put(mc, NULL, mc->size, size - mc->size);
+}
+
+/* ---- bufio ---- */
+
+/* Where a mapping of nothing points. */
+static unsigned char mc_nothing;
+
+static kcom_error_t mc_map(kcom_bufio_t *io, void **out_addr, kcom_off_t off, size_t n)
+{
+	struct mbufchain *mc = impl_from_bufio(io);
+	if (out_addr == NULL)
+		return KCOM_E_INVALIDARG;
+	*out_addr = NULL;
+	kcom_error_t err = kcom_absio_check_range_(off, n, mc->size);
+	if (KCOM_FAILED(err))
+		return err;
+	struct kcom_hold_key key = { .kind = KCOM_HOLD_MAP, .off = off, .n = n, .flags = KCOM_MAP_READ | KCOM_MAP_WRITE };
+	struct kcom_hold *h = kcom_hold_alloc_(0);
+	if (h == NULL)
+		return KCOM_E_OUTOFMEMORY;
+	size_t o = (size_t)off, s0 = 0;
+	unsigned char *addr = &mc_nothing;
+	if (n != 0) {
+		const struct mc_node *seg = tree_find(mc->root, o, &s0);
+		if (o + n > s0 + seg->seg.len || !tree_private(mc->root, o, n)) {
+			/* Pullup: the range becomes one private segment (one copy of it). */
+			err = mc_mapped_in(mc, o, o + n) ? KCOM_E_BUSY : mc_privatize(mc, o, o + n, n);
+			if (KCOM_FAILED(err)) {
+				kcom_hold_free_(h);
+				return err;
+			}
+			seg = tree_find(mc->root, o, &s0);
+		}
+		addr = seg_bytes(&seg->seg) + (o - s0);
+	}
+	key.addr = (uintptr_t)addr;
+	kcom_ledger_insert_(&mc->impl, h, &key, NULL);
+	*out_addr = addr;
+	return KCOM_OK;
+}
+
+static kcom_error_t mc_unmap(kcom_bufio_t *io, void *addr, kcom_off_t off, size_t n)
+{
+	struct kcom_hold_key key = {
+		.kind = KCOM_HOLD_MAP, .addr = (uintptr_t)addr, .off = off, .n = n, .flags = KCOM_MAP_READ | KCOM_MAP_WRITE,
+	};
+	return kcom_ledger_drop_(&impl_from_bufio(io)->impl, &key);
+}
+
+/*
+ * The tree of bytes [off, off + n) of mc, held: shared with mc (a mapped chain's bytes are
+ * copied instead, since its mappings write clusters in place).
+ */
+static kcom_error_t mc_range_tree(struct mbufchain *mc, size_t off, size_t n, struct mc_node **out)
+{
+	*out = NULL;
+	if (n == 0)
+		return KCOM_OK;
+	if (kcom_ledger_mapped_(&mc->impl)) {
+		struct mc_piece pc = { .kind = PC_TREE, .tree = mc->root, .off = off, .len = n };
+		struct mc_segs ss;
+		kcom_error_t err = mc_clusters(&pc, 1, mc->cluster, 0, 0, &ss);
+		if (KCOM_FAILED(err))
+			return err;
+		err = build(ss.v, ss.n, out);
+		mc_segs_free(&ss);
+		return err;
+	}
+	struct mc_node *lo, *mid, *hi;
+	node_hold(mc->root);
+	kcom_error_t err = split(mc->root, off, &lo, &mid);
+	if (KCOM_FAILED(err))
+		return err;
+	node_release(lo);
+	err = split(mid, n, &mid, &hi);
+	if (KCOM_FAILED(err))
+		return err;
+	node_release(hi);
+	*out = mid;
+	return KCOM_OK;
+}
+
+static kcom_error_t mc_copy(kcom_bufio_t *io, kcom_off_t off, size_t n, kcom_bufio_t **out_io)
+{
+	struct mbufchain *mc = impl_from_bufio(io);
+	if (out_io == NULL)
+		return KCOM_E_INVALIDARG;
+	*out_io = NULL;
+	kcom_error_t err = kcom_absio_check_range_(off, n, mc->size);
+	if (KCOM_FAILED(err))
+		return err;
+	struct mbufchain *copy;
+	err = mc_new(mc->cluster, &copy);
+	if (KCOM_FAILED(err))
+		return err;
+	err = mc_range_tree(mc, (size_t)off, n, &copy->root);
+	if (KCOM_FAILED(err)) {
+		kcom_free(copy, sizeof(*copy), 0);
+		return err;
+	}
+	copy->size = mc_total(copy->root);
+	*out_io = &copy->bufio;
+	return KCOM_OK;
+}
+
+/* ---- bufvec ---- */
+
+KCOM_IMPL_IUNKNOWN_(mc_vec, kcom_bufvec_t, struct mbufchain, bufvec)
+
+struct iov_fill {
+	struct kcom_iovec *iov;
+	size_t i;
+};
+
+static void visit_iov(void *ctx, unsigned char *p, size_t len)
+{
+	struct iov_fill *f = ctx;
+	f->iov[f->i].base = p;
+	f->iov[f->i].len = len;
+	f->i++;
+}
+
+static kcom_error_t mc_map_vec(kcom_bufvec_t *vec, kcom_off_t off, size_t n, unsigned flags, struct kcom_iovec *iov,
+                               size_t max, size_t *out_count)
+{
+	struct mbufchain *mc = impl_from_bufvec(vec);
+	if (out_count == NULL)
+		return KCOM_E_INVALIDARG;
+	*out_count = 0;
+	if (!kcom_map_flags_valid_(flags) || (iov == NULL && max > 0))
+		return KCOM_E_INVALIDARG;
+	kcom_error_t err = kcom_absio_check_range_(off, n, mc->size);
+	if (KCOM_FAILED(err))
+		return err;
+	size_t o = (size_t)off;
+	/* A writable mapping of bytes we share first moves them to private clusters. */
+	int cow = n != 0 && (flags & KCOM_MAP_WRITE) && !tree_private(mc->root, o, n);
+	size_t count = n == 0 ? 0 : cow ? n / mc->cluster + (n % mc->cluster != 0) : tree_count(mc->root, o, n);
+	if (count > max) {
+		*out_count = count;
+		return KCOM_E_TOOSMALL;
+	}
+	struct kcom_hold *h = kcom_hold_alloc_(count * sizeof(*iov));
+	if (h == NULL)
+		return KCOM_E_OUTOFMEMORY;
+	if (cow) {
+		err = mc_mapped_in(mc, o, o + n) ? KCOM_E_BUSY : mc_privatize(mc, o, o + n, mc->cluster);
+		if (KCOM_FAILED(err)) {
+			kcom_hold_free_(h);
+			return err;
+		}
+	}
+	struct iov_fill f = { iov, 0 };
+	if (n != 0)
+		tree_visit(mc->root, o, n, visit_iov, &f);
+	KCOM_ASSERT(f.i == count);
+	struct kcom_hold_key key = {
+		.kind = KCOM_HOLD_MAP_VEC, .off = off, .n = n, .flags = flags, .vec = iov, .veclen = count * sizeof(*iov),
+	};
+	kcom_ledger_insert_(&mc->impl, h, &key, NULL);
+	*out_count = count;
+	return KCOM_OK;
+}
+
+static kcom_error_t mc_unmap_vec(kcom_bufvec_t *vec, kcom_off_t off, size_t n, unsigned flags,
+                                 const struct kcom_iovec *iov, size_t count)
+{
+	if ((iov == NULL && count != 0) || count > SIZE_MAX / sizeof(*iov))
+		return KCOM_E_INVALIDARG;
+	struct kcom_hold_key key = {
+		.kind = KCOM_HOLD_MAP_VEC, .off = off, .n = n, .flags = flags, .vec = iov, .veclen = count * sizeof(*iov),
+	};
+	return kcom_ledger_drop_(&impl_from_bufvec(vec)->impl, &key);
+}
+
+/* ---- the chain interface ---- */
+
+KCOM_IMPL_IUNKNOWN_(mc_chain, kcom_chain_t, struct mbufchain, chain)
+
+static kcom_error_t mc_reserve(kcom_chain_t *ch, size_t room)
+{
+	impl_from_chain(ch)->headroom = room;
+	return KCOM_OK;
+}
+
+static kcom_error_t mc_prepend(kcom_chain_t *ch, const void *buf, size_t n)
+{
+	struct mbufchain *mc = impl_from_chain(ch);
+	if (n == 0)
+		return KCOM_OK;
+	if (kcom_ledger_mapped_(&mc->impl))
+		return KCOM_E_BUSY;
+	if (n > (size_t)KCOM_OFF_MAX - mc->size)
+		return KCOM_E_INVALIDARG;
+	/* Into the free room before the first segment of a private cluster. */
+	struct mc_node *first = mc_private_first(mc);
+	if (first != NULL && !first->seg.st->outside && first->seg.off >= n) {
+		first->seg.off -= n;
+		first->seg.len += n;
+		if (buf != NULL)
+			kcom_memcpy(seg_bytes(&first->seg), buf, n);
+		else
+			kcom_memset(seg_bytes(&first->seg), 0, n);
+		mc_grow_spine(mc, 0, n);
+		return KCOM_OK;
+	}
+	struct mc_piece pc = { .kind = buf != NULL ? PC_BUF : PC_ZERO, .buf = buf, .len = n };
+	struct mc_segs ss;
+	kcom_error_t err = mc_clusters(&pc, 1, mc->cluster, 1, mc->headroom, &ss);
+	if (KCOM_FAILED(err))
+		return err;
+	return mc_replace(mc, 0, 0, &ss);
+}
+
+static kcom_error_t mc_append(kcom_chain_t *ch, kcom_bufio_t *src, kcom_off_t off, size_t n)
+{
+	struct mbufchain *mc = impl_from_chain(ch);
+	if (src == NULL)
+		return KCOM_E_INVALIDARG;
+	size_t srcsize;
+	kcom_error_t err = kcom_bufio_getsize(src, &srcsize);
+	if (KCOM_FAILED(err))
+		return err;
+	err = kcom_absio_check_range_(off, n, srcsize);
+	if (KCOM_FAILED(err))
+		return err;
+	if (n == 0)
+		return KCOM_OK;
+	if (kcom_ledger_mapped_(&mc->impl))
+		return KCOM_E_BUSY;
+	if (n > (size_t)KCOM_OFF_MAX - mc->size)
+		return KCOM_E_INVALIDARG;
+
+	struct mc_node *add = NULL;
+	struct kcom_store *st;
+	size_t base;
+	if (src->ops == &mc_bufio_ops) {
+		/* Another chain (or this one): share its tree's nodes and clusters. */
+		err = mc_range_tree(impl_from_bufio(src), (size_t)off, n, &add);
+	} else if (KCOM_SUCCEEDED(kcom_membuf_share_store_(src, off, n, &st, &base))) {
+		/* A membuf: one segment over its store, copy-on-write on both sides. */
+		struct mc_seg s = { st, base, n };
+		add = mk(NULL, NULL, s, NULL);
+		err = add != NULL ? KCOM_OK : KCOM_E_OUTOFMEMORY;
+	} else {
+		struct mc_piece pc = { .kind = PC_IO, .io = src, .off = (size_t)off, .len = n };
+		struct mc_segs ss;
+		err = mc_clusters(&pc, 1, mc->cluster, 0, 0, &ss);
+		if (KCOM_SUCCEEDED(err)) {
+			err = build(ss.v, ss.n, &add);
+			mc_segs_free(&ss);
+		}
+	}
+	if (KCOM_FAILED(err))
+		return err;
+	node_hold(mc->root);
+	struct mc_node *t;
+	err = concat(mc->root, add, &t);
+	if (KCOM_FAILED(err))
+		return err;
+	mc_commit(mc, t);
+	return KCOM_OK;
+}
+
+static kcom_error_t mc_split(kcom_chain_t *ch, kcom_off_t off, kcom_bufio_t **out_tail)
+{
+	struct mbufchain *mc = impl_from_chain(ch);
+	if (out_tail == NULL)
+		return KCOM_E_INVALIDARG;
+	*out_tail = NULL;
+	if (off < 0)
+		return KCOM_E_INVALIDARG;
+	if ((uint64_t)off > mc->size)
+		return KCOM_E_RANGE;
+	if (kcom_ledger_mapped_(&mc->impl))
+		return KCOM_E_BUSY;
+	struct mbufchain *tail;
+	kcom_error_t err = mc_new(mc->cluster, &tail);
+	if (KCOM_FAILED(err))
+		return err;
+	struct mc_node *lo, *hi;
+	node_hold(mc->root);
+	err = split(mc->root, (size_t)off, &lo, &hi);
+	if (KCOM_FAILED(err)) {
+		kcom_free(tail, sizeof(*tail), 0);
+		return err;
+	}
+	tail->root = hi;
+	tail->size = mc_total(hi);
+	mc_commit(mc, lo);
+	*out_tail = &tail->bufio;
+	return KCOM_OK;
+}
+
+static kcom_error_t mc_trim(kcom_chain_t *ch, size_t front, size_t back)
+{
+	struct mbufchain *mc = impl_from_chain(ch);
+	if (front > mc->size || back > mc->size - front)
+		return KCOM_E_RANGE;
+	if (front == 0 && back == 0)
+		return KCOM_OK;
+	if (kcom_ledger_mapped_(&mc->impl))
+		return KCOM_E_BUSY;
+	return mc_keep(mc, front, back);
+}
+
+/* ---- tables ---- */
+
+static const struct kcom_bufio_ops mc_bufio_ops = {
+	.query = mc_query,
+	.addref = mc_addref,
+	.release = mc_release,
+	.read = mc_read,
+	.write = mc_write,
+	.getsize = mc_getsize,
+	.setsize = mc_setsize,
+	.map = mc_map,
+	.unmap = mc_unmap,
+	.wire = kcom_impl_wire_notimpl_, /* clusters are pageable memory: use a dmabuf */
+	.unwire = kcom_impl_unwire_none_,
+	.copy = mc_copy,
+};
+
+static const struct kcom_bufvec_ops mc_bufvec_ops = {
+	.query = mc_vec_query,
+	.addref = mc_vec_addref,
+	.release = mc_vec_release,
+	.map_vec = mc_map_vec,
+	.unmap_vec = mc_unmap_vec,
+	.wire_vec = kcom_impl_wire_vec_notimpl_,
+	.unwire_vec = kcom_impl_unwire_vec_none_,
+};
+
+static const struct kcom_chain_ops mc_chain_ops = {
+	.query = mc_chain_query,
+	.addref = mc_chain_addref,
+	.release = mc_chain_release,
+	.reserve = mc_reserve,
+	.prepend = mc_prepend,
+	.append = mc_append,
+	.split = mc_split,
+	.trim = mc_trim,
+};
+
+/* Buffer info: always resizable; shared while any byte's tree node or cluster is. */
+static void mc_info(struct kcom_impl *impl, struct kcom_buffer_info *out)
+{
+	struct mbufchain *mc = kcom_container_of(impl, struct mbufchain, impl);
+	out->flags |= KCOM_BUFINFO_RESIZABLE;
+	if (mc->size != 0 && !tree_private(mc->root, 0, mc->size))
+		out->flags |= KCOM_BUFINFO_COW_SHARED;
+}
+
+static const struct kcom_class_iface mc_ifaces[] = {
+	{ &kcom_iunknown_iid, offsetof(struct mbufchain, bufio) },
+	{ &kcom_absio_iid, offsetof(struct mbufchain, bufio) },
+	{ &kcom_bufio_iid, offsetof(struct mbufchain, bufio) },
+	{ &kcom_bufvec_iid, offsetof(struct mbufchain, bufvec) },
+	{ &kcom_chain_iid, offsetof(struct mbufchain, chain) },
+	{ &kcom_debug_iid, offsetof(struct mbufchain, impl.debug) },
+	{ &kcom_bufinfo_iid, offsetof(struct mbufchain, impl.bufinfo) },
+	{ NULL, 0 },
+};
+
+static kcom_error_t mc_class_create(const kcom_iid_t *iid, void **out);
+
+const struct kcom_class kcom_mbufchain_class = {
+	.clsid = KCOM_MBUFCHAIN_CLSID,
+	.name = "mbufchain",
+	.create = mc_class_create,
+	.ifaces = mc_ifaces,
+	.natives = KCOM_NATIVE_MAP | KCOM_NATIVE_COPY | KCOM_NATIVE_BUFVEC | KCOM_NATIVE_CHAIN,
+};
+
+static const struct kcom_impl_desc mc_desc = {
+	.cls = &kcom_mbufchain_class,
+	.impl_offset = offsetof(struct mbufchain, impl),
+	.destroy = mc_destroy,
+	.sanity = mc_sanity,
+	.info = mc_info,
+};
+
+/* ---- construction ---- */
+
+static kcom_error_t mc_new(size_t cluster, struct mbufchain **out)
+{
+	struct mbufchain *mc = kcom_alloc(sizeof(*mc), 0);
+	if (mc == NULL)
+		return KCOM_E_OUTOFMEMORY;
+	mc->bufio.ops = &mc_bufio_ops;
+	mc->bufvec.ops = &mc_bufvec_ops;
+	mc->chain.ops = &mc_chain_ops;
+	kcom_impl_init_(&mc->impl, &mc_desc);
+	mc->root = NULL;
+	mc->size = 0;
+	mc->cluster = cluster;
+	mc->headroom = 0;
+	*out = mc;
+	return KCOM_OK;
+}
+
+kcom_error_t kcom_mbufchain_create(size_t cluster, kcom_bufio_t **out_io)
+{
+	if (out_io == NULL)
+		return KCOM_E_INVALIDARG;
+	*out_io = NULL;
+	struct mbufchain *mc;
+	kcom_error_t err = mc_new(cluster != 0 ? cluster : KCOM_MBUFCHAIN_CLUSTER, &mc);
+	if (KCOM_FAILED(err))
+		return err;
+	*out_io = &mc->bufio;
+	return KCOM_OK;
+}
+
+/* The class factory: an empty chain with the default cluster size, answered as `iid`. */
+static kcom_error_t mc_class_create(const kcom_iid_t *iid, void **out)
+{
+	kcom_bufio_t *io;
+	kcom_error_t err = kcom_mbufchain_create(0, &io);
+	if (KCOM_FAILED(err))
+		return err;
+	err = kcom_bufio_query(io, iid, out);
+	kcom_bufio_release(io);
+	return err;
+}
