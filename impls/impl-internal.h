@@ -330,4 +330,13 @@ kcom_error_t kcom_physmap_range_(const struct kcom_physmap *map, size_t off, siz
                                  const struct kcom_dma_constraints *c, struct kcom_physseg *segs, size_t max,
                                  size_t *out_count);
 
+/* ---- doors between implementations ---- */
+
+/*
+ * An mbufchain over `n` windows (stores[i], offs[i], lens[i]) in order, each store getting one
+ * more reference (impls/mbufchain.c).  KCOM_E_OUTOFMEMORY leaves nothing held.
+ */
+kcom_error_t kcom_mbufchain_from_stores_(struct kcom_store *const *stores, const size_t *offs, const size_t *lens,
+                                         size_t n, kcom_bufio_t **out_io);
+
 #endif /* KCOM_IMPLS_IMPL_INTERNAL_H */

@@ -1594,6 +1594,43 @@ static const struct kcom_impl_desc mc_desc = {
 	.info = mc_info,
 };
 
+/*
+ * A chain over given windows of stores, in order (the kit's internal door for other
+ * implementations: a pool builds a message over its pages).  Each store gets one more
+ * reference, taken by the chain's segment; on failure nothing is held and *out_io is NULL.
+ */
+kcom_error_t kcom_mbufchain_from_stores_(struct kcom_store *const *stores, const size_t *offs, const size_t *lens,
+                                         size_t n, kcom_bufio_t **out_io)
+{
+	*out_io = NULL;
+	struct mbufchain *mc;
+	kcom_error_t err = mc_new(KCOM_MBUFCHAIN_CLUSTER, &mc);
+	if (KCOM_FAILED(err))
+		return err;
+	struct mc_seg *segs = n != 0 ? kcom_alloc(n * sizeof(*segs), 0) : NULL;
+	if (n != 0 && segs == NULL) {
+		kcom_impl_release_(&mc->impl);
+		return KCOM_E_OUTOFMEMORY;
+	}
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (lens[i] == 0)
+			continue; /* a tree holds no empty segment */
+		kcom_store_hold_(stores[i]);
+		segs[k++] = (struct mc_seg){ stores[i], offs[i], lens[i] };
+	}
+	struct mc_node *root;
+	err = build(segs, k, &root); /* takes the references, or drops them on failure */
+	kcom_free(segs, n * sizeof(*segs), 0);
+	if (KCOM_FAILED(err)) {
+		kcom_impl_release_(&mc->impl);
+		return err;
+	}
+	mc_commit(mc, root);
+	*out_io = &mc->bufio;
+	return KCOM_OK;
+}
+
 /* ---- construction ---- */
 
 static kcom_error_t mc_new(size_t cluster, struct mbufchain **out)

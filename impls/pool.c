@@ -285,6 +285,80 @@ static const struct kcom_pool_ops pool_ops = {
 	.page_phys = pool_page_phys,
 };
 
+/* ---- messages: chains over pages ---- */
+
+/* A page's store is gone (the last chain or copy sharing it): the page goes back. */
+static void page_return(void *ctx, void *mem, size_t len)
+{
+	struct pool *pl = ctx;
+	(void)len;
+	uint32_t page = (uint32_t)((size_t)((unsigned char *)mem - pl->base) >> pl->shift);
+	int was = out_take(pl, page);
+	KCOM_ASSERT(was); /* the chain owned it */
+	(void)was;
+	kcom_lock_acquire(&pl->lock);
+	stack_push(pl, &page, 1);
+	kcom_lock_release(&pl->lock);
+	kcom_impl_release_(&pl->impl); /* the page's reference on the pool: may free it */
+}
+
+kcom_error_t kcom_pool_chain(kcom_pool_t *pool, const kcom_off_t *offs, size_t n, size_t len, kcom_bufio_t **out_io)
+{
+	if (out_io != NULL)
+		*out_io = NULL;
+	if (pool == NULL || out_io == NULL || (offs == NULL && n > 0))
+		return KCOM_E_INVALIDARG;
+	struct pool *pl = impl_from_pool(pool);
+	/* Homa's shape: every page full but the last, which holds at least one byte. */
+	if (n == 0 ? len != 0 : len <= (n - 1) * pl->page_size || len > n * pl->page_size)
+		return KCOM_E_INVALIDARG;
+	size_t limit = pool_bytes(pl);
+	for (size_t i = 0; i < n; i++) {
+		if (offs[i] < 0 || (uint64_t)offs[i] >= limit || ((size_t)offs[i] & (pl->page_size - 1)) != 0 ||
+		    __atomic_load_n(out_byte(pl, (uint32_t)((size_t)offs[i] >> pl->shift)), __ATOMIC_ACQUIRE) == 0)
+			return KCOM_E_INVALIDARG; /* not a page handed out right now */
+		for (size_t j = 0; j < i; j++)
+			if (offs[j] == offs[i])
+				return KCOM_E_INVALIDARG;
+	}
+
+	/* One store a page, over the region's memory: allocated before anything is given away. */
+	size_t bytes = n * (sizeof(struct kcom_store *) + 2 * sizeof(size_t));
+	struct kcom_store **stores = n != 0 ? kcom_alloc(bytes, 0) : NULL;
+	if (n != 0 && stores == NULL)
+		return KCOM_E_OUTOFMEMORY;
+	size_t *zero = (size_t *)(void *)(stores + n), *lens = zero + n;
+	size_t made = 0;
+	kcom_error_t err = KCOM_OK;
+	for (; made < n; made++) {
+		stores[made] = kcom_store_wrap_(pl->base + offs[made], pl->page_size, NULL, NULL);
+		if (stores[made] == NULL) {
+			err = KCOM_E_OUTOFMEMORY;
+			break;
+		}
+		zero[made] = 0;
+		lens[made] = made + 1 < n ? pl->page_size : len - (n - 1) * pl->page_size;
+	}
+	kcom_bufio_t *chain = NULL;
+	if (KCOM_SUCCEEDED(err))
+		err = kcom_mbufchain_from_stores_(stores, zero, lens, n, &chain);
+	if (KCOM_SUCCEEDED(err)) {
+		/* The chain holds every page now: each returns to the pool with its store's last reference. */
+		for (size_t i = 0; i < n; i++) {
+			kcom_impl_addref_(&pl->impl);
+			stores[i]->release = page_return;
+			stores[i]->ctx = pl;
+		}
+	}
+	for (size_t i = 0; i < made; i++)
+		kcom_store_release_(stores[i]); /* ours; the chain's stay */
+	kcom_free(stores, bytes, 0);
+	if (KCOM_FAILED(err))
+		return err;
+	*out_io = chain;
+	return KCOM_OK;
+}
+
 /* ---- caches: the pool's per-thread I/O channels ---- */
 
 static kcom_error_t cache_create(void *dev, void *ctx)

@@ -123,6 +123,26 @@ kcom_error_t kcom_pool_cache_open(kcom_pool_t *pool, struct kcom_iochannel **out
  */
 kcom_error_t kcom_pool_cache_close(struct kcom_iochannel *cache);
 
+/**
+ * @brief Builds a message over pages, with no copy (Homa's shape): an mbufchain whose
+ *        segments are the pages, in order.
+ *
+ * All pages but the last are full; the last holds the rest of @p len.  The pages must be
+ * handed out right now (from kcom_pool_get()); on success the chain owns them and the caller
+ * must not put them: each page returns to the pool by itself when the chain, and every copy or
+ * split sharing that page, is gone.  The chain keeps the pool alive until then.
+ * @param pool the pool
+ * @param offs the pages, in message order
+ * @param n how many
+ * @param len the message's bytes: more than (n - 1) pages, at most n pages
+ * @param out_io receives the chain (one reference); NULL on failure
+ * @retval KCOM_OK built; the pages are the chain's
+ * @retval KCOM_E_INVALIDARG a bad length for @p n pages, an offset that is not a page handed
+ *         out right now, a page listed twice, a NULL pointer; the pages are still the caller's
+ * @retval KCOM_E_OUTOFMEMORY no memory; the pages are still the caller's
+ */
+kcom_error_t kcom_pool_chain(kcom_pool_t *pool, const kcom_off_t *offs, size_t n, size_t len, kcom_bufio_t **out_io);
+
 /** @brief IUnknown query. @param self the pool @param iid wanted @param out result
  *  @retval KCOM_OK supported @retval KCOM_E_NOINTERFACE not supported
  *  @retval KCOM_E_POINTER @p iid or @p out is NULL */

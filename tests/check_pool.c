@@ -259,6 +259,102 @@ START_TEST(test_cache_threads)
 }
 END_TEST
 
+/* ---- messages: chains over pages ---- */
+
+#define MSG 1000000u /* Homa's largest message */
+
+START_TEST(test_chain_message)
+{
+	kcom_pool_t *p;
+	ck_assert_int_eq(kcom_pool_create(0, 64, NULL, &p), KCOM_OK);
+	size_t npages = (MSG + KCOM_POOL_PAGE_SIZE - 1) / KCOM_POOL_PAGE_SIZE;
+	kcom_off_t offs[16];
+	ck_assert_uint_eq(npages, 16);
+	ck_assert_int_eq(kcom_pool_get(p, NULL, npages, offs), KCOM_OK);
+	/* The "device" fills the pages through the region, as DMA would. */
+	kcom_bufio_t *region;
+	ck_assert_int_eq(kcom_pool_region(p, &region), KCOM_OK);
+	uint8_t *page = malloc(KCOM_POOL_PAGE_SIZE);
+	for (size_t i = 0; i < npages; i++) {
+		for (size_t j = 0; j < KCOM_POOL_PAGE_SIZE; j++)
+			page[j] = (uint8_t)((i * KCOM_POOL_PAGE_SIZE + j) * 13 + 5);
+		size_t put;
+		ck_assert_int_eq(kcom_bufio_write(region, page, offs[i], KCOM_POOL_PAGE_SIZE, &put), KCOM_OK);
+	}
+	kcom_bufio_release(region);
+
+	/* Bad shapes and pages are refused, and the pages stay the caller's. */
+	kcom_bufio_t *chain = (void *)1;
+	ck_assert_int_eq(kcom_pool_chain(p, offs, npages, (npages - 1) * KCOM_POOL_PAGE_SIZE, &chain), KCOM_E_INVALIDARG);
+	ck_assert_ptr_null(chain);
+	ck_assert_int_eq(kcom_pool_chain(p, offs, npages, npages * KCOM_POOL_PAGE_SIZE + 1, &chain), KCOM_E_INVALIDARG);
+	kcom_off_t twice[2] = { offs[0], offs[0] };
+	ck_assert_int_eq(kcom_pool_chain(p, twice, 2, 2 * KCOM_POOL_PAGE_SIZE, &chain), KCOM_E_INVALIDARG);
+	kcom_off_t odd[1] = { offs[0] + 1 };
+	ck_assert_int_eq(kcom_pool_chain(p, odd, 1, 10, &chain), KCOM_E_INVALIDARG);
+	kcom_off_t spare;
+	ck_assert_int_eq(kcom_pool_get(p, NULL, 1, &spare), KCOM_OK);
+	ck_assert_int_eq(kcom_pool_put(p, NULL, 1, &spare), KCOM_OK);
+	ck_assert_int_eq(kcom_pool_chain(p, &spare, 1, 10, &chain), KCOM_E_INVALIDARG); /* a free page */
+	ck_assert_uint_eq(free_pages(p), 64 - npages);
+
+	/* Allocation failure while building: the error, and the pages are still the caller's. */
+	for (unsigned long nth = 1;; nth++) {
+		ck_assert_uint_lt(nth, 100);
+		testenv_install();
+		testenv_fail_at(nth);
+		kcom_error_t err = kcom_pool_chain(p, offs, npages, MSG, &chain);
+		int hit = testenv_failure_hit();
+		testenv_fail_at(0);
+		testenv_uninstall();
+		if (!hit) {
+			ck_assert_int_eq(err, KCOM_OK);
+			break;
+		}
+		ck_assert_int_eq(err, KCOM_E_OUTOFMEMORY);
+		ck_assert_ptr_null(chain);
+		ck_assert_uint_eq(free_pages(p), 64 - npages);
+	}
+
+	/* The chain reads as the pages did, with no copy: a page's bytes are the chain's. */
+	size_t size;
+	ck_assert_int_eq(kcom_bufio_getsize(chain, &size), KCOM_OK);
+	ck_assert_uint_eq(size, MSG);
+	uint8_t *all = malloc(MSG);
+	size_t got;
+	ck_assert_int_eq(kcom_bufio_read(chain, all, 0, MSG, &got), KCOM_OK);
+	ck_assert_uint_eq(got, MSG);
+	for (size_t i = 0; i < MSG; i += 4999)
+		ck_assert_uint_eq(all[i], (uint8_t)(i * 13 + 5));
+	void *addr;
+	ck_assert_int_eq(kcom_bufio_map(chain, &addr, KCOM_POOL_PAGE_SIZE, 100), KCOM_OK);
+	kcom_bufio_t *r2;
+	ck_assert_int_eq(kcom_pool_region(p, &r2), KCOM_OK);
+	void *raddr;
+	ck_assert_int_eq(kcom_bufio_map(r2, &raddr, offs[1], 100), KCOM_OK);
+	ck_assert_ptr_eq(addr, raddr); /* the page itself */
+	ck_assert_int_eq(kcom_bufio_unmap(r2, raddr, offs[1], 100), KCOM_OK);
+	kcom_bufio_release(r2);
+	ck_assert_int_eq(kcom_bufio_unmap(chain, addr, KCOM_POOL_PAGE_SIZE, 100), KCOM_OK);
+
+	/* Pages go back only when every chain sharing them is gone; the pool lives that long. */
+	kcom_bufio_t *copy;
+	ck_assert_int_eq(kcom_bufio_copy(chain, 0, MSG, &copy), KCOM_OK);
+	ck_assert_uint_eq(kcom_pool_release(p), npages); /* each of the chain's pages holds it */
+	ck_assert_uint_eq(kcom_bufio_release(chain), 0);
+	ck_assert_uint_eq(free_pages(p), 64 - npages);
+	ck_assert_int_eq(kcom_bufio_read(copy, all, 0, MSG, &got), KCOM_OK);
+	ck_assert_uint_eq(all[MSG - 1], (uint8_t)((MSG - 1) * 13 + 5));
+	kcom_pool_addref(p);
+	ck_assert_uint_eq(kcom_bufio_release(copy), 0);
+	ck_assert_uint_eq(free_pages(p), 64);
+	assert_sane(p);
+	ck_assert_uint_eq(kcom_pool_release(p), 0);
+	free(all);
+	free(page);
+}
+END_TEST
+
 Suite *pool_suite(void)
 {
 	Suite *s = suite_create("pool");
@@ -269,6 +365,7 @@ Suite *pool_suite(void)
 	tcase_add_test(tc, test_create_allocfail);
 	tcase_add_test(tc, test_cache_one_thread);
 	tcase_add_loop_test(tc, test_cache_threads, 0, 2);
+	tcase_add_test(tc, test_chain_message);
 	suite_add_tcase(s, tc);
 	return s;
 }
