@@ -14,6 +14,7 @@
 #include <impls/dmabuf.h>
 #include <impls/filebuf.h>
 #include <impls/mbufchain.h>
+#include <impls/pool.h>
 #include <impls/membuf.h>
 #include "tests/contract.h"
 #include "tests/plainio.h"
@@ -215,6 +216,36 @@ static kcom_error_t make_chain_subrange(size_t size, kcom_bufio_t **out)
 
 #define CHAIN_CAPS (CAP_GROWS | CAP_MAPS | CAP_COPIES | CAP_BUFVEC)
 
+/* A message over buffer-pool pages (Homa's shape): the pages hold the pattern, the chain owns them. */
+static kcom_error_t make_pool_chain(size_t size, kcom_bufio_t **out)
+{
+	const size_t page = 4096;
+	size_t n = (size + page - 1) / page;
+	kcom_pool_t *pool;
+	kcom_error_t err = kcom_pool_create(page, n + 2, NULL, &pool);
+	if (KCOM_FAILED(err))
+		return err;
+	kcom_off_t *offs = malloc((n + 1) * sizeof(*offs));
+	kcom_bufio_t *region = NULL;
+	err = kcom_pool_get(pool, NULL, n, offs);
+	if (KCOM_SUCCEEDED(err))
+		err = kcom_pool_region(pool, &region);
+	for (size_t i = 0; KCOM_SUCCEEDED(err) && i < n; i++) {
+		uint8_t bytes[4096];
+		for (size_t j = 0; j < page; j++)
+			bytes[j] = contract_pattern(i * page + j);
+		size_t put;
+		err = kcom_bufio_write(region, bytes, offs[i], page, &put);
+	}
+	if (KCOM_SUCCEEDED(err))
+		err = kcom_pool_chain(pool, offs, n, size, out);
+	if (region != NULL)
+		kcom_bufio_release(region);
+	free(offs);
+	kcom_pool_release(pool); /* the chain's pages keep it */
+	return err;
+}
+
 #define MEMBUF_CAPS (CAP_GROWS | CAP_MAPS | CAP_COPIES | CAP_BUFVEC)
 
 /* dmabuf rows: their probe (tests/check_dmabuf.c) skips them where mlock or pagemap cannot serve. */
@@ -260,6 +291,7 @@ const struct contract_impl contract_impls[] = {
 	{ .name = "mbufchain", .make = make_chain, .caps = CHAIN_CAPS },
 	{ .name = "mbufchain-shared", .make = make_chain_shared, .caps = CHAIN_CAPS, .teardown = drop_keepalive },
 	{ .name = "mbufchain-subrange", .make = make_chain_subrange, .caps = CHAIN_CAPS, .teardown = drop_keepalive },
+	{ .name = "pool-chain", .make = make_pool_chain, .caps = CHAIN_CAPS },
 	{ .name = "dmabuf", .make = make_dmabuf, .caps = DMABUF_CAPS, .probe = dmabuf_test_probe },
 	{ .name = "dmabuf-class", .make = make_dmabuf_class, .caps = DMABUF_CAPS | CAP_GROWS, .probe = dmabuf_test_probe },
 	{ .name = "dmabuf-copy", .make = make_dmabuf_copy, .caps = DMABUF_CAPS, .probe = dmabuf_test_probe },
