@@ -233,6 +233,8 @@ struct kcom_store {
 	void (*release)(void *ctx, void *mem, size_t len);
 	void *ctx;
 	int outside;         /* data is not ours: never freed with the header */
+	kcom_phys_t phys;    /* physical address of data[0] when the bytes are pinned and physically
+	                        contiguous (a DMA-backed pool's page); 0: none */
 };
 
 /* A new owned store of `cap` bytes (contents undefined), one reference; NULL on failure. */

@@ -331,6 +331,7 @@ struct kcom_store *kcom_store_new_(size_t cap)
 	st->release = NULL;
 	st->ctx = NULL;
 	st->outside = 0;
+	st->phys = 0;
 	return st;
 }
 
@@ -346,6 +347,7 @@ struct kcom_store *kcom_store_wrap_(void *mem, size_t len, void (*release)(void 
 	st->release = release;
 	st->ctx = ctx;
 	st->outside = 1;
+	st->phys = 0;
 	return st;
 }
 

@@ -524,7 +524,7 @@ static void tree_copyout(const struct mc_node *t, size_t off, size_t n, unsigned
 }
 
 /* Calls fn on each piece of segment memory of [off, off + n) of t, in order. */
-typedef void (*mc_visit_fn)(void *ctx, unsigned char *p, size_t len);
+typedef void (*mc_visit_fn)(void *ctx, const struct mc_seg *seg, unsigned char *p, size_t len);
 
 static void tree_visit(const struct mc_node *t, size_t off, size_t n, mc_visit_fn fn, void *ctx)
 {
@@ -541,7 +541,7 @@ static void tree_visit(const struct mc_node *t, size_t off, size_t n, mc_visit_f
 		off -= lt;
 		if (off < t->seg.len) {
 			size_t k = KCOM_MIN(n, t->seg.len - off);
-			fn(ctx, seg_bytes(&t->seg) + off, k);
+			fn(ctx, &t->seg, seg_bytes(&t->seg) + off, k);
 			n -= k;
 			off = t->seg.len;
 		}
@@ -677,12 +677,17 @@ static void mc_commit(struct mbufchain *mc, struct mc_node *root)
 	node_release(old);
 }
 
-/* Whether a mapping covers any byte of [a, b): those bytes must not move. */
+/* Whether a mapping or wiring is outstanding: the size is frozen. */
+static int mc_held(const struct mbufchain *mc)
+{
+	return kcom_ledger_mapped_(&mc->impl) || kcom_ledger_wired_(&mc->impl);
+}
+
+/* Whether a mapping or wiring covers any byte of [a, b): those bytes must not move. */
 static int mc_mapped_in(const struct mbufchain *mc, size_t a, size_t b)
 {
+	/* A wiring (of pages a DMA-backed pool lent) pins its bytes just as a mapping does. */
 	for (const struct kcom_hold *h = mc->impl.ledger.head; h != NULL; h = h->next) {
-		if (h->key.kind != KCOM_HOLD_MAP && h->key.kind != KCOM_HOLD_MAP_VEC)
-			continue;
 		uint64_t ha = (uint64_t)h->key.off, hb = ha + h->key.n;
 		if (h->key.n != 0 && ha < b && a < hb)
 			return 1;
@@ -985,14 +990,16 @@ static void mc_grow_spine(struct mbufchain *mc, int right, size_t n)
 	mc->size += n;
 }
 
-static void visit_zero(void *ctx, unsigned char *p, size_t len)
+static void visit_zero(void *ctx, const struct mc_seg *seg, unsigned char *p, size_t len)
 {
+	(void)seg;
 	(void)ctx;
 	kcom_memset(p, 0, len);
 }
 
-static void visit_write(void *ctx, unsigned char *p, size_t len)
+static void visit_write(void *ctx, const struct mc_seg *seg, unsigned char *p, size_t len)
 {
+	(void)seg;
 	const unsigned char **src = ctx;
 	kcom_memcpy(p, *src, len);
 	*src += len;
@@ -1058,7 +1065,7 @@ static kcom_error_t mc_put(struct mbufchain *mc, const void *buf, size_t off, si
 		b = KCOM_MIN(t0 + lastn->seg.len, up);
 		b = KCOM_MAX(b, e);
 	}
-	if (kcom_ledger_mapped_(&mc->impl) && mc_mapped_in(mc, a, b))
+	if (mc_held(mc) && mc_mapped_in(mc, a, b))
 		return KCOM_E_BUSY;
 	struct mc_piece pc[3] = {
 		{ .kind = PC_TREE, .tree = mc->root, .off = a, .len = off - a },
@@ -1164,7 +1171,7 @@ static kcom_error_t mc_write(kcom_bufio_t *io, const void *buf, kcom_off_t off, 
 	if (err != KCOM_OK)
 		return kcom_absio_check_done_(err);
 	/* The size is frozen while mapped: what fits below it goes in. */
-	int mapped = kcom_ledger_mapped_(&mc->impl);
+	int mapped = mc_held(mc);
 	uint64_t limit = mapped ? mc->size : SIZE_MAX;
 	if ((uint64_t)off >= limit)
 		return mapped ? KCOM_E_BUSY : KCOM_E_OUTOFMEMORY;
@@ -1207,7 +1214,7 @@ static kcom_error_t mc_setsize(kcom_bufio_t *io, size_t size)
 	struct mbufchain *mc = impl_from_bufio(io);
 	if (size == mc->size)
 		return KCOM_OK;
-	if (kcom_ledger_mapped_(&mc->impl))
+	if (mc_held(mc))
 		return KCOM_E_BUSY;
 	if (size < mc->size)
 		return mc_keep(mc, 0, mc->size - size);
@@ -1270,7 +1277,7 @@ static kcom_error_t mc_range_tree(struct mbufchain *mc, size_t off, size_t n, st
 	*out = NULL;
 	if (n == 0)
 		return KCOM_OK;
-	if (kcom_ledger_mapped_(&mc->impl)) {
+	if (mc_held(mc)) {
 		struct mc_piece pc = { .kind = PC_TREE, .tree = mc->root, .off = off, .len = n };
 		struct mc_segs ss;
 		kcom_error_t err = mc_clusters(&pc, 1, mc->cluster, 0, 0, &ss);
@@ -1326,8 +1333,9 @@ struct iov_fill {
 	size_t i;
 };
 
-static void visit_iov(void *ctx, unsigned char *p, size_t len)
+static void visit_iov(void *ctx, const struct mc_seg *seg, unsigned char *p, size_t len)
 {
+	(void)seg;
 	struct iov_fill *f = ctx;
 	f->iov[f->i].base = p;
 	f->iov[f->i].len = len;
@@ -1387,6 +1395,122 @@ static kcom_error_t mc_unmap_vec(kcom_bufvec_t *vec, kcom_off_t off, size_t n, u
 	return kcom_ledger_drop_(&impl_from_bufvec(vec)->impl, &key);
 }
 
+/* ---- wiring: only bytes whose stores know their physical address (DMA-backed pool pages) ---- */
+
+struct phys_fill {
+	struct kcom_physseg *segs; /* room for max; the count goes on past it */
+	size_t max;
+	size_t count;
+	kcom_phys_t end;           /* where the last segment ends */
+	int missing;               /* a piece whose store has no physical address */
+};
+
+static void visit_phys(void *ctx, const struct mc_seg *seg, unsigned char *p, size_t len)
+{
+	struct phys_fill *f = ctx;
+	if (seg->st->phys == 0) {
+		f->missing = 1;
+		return;
+	}
+	kcom_phys_t addr = seg->st->phys + (kcom_phys_t)(p - seg->st->data);
+	if (f->count != 0 && f->end == addr) {
+		if (f->count <= f->max)
+			f->segs[f->count - 1].len += len; /* physically adjacent: one segment */
+	} else {
+		if (f->count < f->max) {
+			f->segs[f->count].addr = addr;
+			f->segs[f->count].len = len;
+		}
+		f->count++;
+	}
+	f->end = addr + len;
+}
+
+/*
+ * The physical segments of [off, off + n): KCOM_E_NOTIMPL when any byte's store has no
+ * physical address (ordinary clusters are pageable memory: use a dmabuf).
+ */
+static kcom_error_t mc_phys(struct mbufchain *mc, kcom_off_t off, size_t n, struct kcom_physseg *segs, size_t max,
+                            size_t *out_count)
+{
+	kcom_error_t err = kcom_absio_check_range_(off, n, mc->size);
+	if (KCOM_FAILED(err))
+		return err;
+	if (n == 0)
+		return KCOM_E_NOTIMPL; /* no byte whose address a device could use */
+	struct phys_fill f = { segs, max, 0, 0, 0 };
+	tree_visit(mc->root, (size_t)off, n, visit_phys, &f);
+	if (f.missing)
+		return KCOM_E_NOTIMPL;
+	*out_count = f.count;
+	return f.count <= max ? KCOM_OK : KCOM_E_TOOSMALL;
+}
+
+static kcom_error_t mc_wire(kcom_bufio_t *io, kcom_phys_t *out_phys, kcom_off_t off, size_t n)
+{
+	struct mbufchain *mc = impl_from_bufio(io);
+	if (out_phys == NULL)
+		return KCOM_E_INVALIDARG;
+	*out_phys = 0;
+	struct kcom_physseg seg;
+	size_t count = 0;
+	kcom_error_t err = mc_phys(mc, off, n, &seg, 1, &count);
+	if (err == KCOM_E_TOOSMALL)
+		return KCOM_E_NOTCONTIG;
+	if (KCOM_FAILED(err))
+		return err;
+	struct kcom_hold *h = kcom_hold_alloc_(0);
+	if (h == NULL)
+		return KCOM_E_OUTOFMEMORY;
+	struct kcom_hold_key key = { .kind = KCOM_HOLD_WIRE, .addr = count != 0 ? seg.addr : 0, .off = off, .n = n };
+	kcom_ledger_insert_(&mc->impl, h, &key, NULL);
+	*out_phys = key.addr;
+	return KCOM_OK;
+}
+
+static kcom_error_t mc_unwire(kcom_bufio_t *io, kcom_phys_t phys, kcom_off_t off, size_t n)
+{
+	struct kcom_hold_key key = { .kind = KCOM_HOLD_WIRE, .addr = phys, .off = off, .n = n };
+	return kcom_ledger_drop_(&impl_from_bufio(io)->impl, &key);
+}
+
+static kcom_error_t mc_wire_vec(kcom_bufvec_t *vec, kcom_off_t off, size_t n, struct kcom_physseg *segs, size_t max,
+                                size_t *out_count)
+{
+	struct mbufchain *mc = impl_from_bufvec(vec);
+	if (out_count == NULL)
+		return KCOM_E_INVALIDARG;
+	*out_count = 0;
+	if (segs == NULL && max > 0)
+		return KCOM_E_INVALIDARG;
+	size_t count = 0;
+	kcom_error_t err = mc_phys(mc, off, n, segs, max, &count);
+	if (err == KCOM_E_TOOSMALL)
+		*out_count = count;
+	if (KCOM_FAILED(err))
+		return err;
+	struct kcom_hold *h = kcom_hold_alloc_(count * sizeof(*segs));
+	if (h == NULL)
+		return KCOM_E_OUTOFMEMORY;
+	struct kcom_hold_key key = {
+		.kind = KCOM_HOLD_WIRE_VEC, .off = off, .n = n, .vec = segs, .veclen = count * sizeof(*segs),
+	};
+	kcom_ledger_insert_(&mc->impl, h, &key, NULL);
+	*out_count = count;
+	return KCOM_OK;
+}
+
+static kcom_error_t mc_unwire_vec(kcom_bufvec_t *vec, kcom_off_t off, size_t n, const struct kcom_physseg *segs,
+                                  size_t count)
+{
+	if ((segs == NULL && count != 0) || count > SIZE_MAX / sizeof(*segs))
+		return KCOM_E_INVALIDARG;
+	struct kcom_hold_key key = {
+		.kind = KCOM_HOLD_WIRE_VEC, .off = off, .n = n, .vec = segs, .veclen = count * sizeof(*segs),
+	};
+	return kcom_ledger_drop_(&impl_from_bufvec(vec)->impl, &key);
+}
+
 /* ---- the chain interface ---- */
 
 KCOM_IMPL_IUNKNOWN_(mc_chain, kcom_chain_t, struct mbufchain, chain)
@@ -1402,7 +1526,7 @@ static kcom_error_t mc_prepend(kcom_chain_t *ch, const void *buf, size_t n)
 	struct mbufchain *mc = impl_from_chain(ch);
 	if (n == 0)
 		return KCOM_OK;
-	if (kcom_ledger_mapped_(&mc->impl))
+	if (mc_held(mc))
 		return KCOM_E_BUSY;
 	if (n > (size_t)KCOM_OFF_MAX - mc->size)
 		return KCOM_E_INVALIDARG;
@@ -1440,7 +1564,7 @@ static kcom_error_t mc_append(kcom_chain_t *ch, kcom_bufio_t *src, kcom_off_t of
 		return err;
 	if (n == 0)
 		return KCOM_OK;
-	if (kcom_ledger_mapped_(&mc->impl))
+	if (mc_held(mc))
 		return KCOM_E_BUSY;
 	if (n > (size_t)KCOM_OFF_MAX - mc->size)
 		return KCOM_E_INVALIDARG;
@@ -1486,7 +1610,7 @@ static kcom_error_t mc_split(kcom_chain_t *ch, kcom_off_t off, kcom_bufio_t **ou
 		return KCOM_E_INVALIDARG;
 	if ((uint64_t)off > mc->size)
 		return KCOM_E_RANGE;
-	if (kcom_ledger_mapped_(&mc->impl))
+	if (mc_held(mc))
 		return KCOM_E_BUSY;
 	struct mbufchain *tail;
 	kcom_error_t err = mc_new(mc->cluster, &tail);
@@ -1513,7 +1637,7 @@ static kcom_error_t mc_trim(kcom_chain_t *ch, size_t front, size_t back)
 		return KCOM_E_RANGE;
 	if (front == 0 && back == 0)
 		return KCOM_OK;
-	if (kcom_ledger_mapped_(&mc->impl))
+	if (mc_held(mc))
 		return KCOM_E_BUSY;
 	return mc_keep(mc, front, back);
 }
@@ -1530,8 +1654,8 @@ static const struct kcom_bufio_ops mc_bufio_ops = {
 	.setsize = mc_setsize,
 	.map = mc_map,
 	.unmap = mc_unmap,
-	.wire = kcom_impl_wire_notimpl_, /* clusters are pageable memory: use a dmabuf */
-	.unwire = kcom_impl_unwire_none_,
+	.wire = mc_wire,     /* only over DMA-backed pool pages: clusters are pageable memory */
+	.unwire = mc_unwire,
 	.copy = mc_copy,
 };
 
@@ -1541,8 +1665,8 @@ static const struct kcom_bufvec_ops mc_bufvec_ops = {
 	.release = mc_vec_release,
 	.map_vec = mc_map_vec,
 	.unmap_vec = mc_unmap_vec,
-	.wire_vec = kcom_impl_wire_vec_notimpl_,
-	.unwire_vec = kcom_impl_unwire_vec_none_,
+	.wire_vec = mc_wire_vec,
+	.unwire_vec = mc_unwire_vec,
 };
 
 static const struct kcom_chain_ops mc_chain_ops = {

@@ -336,6 +336,8 @@ kcom_error_t kcom_pool_chain(kcom_pool_t *pool, const kcom_off_t *offs, size_t n
 			err = KCOM_E_OUTOFMEMORY;
 			break;
 		}
+		if (pl->phys != NULL) /* a DMA-backed pool: the chain wires over its pages */
+			stores[made]->phys = pl->phys[(size_t)offs[made] >> pl->shift];
 		zero[made] = 0;
 		lens[made] = made + 1 < n ? pl->page_size : len - (n - 1) * pl->page_size;
 	}

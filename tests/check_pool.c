@@ -6,13 +6,17 @@
 #include "config.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <bufio/bufvec.h>
 #include <com/com.h>
 #include <com/debug.h>
+#include <impls/dmabuf.h>
 #include <impls/membuf.h>
 #include <impls/pool.h>
+#include "tests/contract.h"
 #include "tests/suites.h"
 #include "tests/testenv.h"
 
@@ -355,6 +359,70 @@ START_TEST(test_chain_message)
 }
 END_TEST
 
+/* A DMA-backed pool: each page's physical address is known, and a chain over pages wires. */
+START_TEST(test_dma_pool_chain)
+{
+	const char *why = dmabuf_test_probe(CAP_WIRES);
+	if (why != NULL) {
+		fprintf(stderr, "SKIP: pool over a dmabuf: %s\n", why);
+		return;
+	}
+	kcom_bufio_t *region;
+	ck_assert_int_eq(kcom_dmabuf_create(16 * PAGE, 0, NULL, &region), KCOM_OK);
+	kcom_pool_t *p;
+	ck_assert_int_eq(kcom_pool_create(PAGE, 16, region, &p), KCOM_OK);
+	kcom_bufio_release(region); /* the pool holds it */
+	kcom_off_t offs[3];
+	ck_assert_int_eq(kcom_pool_get(p, NULL, 3, offs), KCOM_OK);
+	kcom_phys_t phys[3];
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(kcom_pool_page_phys(p, offs[i], &phys[i]), KCOM_OK);
+		void *addr;
+		ck_assert_int_eq(kcom_pool_region(p, &region), KCOM_OK);
+		ck_assert_int_eq(kcom_bufio_map(region, &addr, offs[i], PAGE), KCOM_OK);
+		ck_assert_uint_eq(phys[i], test_pagemap_phys(addr)); /* what the host says, read apart */
+		ck_assert_int_eq(kcom_bufio_unmap(region, addr, offs[i], PAGE), KCOM_OK);
+		kcom_bufio_release(region);
+	}
+	kcom_bufio_t *chain;
+	ck_assert_int_eq(kcom_pool_chain(p, offs, 3, 2 * PAGE + 100, &chain), KCOM_OK);
+
+	/* One address inside a page; NOTCONTIG across pages that are not physically adjacent. */
+	kcom_phys_t w;
+	ck_assert_int_eq(kcom_bufio_wire(chain, &w, PAGE + 10, 100), KCOM_OK);
+	ck_assert_uint_eq(w, phys[1] + 10);
+	ck_assert_int_eq(kcom_bufio_setsize(chain, 10), KCOM_E_BUSY); /* wired: the size is frozen */
+	ck_assert_int_eq(kcom_bufio_unwire(chain, w, PAGE + 10, 99), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_bufio_unwire(chain, w, PAGE + 10, 100), KCOM_OK);
+	kcom_error_t err = kcom_bufio_wire(chain, &w, PAGE - 10, 20);
+	ck_assert(err == (phys[0] + PAGE == phys[1] ? KCOM_OK : KCOM_E_NOTCONTIG));
+	if (err == KCOM_OK)
+		ck_assert_int_eq(kcom_bufio_unwire(chain, w, PAGE - 10, 20), KCOM_OK);
+
+	/* The segment list covers the message, page by page (adjacent frames merged). */
+	kcom_bufvec_t *vec;
+	ck_assert_int_eq(kcom_bufio_query(chain, &kcom_bufvec_iid, (void **)&vec), KCOM_OK);
+	struct kcom_physseg segs[4];
+	size_t count;
+	ck_assert_int_eq(kcom_bufvec_wire_vec(vec, 0, 2 * PAGE + 100, segs, 4, &count), KCOM_OK);
+	size_t total = 0;
+	for (size_t i = 0; i < count; i++)
+		total += segs[i].len;
+	ck_assert_uint_eq(total, 2 * PAGE + 100);
+	ck_assert_uint_eq(segs[0].addr, phys[0]);
+	ck_assert_int_eq(kcom_bufvec_unwire_vec(vec, 0, 2 * PAGE + 100, segs, count), KCOM_OK);
+	kcom_bufvec_release(vec);
+
+	/* An ordinary cluster (bytes appended past the pages) has no physical address. */
+	size_t put;
+	ck_assert_int_eq(kcom_bufio_write(chain, "tail", 2 * PAGE + 100, 4, &put), KCOM_OK);
+	ck_assert_int_eq(kcom_bufio_wire(chain, &w, 2 * PAGE + 100, 4), KCOM_E_NOTIMPL);
+	ck_assert_uint_eq(kcom_bufio_release(chain), 0);
+	ck_assert_uint_eq(free_pages(p), 16);
+	ck_assert_uint_eq(kcom_pool_release(p), 0);
+}
+END_TEST
+
 Suite *pool_suite(void)
 {
 	Suite *s = suite_create("pool");
@@ -366,6 +434,7 @@ Suite *pool_suite(void)
 	tcase_add_test(tc, test_cache_one_thread);
 	tcase_add_loop_test(tc, test_cache_threads, 0, 2);
 	tcase_add_test(tc, test_chain_message);
+	tcase_add_test(tc, test_dma_pool_chain);
 	suite_add_tcase(s, tc);
 	return s;
 }
