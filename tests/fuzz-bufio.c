@@ -4,7 +4,8 @@
  *
  * An input is a sequence of operations (read, write, setsize, copy, map/unmap with stores
  * through the mapping, map_vec, view acquire/release, range copy within an object and to a
- * second one, duplicate, query, release of the second object).  Each row of contract_impls[]
+ * second one, duplicate, query, release of the second object, and the chain operations
+ * prepend, append, split and trim where the object answers kcom_chain).  Each row of contract_impls[]
  * (or the one named by KCOM_FUZZ_ROW) gets the same sequence; after every step the object's
  * size, bytes and the error class of the call must equal the model's, and the object's sanity
  * check (kcom_debug_check) must pass.  A difference aborts with a message naming the row, the
@@ -26,6 +27,7 @@
 #include <bufio/helpers.h>
 #include <com/com.h>
 #include <com/debug.h>
+#include <impls/mbufchain.h>
 #include "tests/contract.h"
 
 #define MAX_OFF 3000u   /* offsets and lengths stay small: bugs live at edges, not at sizes */
@@ -121,7 +123,7 @@ static kcom_error_t range_err(size_t off, size_t n, size_t size)
 }
 
 enum { OP_READ, OP_WRITE, OP_SETSIZE, OP_COPY, OP_MAP, OP_MAP_VEC, OP_VIEW, OP_RANGE_SELF, OP_RANGE_OTHER,
-       OP_DUPLICATE, OP_QUERY, OP_RELEASE_OTHER, OP_WRITE_OTHER, NOPS };
+       OP_DUPLICATE, OP_QUERY, OP_RELEASE_OTHER, OP_WRITE_OTHER, OP_PREPEND, OP_APPEND, OP_SPLIT, OP_TRIM, NOPS };
 
 static void run_row(const uint8_t *data, size_t size)
 {
@@ -324,6 +326,64 @@ static void run_row(const uint8_t *data, size_t size)
 				CHECK(kcom_bufio_release(other) == 0, "other object still referenced");
 			other = NULL;
 			break;
+		case OP_PREPEND:
+		case OP_APPEND:
+		case OP_SPLIT:
+		case OP_TRIM: {
+			kcom_chain_t *ch;
+			op_name = op == OP_PREPEND ? "prepend" : op == OP_APPEND ? "append" : op == OP_SPLIT ? "split" : "trim";
+			if (KCOM_FAILED(kcom_bufio_query(io, &kcom_chain_iid, (void **)&ch)))
+				break; /* not a chain: nothing to compare */
+			if (op == OP_PREPEND)
+				n %= 200;
+			if ((op == OP_PREPEND || op == OP_APPEND) && m.size + n > MAX_OFF + MAX_LEN) {
+				kcom_chain_release(ch); /* the model's room is bounded: keep sizes as writes do */
+				break;
+			}
+			if (op == OP_PREPEND) {
+				fill(want, n, seed);
+				err = kcom_chain_prepend(ch, want, n);
+				CHECK(err == KCOM_OK, "prepend said %s", kcom_strerror(err));
+				memmove(m.bytes + n, m.bytes, m.size);
+				memcpy(m.bytes, want, n);
+				m.size += n;
+			} else if (op == OP_APPEND) {
+				/* A range of the object itself, or of the other object when there is one. */
+				int from_other = other != NULL && (seed & 1);
+				struct model *src = from_other ? &o : &m;
+				err = kcom_chain_append(ch, from_other ? other : io, (kcom_off_t)off, n);
+				exp = range_err(off, n, src->size);
+				CHECK(err == exp, "append said %s, model %s", kcom_strerror(err), kcom_strerror(exp));
+				if (err == KCOM_OK) {
+					memmove(m.bytes + m.size, src->bytes + off, n);
+					m.size += n;
+				}
+			} else if (op == OP_SPLIT) {
+				kcom_bufio_t *tail = NULL;
+				err = kcom_chain_split(ch, (kcom_off_t)off, &tail);
+				exp = off > m.size ? KCOM_E_RANGE : KCOM_OK;
+				CHECK(err == exp, "split said %s, model %s", kcom_strerror(err), kcom_strerror(exp));
+				if (err == KCOM_OK) {
+					if (other != NULL)
+						kcom_bufio_release(other);
+					other = tail;
+					memcpy(o.bytes, m.bytes + off, m.size - off);
+					o.size = m.size - off;
+					m.size = off;
+				}
+			} else {
+				size_t front = off % 1500, back = n;
+				err = kcom_chain_trim(ch, front, back);
+				exp = front + back > m.size ? KCOM_E_RANGE : KCOM_OK;
+				CHECK(err == exp, "trim said %s, model %s", kcom_strerror(err), kcom_strerror(exp));
+				if (err == KCOM_OK) {
+					memmove(m.bytes, m.bytes + front, m.size - front - back);
+					m.size -= front + back;
+				}
+			}
+			kcom_chain_release(ch);
+			break;
+		}
 		case OP_WRITE_OTHER:
 			op_name = "write(other)";
 			if (other == NULL || o.size == 0)
