@@ -5,7 +5,11 @@
 # installed afterwards.
 set -eu
 
-packages="build-essential autoconf automake libtool libltdl-dev check pkg-config doxygen valgrind libglib2.0-dev"
+# gcc-multilib and qemu-system-x86: the i386 freestanding core and the example kernel that
+# `make check` boots (tests/kernel.test).  --no-install-recommends below keeps QEMU's
+# recommended firmware and GUI packages out.
+packages="build-essential autoconf automake libtool libltdl-dev check pkg-config doxygen valgrind libglib2.0-dev
+gcc-multilib qemu-system-x86"
 
 missing=
 for pkg in $packages; do
