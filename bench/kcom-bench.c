@@ -13,6 +13,11 @@
  *      addref/release pair, and of the bare atomic increment and decrement under both.
  *   4. with GLib, equal work on both sides: query + release against an interface lookup plus
  *      g_object_ref/g_object_unref, and addref + release against g_object_ref/g_object_unref.
+ *   5. dmabuf: creating one (allocate, pin, build the physical table) against posix_memalign +
+ *      mlock of the same size, per MiB, at 1 MiB and at a quarter of the big size; wire of a
+ *      1 MiB contiguous range and wire_vec of the whole big buffer (wire + unwire each) against
+ *      translating the same pages with one pread of /proc/self/pagemap a page.  Wiring needs
+ *      physical addresses (root); without them that part says so and is skipped.
  *
  * How: the host's speed swings by tens of percent from one second to the next, so no figure is a
  * best-of and no ratio divides figures taken at different times.  Each comparison runs its two
@@ -41,7 +46,12 @@
 #include <bufio/bufvec.h>
 #include <com/error.h>
 #include <com/refcount.h>
+#include <impls/dmabuf.h>
 #include <impls/membuf.h>
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #ifdef HAVE_GLIB
 #include <glib-object.h>
@@ -776,6 +786,231 @@ static void bench_glib(const struct bench_config *cfg, kcom_bufio_t *io)
 
 #endif /* HAVE_GLIB */
 
+#define BENCH_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* ---- 5. DMA: dmabuf's wiring against per-page pagemap translation; creation against mlock ---- */
+
+/* Everything a DMA side needs. */
+struct bench_dma_ctx {
+	kcom_bufio_t *io;          /* the dmabuf wired */
+	kcom_bufvec_t *vec;        /* its bufvec */
+	const unsigned char *mem;  /* its memory, for the baseline's translation */
+	size_t len;                /* bytes wired / translated */
+	size_t ops;                /* wirings per repetition */
+	int use_vec;               /* wire_vec instead of wire */
+	struct kcom_physseg *segs; /* wire_vec's list */
+	size_t max;
+	int fd;                    /* /proc/self/pagemap, open for the baseline */
+	size_t sys_page;
+	size_t create_size;        /* creation: bytes per object */
+	size_t create_ops;         /* creations per repetition */
+};
+
+/* `ops` wirings of the range and their unwirings: each a lookup in the dmabuf's table. */
+static double dma_kcom_wire(const void *vctx)
+{
+	const struct bench_dma_ctx *c = vctx;
+	kcom_error_t bad = KCOM_OK;
+	uintptr_t acc = 0;
+	double t0 = bench_now();
+	for (size_t i = 0; i < c->ops; i++) {
+		kcom_error_t err;
+		if (c->use_vec) {
+			size_t count = 0;
+			err = kcom_bufvec_wire_vec(c->vec, 0, c->len, c->segs, c->max, &count);
+			if (KCOM_SUCCEEDED(err)) {
+				acc ^= (uintptr_t)c->segs[count - 1].addr;
+				err = kcom_bufvec_unwire_vec(c->vec, 0, c->len, c->segs, count);
+			}
+		} else {
+			kcom_phys_t phys = 0;
+			err = kcom_bufio_wire(c->io, &phys, 0, c->len);
+			acc ^= (uintptr_t)phys;
+			if (KCOM_SUCCEEDED(err))
+				err = kcom_bufio_unwire(c->io, phys, 0, c->len);
+		}
+		if (KCOM_FAILED(err))
+			bad = err;
+	}
+	double t = bench_now() - t0;
+	bench_sink = acc;
+	bench_check(bad, c->use_vec ? "kcom_bufvec_wire_vec" : "kcom_bufio_wire");
+	return t;
+}
+
+/* The same pages translated the way a process without a table would: one pagemap pread a page. */
+static double dma_pagemap_per_page(const void *vctx)
+{
+	const struct bench_dma_ctx *c = vctx;
+	uint64_t acc = 0;
+	int bad = 0;
+	double t0 = bench_now();
+	for (size_t off = 0; off < c->len; off += c->sys_page) {
+		uint64_t entry = 0, vpn = (uint64_t)(uintptr_t)(c->mem + off) / c->sys_page;
+		if (pread(c->fd, &entry, sizeof(entry), (off_t)(vpn * sizeof(entry))) != (ssize_t)sizeof(entry))
+			bad = 1;
+		acc ^= entry;
+	}
+	double t = bench_now() - t0;
+	bench_sink = (uintptr_t)acc;
+	if (bad) {
+		fprintf(stderr, "kcom-bench: reading /proc/self/pagemap failed\n");
+		exit(1);
+	}
+	return t;
+}
+
+/* `create_ops` dmabufs of create_size bytes made and released: allocation, pin, table. */
+static double dma_create(const void *vctx)
+{
+	const struct bench_dma_ctx *c = vctx;
+	double t0 = bench_now();
+	for (size_t i = 0; i < c->create_ops; i++) {
+		kcom_bufio_t *io;
+		bench_check(kcom_dmabuf_create(0, c->create_size, NULL, &io), "kcom_dmabuf_create");
+		kcom_bufio_release(io);
+	}
+	return bench_now() - t0;
+}
+
+/* The same memory allocated, mlocked, munlocked and freed: the floor a pinned buffer costs. */
+static double dma_mlock(const void *vctx)
+{
+	const struct bench_dma_ctx *c = vctx;
+	double t0 = bench_now();
+	for (size_t i = 0; i < c->create_ops; i++) {
+		void *p = NULL;
+		if (posix_memalign(&p, 4096, c->create_size) != 0 || mlock(p, c->create_size) != 0) {
+			perror("kcom-bench: posix_memalign/mlock");
+			exit(1);
+		}
+		BENCH_USE(p);
+		munlock(p, c->create_size);
+		free(p);
+	}
+	return bench_now() - t0;
+}
+
+/* One wiring comparison: kcom's ns per wiring of `len` bytes against the per-page translation. */
+static void bench_dma_wire_pair(const struct bench_config *cfg, struct bench_dma_ctx *c, const char *label,
+                                const char *const names[3])
+{
+	struct bench_series tk, tp;
+	bench_pair(cfg->reps, dma_kcom_wire, dma_pagemap_per_page, c, &tk, &tp);
+	struct bench_series k = bench_nsop(&tk, c->ops), p = bench_nsop(&tp, 1);
+	struct bench_series r = bench_div(&p, &k, 1.0);
+	struct bench_summary ks = bench_record(names[0], &k, "ns/op");
+	struct bench_summary ps = bench_record(names[1], &p, "ns/op");
+	struct bench_summary rs = bench_record(names[2], &r, "x");
+	printf("   %-26s", label);
+	bench_cell(&ks, 1);
+	bench_cell(&ps, 0);
+	bench_cell(&rs, 0);
+	printf("   target >= 1000\n");
+}
+
+static void bench_dma(const struct bench_config *cfg)
+{
+	static const char *const wn[3] = { "dmabuf_wire_1m", "pagemap_per_page_1m", "wire_vs_pagemap_1m_speedup" };
+	static const char *const vn[3] = { "dmabuf_wire_vec_big", "pagemap_per_page_big", "wire_vec_vs_pagemap_big_speedup" };
+	static const char *const wvn[3] = { "dmabuf_wire_vec_1m", "pagemap_per_page_1m", "wire_vec_vs_pagemap_1m_speedup" };
+	static const char *const cn[3] = { "dmabuf_create_1m_per_mib", "mlock_1m_per_mib", "create_vs_mlock_1m_ratio" };
+	static const char *const cbn[3] = { "dmabuf_create_big_per_mib", "mlock_big_per_mib", "create_vs_mlock_big_ratio" };
+	size_t big = cfg->size, one = (size_t)1 << 20;
+	struct bench_dma_ctx c = { .sys_page = (size_t)sysconf(_SC_PAGESIZE), .fd = -1 };
+
+	printf("\n5. dmabuf (DMA), %d repetitions: wiring against translating the same pages by one pread of\n"
+	       "   /proc/self/pagemap a page (file kept open), ns per whole range; creation against\n"
+	       "   posix_memalign + mlock + munlock + free of the same size, us per MiB\n", cfg->reps);
+	printf("   %-26s %26s %26s %26s\n", "", "kcom", "baseline", "speedup / ratio");
+
+	/*
+	 * Creation first: it needs no physical addresses.  1 MiB takes small pages; the big size
+	 * takes huge pages where the host has them (the baseline's mlock never does).
+	 */
+	char label[64];
+	for (int k = 0; k < 2; k++) {
+		c.create_size = k == 0 ? one : cfg->size / 4;
+		c.create_ops = k == 0 ? 16 : 4;
+		struct bench_series tc, tm;
+		bench_pair(cfg->reps, dma_create, dma_mlock, &c, &tc, &tm);
+		/* us per MiB: ns per 1/1000 MiB. */
+		size_t mib = (c.create_size >> 20) * c.create_ops;
+		struct bench_series kc = bench_nsop(&tc, mib * 1000), km = bench_nsop(&tm, mib * 1000);
+		struct bench_series rc = bench_div(&tc, &tm, 1.0);
+		struct bench_summary s1 = bench_record(k == 0 ? cn[0] : cbn[0], &kc, "us/MiB");
+		struct bench_summary s2 = bench_record(k == 0 ? cn[1] : cbn[1], &km, "us/MiB");
+		struct bench_summary s3 = bench_record(k == 0 ? cn[2] : cbn[2], &rc, "x");
+		snprintf(label, sizeof(label), "create %zu MiB, us/MiB", c.create_size >> 20);
+		printf("   %-26s", label);
+		bench_cell(&s1, 1);
+		bench_cell(&s2, 1);
+		bench_cell(&s3, 3);
+		printf("   target <= 1.5\n");
+	}
+
+	c.fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (c.fd < 0) {
+		printf("   wiring: skipped, /proc/self/pagemap cannot be opened\n");
+		return;
+	}
+
+	/* wire of 1 MiB: one physical segment, so a contiguous dmabuf (huge pages where the host has them). */
+	struct kcom_dma_constraints contig = { .contiguous = 1 };
+	kcom_error_t err = kcom_dmabuf_create(one, 0, &contig, &c.io);
+	if (err == KCOM_E_NOTCONTIG) {
+		printf("   wire 1 MiB: no contiguous 1 MiB here (no huge pages): measuring wire_vec of 1 MiB\n");
+		bench_check(kcom_dmabuf_create(one, 0, NULL, &c.io), "kcom_dmabuf_create");
+	} else {
+		bench_check(err, "kcom_dmabuf_create (contiguous)");
+	}
+	void *mem;
+	bench_check(kcom_bufio_map(c.io, &mem, 0, one), "kcom_bufio_map");
+	bench_check(kcom_bufio_unmap(c.io, mem, 0, one), "kcom_bufio_unmap");
+	c.mem = mem;
+	c.len = one;
+	c.ops = cfg->call_ops / 10;
+	c.max = big / 4096;
+	c.segs = bench_xmalloc(c.max * sizeof(*c.segs));
+	bench_check(kcom_bufio_query(c.io, &kcom_bufvec_iid, (void **)&c.vec), "query bufvec");
+	kcom_phys_t probe;
+	err = kcom_bufio_wire(c.io, &probe, 0, one);
+	if (err == KCOM_E_NOPHYS) {
+		printf("   wiring: skipped, the host gives no physical addresses (run as root)\n");
+	} else {
+		if (KCOM_SUCCEEDED(err))
+			bench_check(kcom_bufio_unwire(c.io, probe, 0, one), "kcom_bufio_unwire");
+		c.use_vec = err == KCOM_E_NOTCONTIG;
+		bench_dma_wire_pair(cfg, &c, c.use_vec ? "wire_vec 1 MiB, ns/op" : "wire 1 MiB, ns/op", c.use_vec ? wvn : wn);
+	}
+	kcom_bufvec_release(c.vec);
+	kcom_bufio_release(c.io);
+	if (err == KCOM_E_NOPHYS) {
+		free(c.segs);
+		close(c.fd);
+		return;
+	}
+
+	/* wire_vec of the whole big buffer (4 KiB pages, whatever runs the host gave). */
+	bench_check(kcom_dmabuf_create(big, 0, NULL, &c.io), "kcom_dmabuf_create (big)");
+	bench_check(kcom_bufio_map(c.io, &mem, 0, big), "kcom_bufio_map");
+	bench_check(kcom_bufio_unmap(c.io, mem, 0, big), "kcom_bufio_unmap");
+	bench_check(kcom_bufio_query(c.io, &kcom_bufvec_iid, (void **)&c.vec), "query bufvec");
+	size_t count = 0;
+	bench_check(kcom_bufvec_wire_vec(c.vec, 0, big, c.segs, c.max, &count), "kcom_bufvec_wire_vec");
+	bench_check(kcom_bufvec_unwire_vec(c.vec, 0, big, c.segs, count), "kcom_bufvec_unwire_vec");
+	c.mem = mem;
+	c.len = big;
+	c.use_vec = 1;
+	c.ops = BENCH_MAX(cfg->call_ops / 100000, 2);
+	snprintf(label, sizeof(label), "wire_vec %zu MiB (%zu segs)", big >> 20, count);
+	bench_dma_wire_pair(cfg, &c, label, vn);
+	kcom_bufvec_release(c.vec);
+	kcom_bufio_release(c.io);
+	free(c.segs);
+	close(c.fd);
+}
+
 /* ---- main ---- */
 
 static void bench_usage(FILE *f)
@@ -830,6 +1065,7 @@ int main(int argc, char **argv)
 #else
 	printf("\n4. GLib comparison skipped: kcom was configured without GObject\n");
 #endif
+	bench_dma(cfg);
 
 	/* Every reference the loops took is back: the one from create must be the last. */
 	uint32_t left = kcom_bufio_release(io);

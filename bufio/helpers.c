@@ -457,3 +457,204 @@ kcom_error_t kcom_bufio_duplicate(kcom_absio_t *src, kcom_off_t off, size_t n, k
 {
 	return kcom_bufio_duplicate_class(src, off, n, NULL, out_io);
 }
+
+/* ---- DMA: the allocator interface and the bounce helper ---- */
+
+const kcom_iid_t kcom_dmaalloc_iid = KCOM_DMAALLOC_IID;
+
+/* Whether [addr, addr + len) crosses a multiple of `boundary` (a power of two, not 0). */
+static int bounce_crosses(kcom_phys_t addr, size_t len, size_t boundary)
+{
+	kcom_phys_t mask = ~(kcom_phys_t)(boundary - 1);
+	return len != 0 && (addr & mask) != ((addr + len - 1) & mask);
+}
+
+/* Whether a device with constraints `c` can take the segments as they are. */
+static int bounce_segs_meet(const struct kcom_dma_constraints *c, const struct kcom_physseg *segs, size_t count)
+{
+	if (c == NULL)
+		return 1;
+	if (c->contiguous && count > 1)
+		return 0;
+	if (count != 0 && c->align > 1 && (segs[0].addr & (kcom_phys_t)(c->align - 1)) != 0)
+		return 0;
+	for (size_t i = 0; i < count; i++) {
+		kcom_phys_t last = segs[i].addr + (segs[i].len != 0 ? segs[i].len - 1 : 0);
+		if (c->max_addr != 0 && (last > c->max_addr || last < segs[i].addr))
+			return 0;
+		if (c->boundary != 0 && bounce_crosses(segs[i].addr, segs[i].len, c->boundary))
+			return 0;
+		if (c->max_seg != 0 && segs[i].len > c->max_seg)
+			return 0;
+	}
+	return 1;
+}
+
+/* Whether class `cls`'s objects answer kcom_dmaalloc. */
+static int class_allocates_dma(const struct kcom_class *cls)
+{
+	for (const struct kcom_class_iface *f = cls->ifaces; f != NULL && f->iid != NULL; f++)
+		if (kcom_guid_equal(f->iid, &kcom_dmaalloc_iid))
+			return 1;
+	return 0;
+}
+
+/* An allocator with a reference: io's own, else the first class in the table that has one. */
+static kcom_error_t bounce_find_alloc(kcom_bufio_t *io, kcom_dmaalloc_t **out)
+{
+	if (KCOM_SUCCEEDED(kcom_bufio_query(io, &kcom_dmaalloc_iid, (void **)out)))
+		return KCOM_OK;
+	const struct kcom_class *cls;
+	for (size_t i = 0; KCOM_SUCCEEDED(kcom_class_enum(i, &cls)); i++)
+		if (class_allocates_dma(cls))
+			return kcom_create(&cls->clsid, &kcom_dmaalloc_iid, (void **)out);
+	*out = NULL;
+	return KCOM_E_NOTFOUND;
+}
+
+/* Wires [off, off + n) of io where the device can take its pages as they are. */
+static kcom_error_t bounce_direct(struct kcom_dma_bounce *b, const struct kcom_dma_constraints *c,
+                                  struct kcom_physseg *segs, size_t max, size_t *out_need)
+{
+	kcom_bufvec_t *vec;
+	*out_need = 0;
+	if (KCOM_FAILED(kcom_bufio_query(b->internal_.io, &kcom_bufvec_iid, (void **)&vec)))
+		return KCOM_E_NOTIMPL;
+	size_t count;
+	kcom_error_t err = kcom_bufvec_wire_vec(vec, b->internal_.off, b->internal_.n, segs, max, &count);
+	if (err == KCOM_E_TOOSMALL)
+		*out_need = count;
+	if (KCOM_SUCCEEDED(err) && !bounce_segs_meet(c, segs, count)) {
+		(void)kcom_bufvec_unwire_vec(vec, b->internal_.off, b->internal_.n, segs, count);
+		err = KCOM_E_UNREACHABLE;
+	}
+	if (KCOM_FAILED(err)) {
+		kcom_bufvec_release(vec);
+		return err;
+	}
+	b->internal_.wired = vec;
+	b->internal_.wired_off = b->internal_.off;
+	b->count = count;
+	return KCOM_OK;
+}
+
+/* Makes, fills and wires a bounce buffer the device can reach. */
+static kcom_error_t bounce_through(struct kcom_dma_bounce *b, const struct kcom_dma_constraints *c,
+                                   kcom_dmaalloc_t *alloc, struct kcom_physseg *segs, size_t max)
+{
+	kcom_dmaalloc_t *found = NULL;
+	kcom_error_t err = KCOM_OK;
+	if (alloc == NULL) {
+		err = bounce_find_alloc(b->internal_.io, &found);
+		if (KCOM_FAILED(err))
+			return err;
+		alloc = found;
+	}
+	kcom_bufio_t *bounce;
+	err = kcom_dmaalloc_alloc(alloc, b->internal_.n, c, &bounce);
+	if (found != NULL)
+		kcom_dmaalloc_release(found);
+	if (KCOM_FAILED(err))
+		return err;
+	if (b->internal_.flags & KCOM_DMA_TO_DEVICE) {
+		size_t done;
+		err = kcom_absio_copy_range(kcom_bufio_absio(bounce), 0, kcom_bufio_absio(b->internal_.io),
+		                            b->internal_.off, b->internal_.n, &done);
+		if (KCOM_SUCCEEDED(err) && done != b->internal_.n)
+			err = KCOM_E_UNEXPECTED; /* the source shrank under us */
+	}
+	kcom_bufvec_t *vec = NULL;
+	if (KCOM_SUCCEEDED(err))
+		err = kcom_bufio_query(bounce, &kcom_bufvec_iid, (void **)&vec);
+	size_t count = 0;
+	if (KCOM_SUCCEEDED(err))
+		err = kcom_bufvec_wire_vec(vec, 0, b->internal_.n, segs, max, &count);
+	if (KCOM_SUCCEEDED(err) && !bounce_segs_meet(c, segs, count)) {
+		/* The allocator promised otherwise: say so rather than hand the device bad memory. */
+		(void)kcom_bufvec_unwire_vec(vec, 0, b->internal_.n, segs, count);
+		err = KCOM_E_UNEXPECTED;
+	}
+	if (KCOM_FAILED(err)) {
+		if (vec != NULL)
+			kcom_bufvec_release(vec);
+		kcom_bufio_release(bounce);
+		return err;
+	}
+	b->internal_.wired = vec;
+	b->internal_.wired_off = 0;
+	b->internal_.bounce = bounce;
+	b->count = count;
+	return KCOM_OK;
+}
+
+kcom_error_t kcom_dma_bounce_acquire(struct kcom_dma_bounce *b, kcom_bufio_t *io, kcom_off_t off, size_t n,
+                                     unsigned flags, const struct kcom_dma_constraints *c, kcom_dmaalloc_t *alloc,
+                                     struct kcom_physseg *segs, size_t max)
+{
+	if (b == NULL)
+		return KCOM_E_INVALIDARG;
+	kcom_memset(b, 0, sizeof(*b));
+	if (io == NULL || (segs == NULL && max > 0) || flags == 0 ||
+	    (flags & ~(KCOM_DMA_TO_DEVICE | KCOM_DMA_FROM_DEVICE)) != 0)
+		return KCOM_E_INVALIDARG;
+	kcom_error_t err = check_inside(kcom_bufio_absio(io), off, n);
+	if (KCOM_FAILED(err))
+		return err;
+	b->internal_.io = io;
+	b->internal_.off = off;
+	b->internal_.n = n;
+	b->internal_.flags = flags;
+
+	size_t need;
+	err = bounce_direct(b, c, segs, max, &need);
+	if (KCOM_FAILED(err))
+		err = bounce_through(b, c, alloc, segs, max);
+	(void)need;
+	if (KCOM_FAILED(err)) {
+		kcom_memset(b, 0, sizeof(*b));
+		return err;
+	}
+	b->segs = segs;
+	kcom_bufio_addref(io);
+	return KCOM_OK;
+}
+
+/* Unwires and drops everything the wiring holds, and zeroes it. */
+static void bounce_drop(struct kcom_dma_bounce *b)
+{
+	(void)kcom_bufvec_unwire_vec(b->internal_.wired, b->internal_.wired_off, b->internal_.n, b->segs, b->count);
+	kcom_bufvec_release(b->internal_.wired);
+	if (b->internal_.bounce != NULL)
+		kcom_bufio_release(b->internal_.bounce);
+	kcom_bufio_release(b->internal_.io);
+	kcom_memset(b, 0, sizeof(*b));
+}
+
+kcom_error_t kcom_dma_bounce_release(struct kcom_dma_bounce *b)
+{
+	if (b == NULL || b->internal_.io == NULL)
+		return KCOM_E_INVALIDARG;
+	if (b->internal_.bounce != NULL && (b->internal_.flags & KCOM_DMA_FROM_DEVICE)) {
+		size_t done;
+		kcom_error_t err = kcom_absio_copy_range(kcom_bufio_absio(b->internal_.io), b->internal_.off,
+		                                         kcom_bufio_absio(b->internal_.bounce), 0, b->internal_.n, &done);
+		if (KCOM_SUCCEEDED(err) && done != b->internal_.n)
+			err = KCOM_E_NOSPACE;
+		if (KCOM_FAILED(err))
+			return err; /* keep it: the caller may retry, or abort */
+	}
+	bounce_drop(b);
+	return KCOM_OK;
+}
+
+void kcom_dma_bounce_abort(struct kcom_dma_bounce *b)
+{
+	if (b == NULL || b->internal_.io == NULL)
+		return;
+	bounce_drop(b);
+}
+
+int kcom_dma_bounce_direct(const struct kcom_dma_bounce *b)
+{
+	return b != NULL && b->internal_.io != NULL && b->internal_.bounce == NULL;
+}

@@ -173,6 +173,170 @@ kcom_error_t kcom_bufio_duplicate(kcom_absio_t *src, kcom_off_t off, size_t n, k
 kcom_error_t kcom_bufio_duplicate_class(kcom_absio_t *src, kcom_off_t off, size_t n, const kcom_clsid_t *clsid,
                                         kcom_bufio_t **out_io);
 
+/* ---- DMA: the allocator interface and the bounce helper ---- */
+
+/** @brief The DMA allocator interface: an object that makes buffers a device can reach. */
+typedef struct kcom_dmaalloc kcom_dmaalloc_t;
+
+/** @brief kcom_dmaalloc's method table: IUnknown's slots, then its own. */
+struct kcom_dmaalloc_ops {
+	/** @brief IUnknown query. */
+	kcom_error_t (*query)(kcom_dmaalloc_t *self, const kcom_iid_t *iid, void **out);
+	/** @brief IUnknown addref. */
+	uint32_t (*addref)(kcom_dmaalloc_t *self);
+	/** @brief IUnknown release. */
+	uint32_t (*release)(kcom_dmaalloc_t *self);
+	/** @brief See kcom_dmaalloc_alloc(). */
+	kcom_error_t (*alloc)(kcom_dmaalloc_t *self, size_t size, const struct kcom_dma_constraints *c,
+	                      kcom_bufio_t **out_io);
+};
+
+/** @brief A kcom_dmaalloc pointer. */
+struct kcom_dmaalloc {
+	const struct kcom_dmaalloc_ops *ops; /**< method table */
+};
+
+/** @brief kcom_dmaalloc's IID, {DC88D38F-6439-4FA8-A659-3AB5680FB9B0}; answered by buffers
+ *         that can make more of their kind under other constraints (dmabuf). */
+extern const kcom_iid_t kcom_dmaalloc_iid;
+/** @brief Initializer of ::kcom_dmaalloc_iid. */
+#define KCOM_DMAALLOC_IID KCOM_GUID(0xdc88d38f, 0x6439, 0x4fa8, 0xa6, 0x59, 0x3a, 0xb5, 0x68, 0x0f, 0xb9, 0xb0)
+
+_Static_assert(offsetof(struct kcom_dmaalloc_ops, query) == offsetof(struct kcom_iunknown_ops, query), "dmaalloc layout");
+_Static_assert(offsetof(struct kcom_dmaalloc_ops, addref) == offsetof(struct kcom_iunknown_ops, addref), "dmaalloc layout");
+_Static_assert(offsetof(struct kcom_dmaalloc_ops, release) == offsetof(struct kcom_iunknown_ops, release), "dmaalloc layout");
+
+/** @brief IUnknown query. @param self the object @param iid wanted @param out result
+ *  @retval KCOM_OK supported @retval KCOM_E_NOINTERFACE not supported
+ *  @retval KCOM_E_POINTER @p iid or @p out is NULL */
+static inline kcom_error_t kcom_dmaalloc_query(kcom_dmaalloc_t *self, const kcom_iid_t *iid, void **out)
+{
+	return self->ops->query(self, iid, out);
+}
+
+/** @brief Adds a reference. @param self the object @return the new count. */
+static inline uint32_t kcom_dmaalloc_addref(kcom_dmaalloc_t *self)
+{
+	return self->ops->addref(self);
+}
+
+/** @brief Drops a reference. @param self the object @return the new count (0: freed). */
+static inline uint32_t kcom_dmaalloc_release(kcom_dmaalloc_t *self)
+{
+	return self->ops->release(self);
+}
+
+/**
+ * @brief Makes a new buffer of @p size zero bytes (its capacity) whose memory meets @p c.
+ * @param self the allocator
+ * @param size bytes
+ * @param c the device's constraints (NULL: none)
+ * @param out_io receives the buffer (one reference); NULL on failure
+ * @retval KCOM_OK made
+ * @retval KCOM_E_UNREACHABLE, KCOM_E_NOTCONTIG, KCOM_E_MISALIGNED, KCOM_E_BOUNDARY the memory
+ *         the host gave misses the constraint named
+ * @retval KCOM_E_INVALIDARG constraints no memory could meet, NULL @p out_io
+ * @retval KCOM_E_ACCESSDENIED the host refused to pin
+ * @retval KCOM_E_OUTOFMEMORY no memory
+ */
+static inline kcom_error_t kcom_dmaalloc_alloc(kcom_dmaalloc_t *self, size_t size,
+                                               const struct kcom_dma_constraints *c, kcom_bufio_t **out_io)
+{
+	return self->ops->alloc(self, size, c, out_io);
+}
+
+/** @brief Bounce flag: the device reads the range (a bounce buffer is filled from the source). */
+#define KCOM_DMA_TO_DEVICE 0x1u
+/** @brief Bounce flag: the device writes the range (a bounce buffer is written back on release). */
+#define KCOM_DMA_FROM_DEVICE 0x2u
+
+/**
+ * @brief A range of any bufio handed to a device as physical segments: the object's own pages
+ *        when it can wire them within the device's constraints, else a bounce buffer.
+ *
+ * Read `segs` and `count`; `internal_` belongs to the helpers.
+ * @code
+ * struct kcom_dma_bounce b;
+ * struct kcom_physseg segs[16];
+ * err = kcom_dma_bounce_acquire(&b, io, off, n, KCOM_DMA_FROM_DEVICE, &isa, alloc, segs, 16);
+ * if (KCOM_FAILED(err))
+ *         return err;
+ * start_dma(b.segs, b.count);  ... wait for the device ...
+ * err = kcom_dma_bounce_release(&b);   // copies a bounce buffer back into io
+ * @endcode
+ */
+struct kcom_dma_bounce {
+	const struct kcom_physseg *segs; /**< the segments (the caller's array), valid until release */
+	size_t count;                    /**< how many */
+	/** @brief The helpers' bookkeeping: private. */
+	struct {
+		kcom_bufio_t *io;      /**< the source object (the bounce holds a reference) */
+		kcom_off_t off;        /**< the range's offset */
+		size_t n;              /**< its length */
+		unsigned flags;        /**< KCOM_DMA_* */
+		kcom_bufvec_t *wired;  /**< the object wired: io's bufvec, or the bounce buffer's */
+		kcom_bufio_t *bounce;  /**< the bounce buffer, or NULL for a direct wiring */
+		kcom_off_t wired_off;  /**< the wired range's offset in `wired` */
+	} internal_;
+};
+
+/**
+ * @brief Wires `[off, off + n)` of @p io for a device with constraints @p c.
+ *
+ * Asks @p io for kcom_bufvec and wires the range; when every segment meets @p c (reachable,
+ * aligned, not across the boundary, not longer than max_seg, one segment if contiguous), the
+ * device works on @p io's own pages.  Otherwise (the object cannot be wired: a membuf, a
+ * segmented chain, a host without physical addresses; or its pages miss @p c) it makes a
+ * bounce buffer through @p alloc, fills it from @p io when the device will read
+ * (::KCOM_DMA_TO_DEVICE), and wires that.
+ * @param b receives the wiring; zeroed on failure
+ * @param io the object
+ * @param off start
+ * @param n bytes; the range must lie inside the object
+ * @param flags ::KCOM_DMA_TO_DEVICE and/or ::KCOM_DMA_FROM_DEVICE
+ * @param c the device's constraints (NULL: none)
+ * @param alloc the allocator for bounce buffers (a driver keeps one from attach, as it keeps a
+ *        busdma tag).  NULL: @p io's own when it answers ::kcom_dmaalloc_iid, else the first
+ *        class in the class table whose objects answer it (this creates one of its objects
+ *        per call: pass an allocator where speed matters)
+ * @param segs receives the segments
+ * @param max room in @p segs
+ * @retval KCOM_OK wired; release with kcom_dma_bounce_release()
+ * @retval KCOM_E_TOOSMALL @p max is too small for the segments; nothing held
+ * @retval KCOM_E_RANGE the range is not inside the object
+ * @retval KCOM_E_INVALIDARG NULL pointer, bad flags, negative offset, overflow
+ * @retval KCOM_E_NOTFOUND a bounce was needed and no allocator was given or found
+ * @retval KCOM_E_NOPHYS a bounce was needed and the host gives no physical addresses
+ * @retval other what the allocator said (KCOM_E_UNREACHABLE ...), or a read of @p io failed
+ */
+kcom_error_t kcom_dma_bounce_acquire(struct kcom_dma_bounce *b, kcom_bufio_t *io, kcom_off_t off, size_t n,
+                                     unsigned flags, const struct kcom_dma_constraints *c, kcom_dmaalloc_t *alloc,
+                                     struct kcom_physseg *segs, size_t max);
+
+/**
+ * @brief Ends a wiring: unwires, and for a bounce buffer the device wrote
+ *        (::KCOM_DMA_FROM_DEVICE), copies its bytes back into the object first.
+ * @param b the wiring
+ * @retval KCOM_OK done; @p b is zeroed
+ * @retval KCOM_E_INVALIDARG @p b is NULL or not acquired
+ * @retval other the copy back failed or was short (KCOM_E_NOSPACE): @p b is kept, so the
+ *         caller may retry or give up with kcom_dma_bounce_abort()
+ */
+kcom_error_t kcom_dma_bounce_release(struct kcom_dma_bounce *b);
+
+/**
+ * @brief Ends a wiring without copying anything back.
+ * @param b the wiring (NULL or not acquired does nothing)
+ */
+void kcom_dma_bounce_abort(struct kcom_dma_bounce *b);
+
+/**
+ * @brief Says whether the device works on the object's own pages.
+ * @param b an acquired wiring
+ * @return 1 when direct, 0 for a bounce buffer or a wiring not acquired.
+ */
+int kcom_dma_bounce_direct(const struct kcom_dma_bounce *b);
+
 #ifdef __cplusplus
 }
 #endif

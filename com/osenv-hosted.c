@@ -4,7 +4,8 @@
  *
  * virt_to_phys reads /proc/self/pagemap: bit 63 says the page is present, bits 0-54 are the
  * frame number, which the kernel shows only to CAP_SYS_ADMIN and reports as 0 to others.  A
- * zero frame, an absent page or an unreadable file all answer KCOM_E_NOPHYS.
+ * zero frame, an absent page or an unreadable file all answer KCOM_E_NOPHYS.  virt_to_phys_pages
+ * does the same for a whole range with one open and one pread per 512 pages.
  */
 #include "config.h"
 
@@ -91,6 +92,114 @@ static kcom_error_t hosted_virt_to_phys(void *ctx, const void *addr, kcom_phys_t
 	return KCOM_OK;
 }
 
+/*
+ * Many pages in one go: one open and one pread of the pagemap entries covering the range, so
+ * building a physical map costs two system calls however many pages it has.  `page` may be
+ * smaller than the host's page (each piece is found inside its host page).
+ */
+#define HOSTED_PAGEMAP_BATCH 512
+
+static kcom_error_t hosted_virt_to_phys_pages(void *ctx, const void *addr, size_t npages, size_t page,
+                                              kcom_phys_t *out_phys)
+{
+	(void)ctx;
+	long sys = sysconf(_SC_PAGESIZE);
+	if (sys <= 0 || page == 0)
+		return KCOM_E_NOPHYS;
+	if (npages == 0)
+		return KCOM_OK;
+	uint64_t start = (uint64_t)(uintptr_t)addr;
+	uint64_t first = start / (uint64_t)sys;
+	uint64_t last = (start + (uint64_t)(npages - 1) * page) / (uint64_t)sys;
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return KCOM_E_NOPHYS;
+	uint64_t entries[HOSTED_PAGEMAP_BATCH];
+	kcom_error_t err = KCOM_OK;
+	size_t i = 0;
+	/* Read the entries of host pages [vpn, vpn + got) and translate every piece in them. */
+	for (uint64_t vpn = first; vpn <= last && err == KCOM_OK;) {
+		uint64_t want = last - vpn + 1 < HOSTED_PAGEMAP_BATCH ? last - vpn + 1 : HOSTED_PAGEMAP_BATCH;
+		ssize_t got = pread(fd, entries, (size_t)want * sizeof(entries[0]), (off_t)(vpn * sizeof(entries[0])));
+		if (got < (ssize_t)sizeof(entries[0])) {
+			err = KCOM_E_NOPHYS;
+			break;
+		}
+		uint64_t nent = (uint64_t)got / sizeof(entries[0]);
+		for (; i < npages; i++) {
+			uint64_t va = start + (uint64_t)i * page;
+			uint64_t k = va / (uint64_t)sys - vpn;
+			if (k >= nent)
+				break;
+			uint64_t pfn = entries[k] & ((UINT64_C(1) << 55) - 1);
+			if (!(entries[k] & (UINT64_C(1) << 63)) || pfn == 0) {
+				err = KCOM_E_NOPHYS;
+				break;
+			}
+			out_phys[i] = pfn * (uint64_t)sys + va % (uint64_t)sys;
+		}
+		vpn += nent;
+	}
+	close(fd);
+	return err;
+}
+
+/*
+ * Whole pages from mmap.  Huge: MAP_HUGETLB when the administrator reserved huge pages (each
+ * one physically contiguous), else an anonymous region aligned to 2 MiB and advised with
+ * MADV_HUGEPAGE, which the kernel backs with transparent huge pages where it can (touching
+ * the region faults them in).  Sizes round up to the unit, the same way in free_pages.
+ */
+#define HOSTED_HUGE ((size_t)2 << 20)
+
+static size_t hosted_pages_len(size_t size, unsigned flags)
+{
+	size_t unit = (flags & KCOM_PAGES_HUGE) ? HOSTED_HUGE : (size_t)sysconf(_SC_PAGESIZE);
+	if (size > SIZE_MAX - unit)
+		return 0;
+	return (size + unit - 1) / unit * unit;
+}
+
+static void *hosted_alloc_pages(void *ctx, size_t size, unsigned flags)
+{
+	(void)ctx;
+	size_t len = hosted_pages_len(size, flags);
+	if (len == 0)
+		return NULL;
+	void *p;
+	if (!(flags & KCOM_PAGES_HUGE)) {
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		return p == MAP_FAILED ? NULL : p;
+	}
+#ifdef MAP_HUGETLB
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+	if (p != MAP_FAILED)
+		return p;
+#endif
+	/* Over-allocate by one unit, keep the aligned part, give the rest back. */
+	if (len > SIZE_MAX - HOSTED_HUGE)
+		return NULL;
+	char *raw = mmap(NULL, len + HOSTED_HUGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (raw == MAP_FAILED)
+		return NULL;
+	uintptr_t at = ((uintptr_t)raw + HOSTED_HUGE - 1) & ~(uintptr_t)(HOSTED_HUGE - 1);
+	size_t head = at - (uintptr_t)raw;
+	if (head != 0)
+		munmap(raw, head);
+	if (HOSTED_HUGE - head != 0)
+		munmap((char *)at + len, HOSTED_HUGE - head);
+#ifdef MADV_HUGEPAGE
+	(void)madvise((void *)at, len, MADV_HUGEPAGE);
+#endif
+	return (void *)at;
+}
+
+static void hosted_free_pages(void *ctx, void *ptr, size_t size, unsigned flags)
+{
+	(void)ctx;
+	munmap(ptr, hosted_pages_len(size, flags));
+}
+
 static kcom_error_t hosted_lock_init(void *ctx, kcom_lock_t *lock)
 {
 	(void)ctx;
@@ -144,6 +253,9 @@ const struct kcom_osenv kcom_osenv_hosted_table_ = {
 	.log = hosted_log,
 	.panic = hosted_panic,
 	.ctx = NULL,
+	.virt_to_phys_pages = hosted_virt_to_phys_pages,
+	.alloc_pages = hosted_alloc_pages,
+	.free_pages = hosted_free_pages,
 };
 
 const struct kcom_osenv *kcom_osenv_hosted(void)

@@ -154,3 +154,18 @@ uintptr_t kcom_thread_self(void)
 	const struct kcom_osenv *env = kcom_osenv_get();
 	return env != NULL && env->thread_self != NULL ? env->thread_self(env->ctx) : 1;
 }
+
+void *kcom_alloc_pages(size_t size, unsigned flags)
+{
+	const struct kcom_osenv *env = kcom_osenv_get();
+	if (env == NULL || env->alloc_pages == NULL || size == 0)
+		return NULL;
+	return env->alloc_pages(env->ctx, size, flags);
+}
+
+void kcom_free_pages(void *ptr, size_t size, unsigned flags)
+{
+	const struct kcom_osenv *env = kcom_osenv_get();
+	if (env != NULL && env->free_pages != NULL && ptr != NULL)
+		env->free_pages(env->ctx, ptr, size, flags);
+}

@@ -122,7 +122,21 @@ struct kcom_osenv {
 	 *        threads never exit, or the host cannot say.
 	 */
 	kcom_error_t (*thread_at_exit)(void *ctx, void (*fn)(void *arg), void *arg);
+	/**
+	 * @brief Allocates @p size bytes of whole pages (page-aligned, zeroed); with
+	 *        ::KCOM_PAGES_HUGE, backed by huge pages where the host has them, so that each
+	 *        huge page is one physically contiguous run (hosted: `MAP_HUGETLB`, else a region
+	 *        aligned to 2 MiB and advised for transparent huge pages).  NULL: the host offers
+	 *        nothing beyond alloc.
+	 * @return the memory, or NULL when it cannot.
+	 */
+	void *(*alloc_pages)(void *ctx, size_t size, unsigned flags);
+	/** @brief Frees memory from alloc_pages (same size and flags). */
+	void (*free_pages)(void *ctx, void *ptr, size_t size, unsigned flags);
 };
+
+/** @brief kcom_osenv::alloc_pages flag: back the pages with huge pages where the host can. */
+#define KCOM_PAGES_HUGE 0x1u
 
 /**
  * @brief Installs the host's hooks.
@@ -237,6 +251,23 @@ kcom_error_t kcom_dma_alloc(size_t size, const struct kcom_dma_constraints *c, v
 
 /** @brief Frees memory from kcom_dma_alloc(). @param ptr the memory @param size as allocated */
 void kcom_dma_free(void *ptr, size_t size);
+
+/**
+ * @brief Allocates whole pages through the osenv's alloc_pages hook.
+ * @param size bytes (the host rounds up to its pages, or its huge pages)
+ * @param flags ::KCOM_PAGES_HUGE or 0
+ * @return the memory (page-aligned, zeroed), or NULL when the host has no such hook or no
+ *         memory; the caller then falls back to kcom_alloc().
+ */
+void *kcom_alloc_pages(size_t size, unsigned flags);
+
+/**
+ * @brief Frees memory from kcom_alloc_pages().
+ * @param ptr the memory (NULL does nothing)
+ * @param size exactly as given to kcom_alloc_pages()
+ * @param flags exactly as given to kcom_alloc_pages()
+ */
+void kcom_free_pages(void *ptr, size_t size, unsigned flags);
 
 /**
  * @brief The calling thread's identity through the osenv (1 when it has no thread_self).

@@ -8,11 +8,13 @@
 #include "config.h"
 
 #include <com/product.h>
+#include <impls/dmabuf.h>
 #include <impls/membuf.h>
 #include "com/com-internal.h"
 
 static const struct kcom_class *const hosted_classes[] = {
 	&kcom_membuf_class,
+	&kcom_dmabuf_class,
 };
 
 const struct kcom_product kcom_product = {

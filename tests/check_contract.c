@@ -18,6 +18,7 @@
 #include <bufio/bufvec.h>
 #include <com/com.h>
 #include <com/debug.h>
+#include <impls/dmabuf.h>
 #include <impls/membuf.h>
 #include "tests/contract.h"
 #include "tests/plainio.h"
@@ -140,6 +141,38 @@ static kcom_error_t make_plain_fixed(size_t size, kcom_bufio_t **out)
 
 #define MEMBUF_CAPS (CAP_GROWS | CAP_MAPS | CAP_COPIES | CAP_BUFVEC)
 
+/* dmabuf rows: their probe (tests/check_dmabuf.c) skips them where mlock or pagemap cannot serve. */
+static kcom_error_t make_dmabuf(size_t size, kcom_bufio_t **out)
+{
+	kcom_error_t err = kcom_dmabuf_create(0, size, NULL, out);
+	if (KCOM_SUCCEEDED(err))
+		err = fill_pattern(*out, size);
+	return err;
+}
+
+/* The class factory's object: 1 MiB of capacity, far past what the contract writes. */
+static kcom_error_t make_dmabuf_class(size_t size, kcom_bufio_t **out)
+{
+	kcom_error_t err = kcom_create(&kcom_dmabuf_clsid, &kcom_bufio_iid, (void **)out);
+	if (KCOM_SUCCEEDED(err))
+		err = fill_pattern(*out, size);
+	return err;
+}
+
+/* A copy (own pinned pages) of a dmabuf that is already gone. */
+static kcom_error_t make_dmabuf_copy(size_t size, kcom_bufio_t **out)
+{
+	kcom_bufio_t *orig;
+	kcom_error_t err = make_dmabuf(size + 10, &orig);
+	if (KCOM_FAILED(err))
+		return err;
+	err = kcom_bufio_copy(orig, 0, size, out);
+	kcom_bufio_release(orig);
+	return err;
+}
+
+#define DMABUF_CAPS (CAP_MAPS | CAP_WIRES | CAP_COPIES | CAP_BUFVEC)
+
 const struct contract_impl contract_impls[] = {
 	{ .name = "membuf", .make = make_membuf, .caps = MEMBUF_CAPS },
 	{ .name = "membuf-wrap", .make = make_membuf_wrap, .caps = CAP_MAPS | CAP_COPIES | CAP_BUFVEC },
@@ -148,6 +181,9 @@ const struct contract_impl contract_impls[] = {
 	{ .name = "membuf-class", .make = make_membuf_class, .caps = MEMBUF_CAPS },
 	{ .name = "double-readwrite", .make = make_plain_growable, .caps = CAP_GROWS | CAP_DOUBLE },
 	{ .name = "double-fixed", .make = make_plain_fixed, .caps = CAP_FIXED | CAP_DOUBLE },
+	{ .name = "dmabuf", .make = make_dmabuf, .caps = DMABUF_CAPS, .probe = dmabuf_test_probe },
+	{ .name = "dmabuf-class", .make = make_dmabuf_class, .caps = DMABUF_CAPS | CAP_GROWS, .probe = dmabuf_test_probe },
+	{ .name = "dmabuf-copy", .make = make_dmabuf_copy, .caps = DMABUF_CAPS, .probe = dmabuf_test_probe },
 };
 const size_t contract_nimpls = sizeof(contract_impls) / sizeof(contract_impls[0]);
 

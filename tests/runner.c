@@ -12,7 +12,7 @@ int main(void)
 {
 	Suite *(*const suites[])(void) = {
 		guid_suite, error_suite, registry_suite, class_suite, contract_suite,
-		membuf_suite, helpers_suite, allocfail_suite, refcount_suite, osenv_suite,
+		membuf_suite, helpers_suite, allocfail_suite, refcount_suite, osenv_suite, dmabuf_suite,
 	};
 	SRunner *sr = srunner_create(NULL);
 	for (size_t i = 0; i < sizeof(suites) / sizeof(suites[0]); i++)

@@ -14,5 +14,9 @@ Suite *helpers_suite(void);
 Suite *allocfail_suite(void);
 Suite *refcount_suite(void);
 Suite *osenv_suite(void);
+Suite *dmabuf_suite(void);
+
+/* Why the host cannot run a dmabuf test needing `cap` (tests/contract.h CAP_*), or NULL. */
+const char *dmabuf_test_probe(unsigned cap);
 
 #endif
