@@ -6,7 +6,9 @@
  * MMIO; the DMA address registers are 64 bits wide in the device, and a 32-bit write sets the
  * whole register, which is enough without paging (every address is below 4 GiB).
  */
-#include <absio/absio.h>
+#include <bufio/helpers.h>
+#include <com/class.h>
+#include <com/guid.h>
 #include <com/osenv.h>
 #include "edu.h"
 #include "kernel.h"
@@ -56,6 +58,21 @@ static void edu_wr(struct edu *dev, unsigned reg, uint32_t v)
 	dev->mmio[reg / 4] = v;
 }
 
+/*
+ * The driver's DMA allocator, kept from attach like a busdma tag: an object of the first
+ * class in the product's table that answers kcom_dmaalloc (dmabuf), found at run time.
+ */
+static kcom_error_t edu_find_allocator(kcom_dmaalloc_t **out)
+{
+	const struct kcom_class *cls;
+	for (size_t i = 0; KCOM_SUCCEEDED(kcom_class_enum(i, &cls)); i++)
+		for (const struct kcom_class_iface *f = cls->ifaces; f != NULL && f->iid != NULL; f++)
+			if (kcom_guid_equal(f->iid, &kcom_dmaalloc_iid))
+				return kcom_create(&cls->clsid, &kcom_dmaalloc_iid, (void **)out);
+	*out = NULL;
+	return KCOM_E_NOTFOUND;
+}
+
 kcom_error_t edu_probe(struct edu *dev)
 {
 	for (uint8_t slot = 0; slot < 32; slot++) {
@@ -72,14 +89,22 @@ kcom_error_t edu_probe(struct edu *dev)
 		pci_write16(0, slot, PCI_COMMAND, (uint16_t)(cmd | PCI_CMD_MEMORY | PCI_CMD_MASTER));
 		dev->dma = (struct kcom_dma_constraints){ .max_addr = (1u << 28) - 1 };
 		dev->dma_started = 0;
+		dev->alloc = NULL;
 		if ((edu_rd(dev, EDU_REG_ID) & 0xFFu) != 0xED)
 			return KCOM_E_FAIL;
 		edu_wr(dev, EDU_REG_LIVE, 0x12345678u);
 		if (edu_rd(dev, EDU_REG_LIVE) != ~0x12345678u)
 			return KCOM_E_FAIL;
-		return KCOM_OK;
+		return edu_find_allocator(&dev->alloc);
 	}
 	return KCOM_E_NOTFOUND;
+}
+
+void edu_detach(struct edu *dev)
+{
+	if (dev->alloc != NULL)
+		kcom_dmaalloc_release(dev->alloc);
+	dev->alloc = NULL;
 }
 
 /* One DMA, already checked; polls until the device clears RUN. */
@@ -123,69 +148,32 @@ kcom_error_t edu_dma(struct edu *dev, int to_ram, const struct kcom_physseg *seg
 }
 
 /*
- * Both directions: wire the range (bufvec wire_vec, else bufio wire), check and run the DMA,
- * unwire.  Only when the object cannot be wired at all (KCOM_E_NOTIMPL, KCOM_E_NOPHYS) does
- * the data go through a bounce buffer allocated under the device's constraints; any other
- * failure, KCOM_E_UNREACHABLE from the check above included, is returned as it is.
+ * Both directions through bufio's bounce helper: the object's own pages when kcom can wire
+ * them within the device's constraints (a dmabuf placed below the line), else a bounce buffer
+ * from the driver's allocator (a membuf, or a dmabuf above the line: its pages are never
+ * handed to the device).  edu_dma checks the segments again before it programs anything.
  */
 static kcom_error_t edu_xfer(struct edu *dev, int to_ram, kcom_bufio_t *io, kcom_off_t off, size_t n,
                              size_t dev_off)
 {
 	struct kcom_physseg segs[EDU_MAX_SEGS];
-	size_t count = 0;
-	kcom_bufvec_t *vec = NULL;
-	kcom_error_t err;
-
-	dev->last_bounced = 0;
-	dev->last_wire = 0;
-	if (KCOM_SUCCEEDED(kcom_bufio_query(io, &kcom_bufvec_iid, (void **)&vec))) {
-		err = kcom_bufvec_wire_vec(vec, off, n, segs, EDU_MAX_SEGS, &count);
-		if (KCOM_SUCCEEDED(err)) {
-			dev->last_wire = 2;
-			err = edu_dma(dev, to_ram, segs, count, dev_off);
-			kcom_error_t uerr = kcom_bufvec_unwire_vec(vec, off, n, segs, count);
-			kcom_bufvec_release(vec);
-			return KCOM_FAILED(err) ? err : uerr;
-		}
-		kcom_bufvec_release(vec);
-	} else {
-		err = kcom_bufio_wire(io, &segs[0].addr, off, n);
-		if (KCOM_SUCCEEDED(err)) {
-			dev->last_wire = 1;
-			segs[0].len = n;
-			err = edu_dma(dev, to_ram, segs, 1, dev_off);
-			kcom_error_t uerr = kcom_bufio_unwire(io, segs[0].addr, off, n);
-			return KCOM_FAILED(err) ? err : uerr;
-		}
-	}
-	if (err != KCOM_E_NOTIMPL && err != KCOM_E_NOPHYS)
-		return err;
-
-	/* Not wireable: bounce through memory the device reaches. */
-	void *bounce;
-	err = kcom_dma_alloc(n, &dev->dma, &bounce);
+	struct kcom_dma_bounce b;
+	kcom_error_t err = kcom_dma_bounce_acquire(&b, io, off, n, to_ram ? KCOM_DMA_FROM_DEVICE : KCOM_DMA_TO_DEVICE,
+	                                           &dev->dma, dev->alloc, segs, EDU_MAX_SEGS);
 	if (KCOM_FAILED(err))
 		return err;
-	dev->last_bounced = 1;
-	kcom_phys_t phys;
-	size_t done = 0;
-	err = kcom_virt_to_phys(bounce, &phys);
-	if (KCOM_SUCCEEDED(err) && !to_ram) {
-		err = kcom_absio_read(kcom_bufio_absio(io), bounce, off, n, &done);
-		if (KCOM_SUCCEEDED(err) && done != n)
-			err = KCOM_E_RANGE;
+	dev->last_bounced = !kcom_dma_bounce_direct(&b);
+	dev->last_count = b.count;
+	dev->last_high = 0;
+	for (size_t i = 0; i < b.count; i++)
+		if (b.segs[i].addr + b.segs[i].len - 1 > dev->last_high)
+			dev->last_high = b.segs[i].addr + b.segs[i].len - 1;
+	err = edu_dma(dev, to_ram, b.segs, b.count, dev_off);
+	if (KCOM_FAILED(err)) {
+		kcom_dma_bounce_abort(&b);
+		return err;
 	}
-	if (KCOM_SUCCEEDED(err)) {
-		struct kcom_physseg seg = { .addr = phys, .len = n };
-		err = edu_dma(dev, to_ram, &seg, 1, dev_off);
-	}
-	if (KCOM_SUCCEEDED(err) && to_ram) {
-		err = kcom_absio_write(kcom_bufio_absio(io), bounce, off, n, &done);
-		if (KCOM_SUCCEEDED(err) && done != n)
-			err = KCOM_E_NOSPACE;
-	}
-	kcom_dma_free(bounce, n);
-	return err;
+	return kcom_dma_bounce_release(&b);
 }
 
 kcom_error_t edu_to_device(struct edu *dev, kcom_bufio_t *io, kcom_off_t off, size_t n, size_t dev_off)

@@ -3,14 +3,16 @@
  * a 4 KiB buffer at device address 0x40000 and a 28-bit address mask.  It is a kcom client
  * component rather than a kcom interface: a plain struct with functions, because it has one
  * user and no second implementation; what makes it a component is that it takes any kcom
- * buffer (a kcom_bufio) and gets the physical addresses to program from kcom itself: the
- * object's bufvec wire_vec, or its bufio wire, never from the driver's own translation.
+ * buffer (a kcom_bufio) and programs the device with the physical segments kcom hands out,
+ * never with its own translation.  It goes through bufio's bounce helper
+ * (kcom_dma_bounce_acquire): the buffer's own pages when kcom can wire them within the
+ * device's constraints, else a bounce buffer from the DMA allocator the driver found in the
+ * class table at attach (dmabuf's kcom_dmaalloc).
  *
  * The device does not report a DMA above its mask: it silently masks the address and hits
- * other memory.  So the driver checks every segment against its constraints before it
- * programs anything, and refuses the whole request with KCOM_E_UNREACHABLE if one byte is
- * out of reach.  A buffer that cannot be wired at all (KCOM_E_NOTIMPL: a membuf) goes
- * through a bounce buffer the driver allocates under its constraints (kcom_dma_alloc).
+ * other memory.  So, whatever the helper gave, edu_dma checks every segment against the
+ * constraints before it programs anything, and refuses the whole request with
+ * KCOM_E_UNREACHABLE if one byte is out of reach.
  */
 #ifndef KCOM_EXAMPLE_EDU_H
 #define KCOM_EXAMPLE_EDU_H
@@ -19,6 +21,7 @@
 #include <stdint.h>
 #include <bufio/bufio.h>
 #include <bufio/bufvec.h>
+#include <bufio/helpers.h>
 
 #define EDU_VENDOR 0x1234
 #define EDU_DEVICE 0x11e8
@@ -33,13 +36,18 @@ struct edu {
 	uint8_t bus, slot;
 	struct kcom_dma_constraints dma;  /* what the device reaches: 28 bits */
 	unsigned dma_started;             /* DMAs the device was told to run, ever */
+	kcom_dmaalloc_t *alloc;           /* bounce buffers come from here */
 	int last_bounced;                 /* the last buffer request went through a bounce buffer */
-	int last_wire;                    /* 2: wire_vec, 1: wire, 0: none (bounced) */
+	size_t last_count;                /* ... in how many segments */
+	kcom_phys_t last_high;            /* ... the highest byte the device was given */
 };
 
 /* Finds the device on PCI bus 0, enables memory space and bus mastering, checks its ID and
- * that it answers.  KCOM_E_NOTFOUND without one; KCOM_E_FAIL when it answers wrongly. */
+ * that it answers, and takes a DMA allocator from the class table.  KCOM_E_NOTFOUND without
+ * a device or an allocator class; KCOM_E_FAIL when it answers wrongly. */
 kcom_error_t edu_probe(struct edu *dev);
+/* Drops what edu_probe took (the allocator). */
+void edu_detach(struct edu *dev);
 
 /*
  * Moves the bytes of `count` physical segments (in order) to (to_ram = 0) or from (to_ram = 1)
@@ -50,7 +58,8 @@ kcom_error_t edu_probe(struct edu *dev);
  */
 kcom_error_t edu_dma(struct edu *dev, int to_ram, const struct kcom_physseg *segs, size_t count, size_t dev_off);
 
-/* Copies [off, off + n) of a kcom buffer into the device buffer at dev_off (wired or bounced). */
+/* Copies [off, off + n) of a kcom buffer (the range must exist) into the device buffer at
+ * dev_off, wired directly or bounced; errors as kcom_dma_bounce_acquire() and edu_dma(). */
 kcom_error_t edu_to_device(struct edu *dev, kcom_bufio_t *io, kcom_off_t off, size_t n, size_t dev_off);
 /* Copies the device buffer at dev_off into [off, off + n) of a kcom buffer. */
 kcom_error_t edu_from_device(struct edu *dev, kcom_bufio_t *io, kcom_off_t off, size_t n, size_t dev_off);

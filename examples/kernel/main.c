@@ -15,6 +15,7 @@
 #include <com/iunknown.h>
 #include <com/osenv.h>
 #include <com/product.h>
+#include <impls/dmabuf.h>
 #include <impls/membuf.h>
 #include "edu.h"
 #include "kernel.h"
@@ -198,15 +199,27 @@ static void test_class(const struct kcom_class *cls)
 
 static uint8_t dev_pat[EDU_DEV_BUF_SIZE], dev_got[EDU_DEV_BUF_SIZE];
 
+/* The kernel's osenv with a dma_alloc that ignores max_addr (a buggy host): memory from the
+ * top.  Installed for one creation, to show that dmabuf checks what it was given. */
+static void *lying_dma_alloc(void *ctx, size_t size, const struct kcom_dma_constraints *c)
+{
+	(void)c;
+	return kernel_osenv.dma_alloc(ctx, size, NULL);
+}
+static struct kcom_osenv lying_osenv;
+
 /* The device moves bytes; the kernel checks them. */
 static void test_edu(void)
 {
 	struct edu dev = { 0 };
+	lying_osenv = kernel_osenv;
+	lying_osenv.dma_alloc = lying_dma_alloc;
 	kcom_error_t err = edu_probe(&dev);
 	if (!CHECK(KCOM_SUCCEEDED(err), "edu: found at 00:%02x.0, BAR0 %p, ID and liveness registers answer (%s)",
 	           dev.slot, (void *)dev.mmio, kcom_strerror(err)))
 		return;
 	const size_t n = EDU_MAX_XFER;
+	kcom_error_t e1 = KCOM_E_FAIL, e2 = KCOM_E_FAIL;
 	const kcom_phys_t reach = dev.dma.max_addr;
 
 	/* Memory for the device, allocated under its constraints, lands below 256 MiB although
@@ -249,7 +262,8 @@ static void test_edu(void)
 	CHECK(KCOM_SUCCEEDED(err) && memcmp(low, dev_pat, n) == 0,
 	      "edu: scatter of 2 segments (%p, %p) gathers back in order (%s)", low2, low, kcom_strerror(err));
 
-	/* A kcom buffer that cannot be wired (membuf) goes through the driver's bounce buffer. */
+	/* A kcom buffer that cannot be wired (membuf) goes through a bounce buffer (bufio's bounce
+	 * helper, with the allocator the driver found in the class table). */
 	kcom_bufio_t *mb = NULL, *mb2 = NULL;
 	size_t done = 0;
 	fill(dev_pat, n, 151);
@@ -262,25 +276,164 @@ static void test_edu(void)
 	if (KCOM_SUCCEEDED(err))
 		err = kcom_create(&kcom_membuf_clsid, &kcom_bufio_iid, (void **)&mb2);
 	if (KCOM_SUCCEEDED(err))
+		err = kcom_bufio_setsize(mb2, n); /* the device writes a range that exists */
+	if (KCOM_SUCCEEDED(err))
 		err = edu_from_device(&dev, mb2, 0, n, 0);
 	bounced &= dev.last_bounced;
 	memset(dev_got, 0, n);
 	if (KCOM_SUCCEEDED(err))
 		err = kcom_bufio_read(mb2, dev_got, 0, n, &done);
-	CHECK(KCOM_SUCCEEDED(err) && bounced && memcmp(dev_got, dev_pat, n) == 0,
-	      "edu: membuf -> device -> membuf through the bounce buffer (%s)", kcom_strerror(err));
+	CHECK(KCOM_SUCCEEDED(err) && bounced && dev.last_high <= reach && memcmp(dev_got, dev_pat, n) == 0,
+	      "edu: membuf -> device -> membuf through a bounce buffer below the line (%s)", kcom_strerror(err));
 	if (mb != NULL)
 		kcom_bufio_release(mb);
 	if (mb2 != NULL)
 		kcom_bufio_release(mb2);
+
+	/* dmabuf under the device's constraints: placed below the line by the osenv's dma_alloc,
+	 * checked by dmabuf, and the device programmed with the segments kcom's wire_vec gives
+	 * (the bounce helper wires the object's own pages: no bounce). */
+	kcom_bufio_t *db = NULL, *db2 = NULL;
+	kcom_phys_t dphys = 0;
+	fill(dev_pat, n, 201);
+	err = kcom_dmabuf_create(n, n, &dev.dma, &db);
+	if (KCOM_SUCCEEDED(err))
+		err = kcom_bufio_wire(db, &dphys, 0, n);
+	if (KCOM_SUCCEEDED(err))
+		err = kcom_bufio_unwire(db, dphys, 0, n);
+	CHECK(KCOM_SUCCEEDED(err) && dphys != 0 && dphys + n - 1 <= reach,
+	      "edu: dmabuf created under max_addr %llx is wired at %llx, below the line (%s)",
+	      (unsigned long long)reach, (unsigned long long)dphys, kcom_strerror(err));
+	if (KCOM_SUCCEEDED(err))
+		err = kcom_bufio_write(db, dev_pat, 0, n, &done);
+	if (KCOM_SUCCEEDED(err))
+		err = edu_to_device(&dev, db, 0, n, 0);
+	int direct1 = !dev.last_bounced;
+	if (KCOM_SUCCEEDED(err))
+		err = kcom_dmabuf_create(n, n, &dev.dma, &db2);
+	if (KCOM_SUCCEEDED(err))
+		err = edu_from_device(&dev, db2, 0, n, 0);
+	int direct2 = !dev.last_bounced;
+	memset(dev_got, 0, n);
+	if (KCOM_SUCCEEDED(err))
+		err = kcom_bufio_read(db2, dev_got, 0, n, &done);
+	CHECK(KCOM_SUCCEEDED(err) && direct1 && direct2 && memcmp(dev_got, dev_pat, n) == 0,
+	      "edu: dmabuf -> device -> dmabuf at kcom's wire_vec addresses, no bounce, bytes equal (%s)",
+	      kcom_strerror(err));
+
+	/* The single address from bufio's wire, programmed by hand: device -> the first dmabuf. */
+	if (db != NULL && db2 != NULL) {
+		static const uint8_t zero[64];
+		for (size_t off = 0; off < n; off += sizeof(zero)) /* clear it through kcom */
+			kcom_bufio_write(db, zero, (kcom_off_t)off, n - off < sizeof(zero) ? n - off : sizeof(zero), &done);
+		err = kcom_bufio_wire(db, &dphys, 0, n);
+		if (KCOM_SUCCEEDED(err)) {
+			struct kcom_physseg w = { .addr = dphys, .len = n };
+			err = edu_dma(&dev, 1, &w, 1, 0);
+			kcom_error_t uerr = kcom_bufio_unwire(db, dphys, 0, n);
+			if (KCOM_SUCCEEDED(err))
+				err = uerr;
+		}
+		memset(dev_got, 0, n);
+		if (KCOM_SUCCEEDED(err))
+			err = kcom_bufio_read(db, dev_got, 0, n, &done);
+		CHECK(KCOM_SUCCEEDED(err) && memcmp(dev_got, dev_pat, n) == 0,
+		      "edu: device -> dmabuf at the address bufio's wire gave (%llx), bytes equal (%s)",
+		      (unsigned long long)dphys, kcom_strerror(err));
+	}
+	if (db != NULL)
+		kcom_bufio_release(db);
+	if (db2 != NULL)
+		kcom_bufio_release(db2);
+
+	/* Scatter/gather from kcom's segment list: a 1 KiB boundary cuts the dmabuf's range into
+	 * four segments, one DMA each. */
+	struct kcom_dma_constraints kb = dev.dma;
+	kb.boundary = 1024;
+	db = NULL;
+	size_t nsegs = 0;
+	fill(dev_pat, n, 99);
+	err = kcom_dmabuf_create(n, n, &kb, &db);
+	if (KCOM_SUCCEEDED(err))
+		err = kcom_bufio_write(db, dev_pat, 0, n, &done);
+	if (KCOM_SUCCEEDED(err)) {
+		kcom_bufvec_t *bv;
+		struct kcom_physseg segs[8];
+		err = kcom_bufio_query(db, &kcom_bufvec_iid, (void **)&bv);
+		if (KCOM_SUCCEEDED(err)) {
+			err = kcom_bufvec_wire_vec(bv, 0, n, segs, 8, &nsegs);
+			if (KCOM_SUCCEEDED(err)) {
+				err = edu_dma(&dev, 0, segs, nsegs, 0);
+				kcom_error_t uerr = kcom_bufvec_unwire_vec(bv, 0, n, segs, nsegs);
+				if (KCOM_SUCCEEDED(err))
+					err = uerr;
+			}
+			kcom_bufvec_release(bv);
+		}
+	}
+	memset(low, 0, n);
+	if (KCOM_SUCCEEDED(err))
+		err = edu_dma(&dev, 1, &seg, 1, 0);
+	CHECK(KCOM_SUCCEEDED(err) && nsegs == 4 && memcmp(low, dev_pat, n) == 0,
+	      "edu: dmabuf with a 1 KiB boundary: wire_vec gives %zu segments, the device gathers them in order (%s)",
+	      nsegs, kcom_strerror(err));
+	if (db != NULL)
+		kcom_bufio_release(db);
+
+	/* A dmabuf made with no constraints lands high (the osenv serves it from the top).  Its
+	 * wired address handed to the driver is refused before the device is programmed; through
+	 * the bounce helper its pages are never handed over: a bounce buffer below the line is. */
+	db = NULL;
+	fill(dev_pat, n, 33);
+	err = kcom_dmabuf_create(n, n, NULL, &db);
+	if (KCOM_SUCCEEDED(err))
+		err = kcom_bufio_write(db, dev_pat, 0, n, &done);
+	kcom_phys_t hphys = 0;
+	unsigned before = dev.dma_started;
+	if (KCOM_SUCCEEDED(err))
+		err = kcom_bufio_wire(db, &hphys, 0, n);
+	if (KCOM_SUCCEEDED(err)) {
+		struct kcom_physseg w = { .addr = hphys, .len = n };
+		e1 = edu_dma(&dev, 0, &w, 1, 0);
+		e2 = edu_dma(&dev, 1, &w, 1, 0);
+		err = kcom_bufio_unwire(db, hphys, 0, n);
+	}
+	CHECK(KCOM_SUCCEEDED(err) && hphys > reach && e1 == KCOM_E_UNREACHABLE && e2 == KCOM_E_UNREACHABLE &&
+	              dev.dma_started == before,
+	      "edu: an unconstrained dmabuf wired at %llx is refused by the driver (%s); no DMA started",
+	      (unsigned long long)hphys, kcom_strerror(e1));
+	if (KCOM_SUCCEEDED(err))
+		err = edu_to_device(&dev, db, 0, n, 0);
+	int bounced_high = dev.last_bounced;
+	kcom_phys_t given = dev.last_high;
+	memset(low, 0, n);
+	if (KCOM_SUCCEEDED(err))
+		err = edu_dma(&dev, 1, &seg, 1, 0);
+	CHECK(KCOM_SUCCEEDED(err) && bounced_high && given <= reach && memcmp(low, dev_pat, n) == 0,
+	      "edu: through the bounce helper it is bounced below the line (device given up to %llx) (%s)",
+	      (unsigned long long)given, kcom_strerror(err));
+	if (db != NULL)
+		kcom_bufio_release(db);
+
+	/* A host allocator that ignores max_addr: dmabuf's own check refuses what it got. */
+	size_t pages_before = pmem_pages_used();
+	const struct kcom_osenv *prev = kcom_osenv_set(&lying_osenv);
+	db = NULL;
+	err = kcom_dmabuf_create(n, n, &dev.dma, &db);
+	kcom_osenv_set(prev);
+	CHECK(err == KCOM_E_UNREACHABLE && db == NULL && pmem_pages_used() == pages_before,
+	      "edu: a dma_alloc that ignores max_addr is caught by dmabuf's constraint check (%s)",
+	      kcom_strerror(err));
+	if (db != NULL)
+		kcom_bufio_release(db);
 
 	/* Out of reach: refused before the device is programmed.  The device holds dev_pat
 	 * (from the membuf); the high buffer holds other bytes; neither may change. */
 	memset(high, 0x5A, n);
 	unsigned started = dev.dma_started;
 	struct kcom_physseg hseg = { .addr = (uintptr_t)high, .len = n };
-	kcom_error_t e1 = edu_dma(&dev, 0, &hseg, 1, 0);
-	kcom_error_t e2 = edu_dma(&dev, 1, &hseg, 1, 0);
+	e1 = edu_dma(&dev, 0, &hseg, 1, 0);
+	e2 = edu_dma(&dev, 1, &hseg, 1, 0);
 	struct kcom_physseg edge = { .addr = reach - 99, .len = 200 }; /* its last 100 bytes are out */
 	kcom_error_t e3 = edu_dma(&dev, 1, &edge, 1, 0);
 	CHECK(e1 == KCOM_E_UNREACHABLE && e2 == KCOM_E_UNREACHABLE && e3 == KCOM_E_UNREACHABLE &&
@@ -319,6 +472,7 @@ static void test_edu(void)
 		kcom_dma_free(a, 2 * PAGE_SIZE);
 
 out:
+	edu_detach(&dev);
 	if (low2 != NULL)
 		kcom_dma_free(low2, n);
 	if (low != NULL)

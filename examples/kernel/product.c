@@ -9,6 +9,7 @@
  * failure value.
  */
 #include <com/product.h>
+#include <impls/dmabuf.h>
 #include <impls/membuf.h>
 #include "kernel.h"
 
@@ -144,6 +145,7 @@ const struct kcom_osenv kernel_osenv = {
 /* The built-in classes: what kcom_create() and kcom_class_enum() know from the first call. */
 static const struct kcom_class *const kernel_classes[] = {
 	&kcom_membuf_class,
+	&kcom_dmabuf_class,
 };
 
 const struct kcom_product kcom_product = {
