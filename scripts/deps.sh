@@ -6,8 +6,12 @@
 set -eu
 
 # python3: tests/inspect.test parses kcom-inspect --json with a real JSON parser.  clang and
-# libclang-rt-14-dev: the libFuzzer target.  lcov: make coverage.
-packages="build-essential autoconf automake libtool libltdl-dev check pkg-config doxygen valgrind libglib2.0-dev python3 clang libclang-rt-14-dev lcov"
+# libclang-rt-14-dev: the libFuzzer target.  lcov: make coverage.  gcc-multilib and
+# qemu-system-x86: the i386 freestanding core and the example kernel that `make check` boots
+# (tests/kernel.test).  --no-install-recommends below keeps QEMU's recommended firmware and GUI
+# packages out.  libevent-dev and libabsl-dev: the benchmark's peers (optional).
+packages="build-essential autoconf automake libtool libltdl-dev check pkg-config doxygen valgrind libglib2.0-dev
+python3 clang libclang-rt-14-dev lcov gcc-multilib qemu-system-x86 libevent-dev libabsl-dev"
 
 missing=
 for pkg in $packages; do
