@@ -17,6 +17,7 @@
 #include <com/product.h>
 #include <impls/dmabuf.h>
 #include <impls/membuf.h>
+#include <impls/pool.h>
 #include "edu.h"
 #include "kernel.h"
 
@@ -71,10 +72,41 @@ static int sane(kcom_bufio_t *io)
 static uint8_t pat[CLASS_BYTES], got[CLASS_BYTES];
 
 /* Everything a client does with a buffer, through the interfaces the object answers. */
+/* A pool, made through the class table: pages out and back, and a message over pages. */
+static void test_pool(const struct kcom_class *cls)
+{
+	kcom_pool_t *pool;
+	kcom_error_t err = kcom_create(&cls->clsid, &kcom_pool_iid, (void **)&pool);
+	if (!CHECK(KCOM_SUCCEEDED(err), "%s: kcom_create gives a pool (%s)", cls->name, kcom_strerror(err)))
+		return;
+	kcom_off_t offs[2];
+	err = kcom_pool_get(pool, NULL, 2, offs);
+	CHECK(KCOM_SUCCEEDED(err) && offs[0] != offs[1], "%s: two pages handed out (%s)", cls->name,
+	      kcom_strerror(err));
+	kcom_bufio_t *chain = NULL;
+	err = kcom_pool_chain(pool, offs, 2, KCOM_POOL_PAGE_SIZE + 10, &chain);
+	size_t size = 0;
+	if (KCOM_SUCCEEDED(err))
+		err = kcom_bufio_getsize(chain, &size);
+	CHECK(KCOM_SUCCEEDED(err) && size == KCOM_POOL_PAGE_SIZE + 10, "%s: a message chain over the pages (%s)",
+	      cls->name, kcom_strerror(err));
+	if (chain != NULL)
+		kcom_bufio_release(chain);
+	struct kcom_pool_info info;
+	err = kcom_pool_info(pool, &info);
+	CHECK(KCOM_SUCCEEDED(err) && info.free == info.count, "%s: the chain's pages went back (%zu of %zu free)",
+	      cls->name, info.free, info.count);
+	CHECK(kcom_pool_release(pool) == 0, "%s: the last release frees it", cls->name);
+}
+
 static void test_class(const struct kcom_class *cls)
 {
 	const char *name = cls->name;
 	kcom_bufio_t *io;
+	if (kcom_guid_equal(&cls->clsid, &kcom_pool_clsid)) {
+		test_pool(cls);
+		return;
+	}
 	kcom_error_t err = kcom_create(&cls->clsid, &kcom_bufio_iid, (void **)&io);
 	if (!CHECK(KCOM_SUCCEEDED(err), "%s: kcom_create gives a bufio (%s)", name, kcom_strerror(err)))
 		return;

@@ -10,7 +10,9 @@
  */
 #include <com/product.h>
 #include <impls/dmabuf.h>
+#include <impls/mbufchain.h>
 #include <impls/membuf.h>
+#include <impls/pool.h>
 #include "kernel.h"
 
 static size_t pages_for(size_t size)
@@ -145,7 +147,9 @@ const struct kcom_osenv kernel_osenv = {
 /* The built-in classes: what kcom_create() and kcom_class_enum() know from the first call. */
 static const struct kcom_class *const kernel_classes[] = {
 	&kcom_membuf_class,
+	&kcom_mbufchain_class,
 	&kcom_dmabuf_class,
+	&kcom_pool_class,
 };
 
 const struct kcom_product kcom_product = {
