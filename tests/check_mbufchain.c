@@ -872,7 +872,9 @@ START_TEST(test_random_model)
 	seed = env != NULL ? strtoull(env, NULL, 0) : (unsigned long long)time(NULL);
 	rng_state = seed * 0x9E3779B97F4A7C15ULL + 1;
 	struct model ms[SLOTS] = { { 0 } };
-	unsigned long steps = 100000;
+	/* 10^5 steps; KCOM_MODEL_STEPS changes it (check-valgrind runs fewer: valgrind is ~40x slower). */
+	const char *steps_env = getenv("KCOM_MODEL_STEPS");
+	unsigned long steps = steps_env != NULL ? strtoul(steps_env, NULL, 10) : 100000;
 	for (step = 0; step < steps; step++) {
 		model_step(ms);
 		for (size_t i = 0; i < SLOTS; i++)
@@ -897,14 +899,24 @@ Suite *mbufchain_suite(void)
 	tcase_add_test(tc, test_map_vec_no_copy);
 	tcase_add_test(tc, test_map_vec_readonly_keeps_sharing);
 	tcase_add_test(tc, test_mapped_bytes_never_move);
-	tcase_add_test(tc, test_copy_cost_constant);
-	tcase_add_test(tc, test_write_after_copy_cost);
-	tcase_add_test(tc, test_write_after_copy_allocfail);
-	tcase_add_test(tc, test_append_in_place);
 	tcase_add_test(tc, test_prepend_in_reserved_room);
 	tcase_add_test(tc, test_append_by_reference);
 	tcase_add_test(tc, test_split_and_trim);
 	tcase_add_test(tc, test_class_and_interfaces);
+	suite_add_tcase(s, tc);
+
+	/*
+	 * Megabyte chains, threads and the 10^5-step model: tagged "slow", which check-valgrind
+	 * leaves out (CK_EXCLUDE_TAGS=slow: valgrind is ~40x slower); every other build runs them.
+	 */
+	tc = tcase_create("mbufchain-large");
+	tcase_set_tags(tc, "slow");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, test_copy_cost_constant);
+	tcase_add_test(tc, test_write_after_copy_cost);
+	tcase_add_test(tc, test_write_after_copy_allocfail);
+	tcase_add_test(tc, test_append_in_place);
 	tcase_add_test(tc, test_two_threads);
 	tcase_add_test(tc, test_random_model);
 	suite_add_tcase(s, tc);
