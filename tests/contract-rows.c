@@ -73,6 +73,18 @@ static kcom_error_t make_membuf_copy(size_t size, kcom_bufio_t **out)
 
 /* A copy whose original is still alive and shares the storage (the row's teardown drops it). */
 static kcom_bufio_t *copy_keepalive[64];
+
+/* Keeps an original alive until the row's teardown (drop_keepalive), so a copy shares with it. */
+static void keep_until_teardown(kcom_bufio_t *orig)
+{
+	for (size_t i = 0; i < 64; i++) {
+		if (copy_keepalive[i] == NULL) {
+			copy_keepalive[i] = orig;
+			return;
+		}
+	}
+	kcom_bufio_release(orig); /* no room: the copy then shares with nothing, still a copy */
+}
 static kcom_error_t make_membuf_shared(size_t size, kcom_bufio_t **out)
 {
 	kcom_bufio_t *orig;
@@ -80,13 +92,7 @@ static kcom_error_t make_membuf_shared(size_t size, kcom_bufio_t **out)
 	if (KCOM_FAILED(err))
 		return err;
 	err = kcom_bufio_copy(orig, 0, size, out);
-	for (size_t i = 0; i < 64; i++) {
-		if (copy_keepalive[i] == NULL) {
-			copy_keepalive[i] = orig;
-			return err;
-		}
-	}
-	kcom_bufio_release(orig);
+	keep_until_teardown(orig);
 	return err;
 }
 
@@ -181,13 +187,7 @@ static kcom_error_t make_chain_shared(size_t size, kcom_bufio_t **out)
 	if (KCOM_FAILED(err))
 		return err;
 	err = kcom_bufio_copy(orig, 0, size, out);
-	for (size_t i = 0; i < 64; i++) {
-		if (copy_keepalive[i] == NULL) {
-			copy_keepalive[i] = orig;
-			return err;
-		}
-	}
-	kcom_bufio_release(orig);
+	keep_until_teardown(orig);
 	return err;
 }
 
@@ -204,13 +204,7 @@ static kcom_error_t make_chain_subrange(size_t size, kcom_bufio_t **out)
 		err = kcom_bufio_copy(tmp, 0, size, out);
 		kcom_bufio_release(tmp);
 	}
-	for (size_t i = 0; i < 64; i++) {
-		if (copy_keepalive[i] == NULL) {
-			copy_keepalive[i] = orig;
-			return err;
-		}
-	}
-	kcom_bufio_release(orig);
+	keep_until_teardown(orig);
 	return err;
 }
 
