@@ -166,7 +166,9 @@ static inline uint32_t kcom_pool_release(kcom_pool_t *self)
 /**
  * @brief Takes @p n pages, all or nothing.
  * @param self the pool
- * @param cache the calling thread's cache from kcom_pool_cache_open(), or NULL for none
+ * @param cache the calling thread's cache from kcom_pool_cache_open(), or NULL for none (only
+ *        the thread that opened a cache may pass it: SPDK's rule for channels, asserted in an
+ *        --enable-invariants build, not checked otherwise)
  * @param n pages wanted
  * @param offs receives each page's offset in the region (page-aligned)
  * @retval KCOM_OK taken
