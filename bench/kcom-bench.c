@@ -32,8 +32,9 @@
  * each repetition gives its own ratio.  Every figure is printed as the median of its
  * per-repetition values with the smallest and largest beside it, `median (min..max)`; a ratio
  * is the median of the per-repetition ratios, not the ratio of two medians.  The last lines
- * repeat each median as `bench: name value unit` for scripts.  `--quick` shrinks sizes and
- * counts so `make check` can prove the program runs; its figures mean little.  Any kcom call
+ * repeat each median as `bench: name value unit` for scripts.  `--only` runs the named sections.
+ * `--quick` shrinks sizes and counts so `make check` can prove the program runs; its figures
+ * mean little.  Any kcom call
  * that fails stops the program with a message and exit status 1.
  *
  * This is a benchmark, never a test: nothing here asserts a speed.
@@ -1603,8 +1604,26 @@ static void bench_pool(const struct bench_config *cfg)
 
 static void bench_usage(FILE *f)
 {
-	fprintf(f, "usage: kcom-bench [--quick]\n"
-	           "  --quick   small sizes and counts: proves the program runs, figures mean little\n");
+	fprintf(f, "usage: kcom-bench [--quick] [--only SECTION[,SECTION...]]\n"
+	           "  --quick   small sizes and counts: proves the program runs, figures mean little\n"
+	           "  --only    run only these sections: sequential, random, calls, glib, dma, pool, mbufchain\n");
+}
+
+/* The sections --only names; NULL runs them all. */
+static const char *bench_only;
+
+/* Whether section `name` runs: a whole word of the --only list, or every section without one. */
+static int bench_runs(const char *name)
+{
+	if (bench_only == NULL)
+		return 1;
+	size_t n = strlen(name);
+	for (const char *p = bench_only; p != NULL; p = strchr(p, ',')) {
+		p += *p == ',';
+		if (strncmp(p, name, n) == 0 && (p[n] == ',' || p[n] == '\0'))
+			return 1;
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -1613,6 +1632,8 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--quick") == 0) {
 			cfg = &bench_quick;
+		} else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
+			bench_only = argv[++i];
 		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			bench_usage(stdout);
 			return 0;
@@ -1645,17 +1666,24 @@ int main(int argc, char **argv)
 	       "median (min..max) of the per-repetition ratios\n\n",
 	       PACKAGE_VERSION, cfg->mode, cfg->reps, cfg->seq_reps);
 
-	bench_sequential(cfg, io, plain);
-	bench_random(cfg, io);
-	bench_calls(cfg, io);
+	if (bench_runs("sequential"))
+		bench_sequential(cfg, io, plain);
+	if (bench_runs("random"))
+		bench_random(cfg, io);
+	if (bench_runs("calls"))
+		bench_calls(cfg, io);
 #ifdef HAVE_GLIB
-	bench_glib(cfg, io);
+	if (bench_runs("glib"))
+		bench_glib(cfg, io);
 #else
 	printf("\n4. GLib comparison skipped: kcom was configured without GObject\n");
 #endif
-	bench_dma(cfg);
-	bench_pool(cfg);
-	bench_mbufchain(cfg);
+	if (bench_runs("dma"))
+		bench_dma(cfg);
+	if (bench_runs("pool"))
+		bench_pool(cfg);
+	if (bench_runs("mbufchain"))
+		bench_mbufchain(cfg);
 
 	/* Every reference the loops took is back: the one from create must be the last. */
 	uint32_t left = kcom_bufio_release(io);

@@ -631,6 +631,226 @@ static size_t tree_count(const struct mc_node *t, size_t off, size_t n)
 	return count;
 }
 
+/*
+ * ---- the seek index ----
+ *
+ * A tree seek is a chain of dependent loads, one node a level: cheap while the nodes are in
+ * cache, a cache miss a level once a chain of thousands of segments is read at random.  So a
+ * chain that is read many times without changing its segments gets a flat index of them: each
+ * segment's start offset and first byte in one array, and a bucket array over the offsets (one
+ * bucket per 2^shift bytes, about one per segment) naming the segment that holds each bucket's
+ * first byte.  A seek is then one bucket load and one or two entry loads; buckets that hold
+ * many small segments are searched by bisection, so the worst case stays O(log segments).
+ *
+ * The index is built once `seeks` reads have gone through the tree since the segments last
+ * changed, and only for a tree of some height: the build is O(segments), and the reads before
+ * it pay for it.  Whatever changes a segment's place or memory (a new root, an append or
+ * prepend in place) drops the index; writes in place keep it, since they change no segment.
+ * Building allocates: when that fails the read goes through the tree, and nothing is lost.
+ * Reads may race each other to build it: the index is published with one compare-and-swap,
+ * and the loser frees its own.
+ */
+struct mc_ent {
+	size_t start;     /* the chain offset of the segment's first byte */
+	unsigned char *p; /* that byte */
+};
+
+/*
+ * A bucket's first segment, whole, so that a seek landing in it needs no other load: its end
+ * and where chain offset 0 would be if its memory went back that far (byte o of the segment,
+ * o >= its start, is at base + o; integer arithmetic, since that pointer may be nowhere).
+ */
+struct mc_fast {
+	size_t end;
+	uintptr_t base;
+};
+
+struct mc_index {
+	size_t bytes;         /* of this allocation */
+	size_t n;             /* segments; ent[n].start is the chain's size */
+	size_t nb;            /* buckets */
+	unsigned shift;       /* offset o is in bucket o >> shift */
+	uint32_t *bucket;     /* nb of them: the segment holding byte b << shift */
+	struct mc_fast *fast; /* nb of them: that segment */
+	size_t *mine;         /* n of them: see below */
+	struct mc_ent ent[];  /* n + 1 */
+};
+
+/*
+ * Writes in place use the index too, when they know the segment is still the object's alone
+ * (every node on its path and its store held once).  That can only stop being true through an
+ * operation on this object that shares its tree (mc_range_tree: a copy, or an append of it to a
+ * chain), and each of those counts itself in the object's `shares`.  mine[i] is the value
+ * `shares` had when segment i was last found ours alone, MC_NOT_MINE when it never was: the
+ * mark holds while `shares` has not moved.  `shares` stops at MC_NOT_MINE, where no mark holds.
+ */
+#define MC_NOT_MINE SIZE_MAX
+
+#ifdef KCOM_INVARIANTS
+#define MC_INDEX_HEIGHT 1u /* tests meet the index after almost any two reads */
+#else
+#define MC_INDEX_HEIGHT 6u /* at least 12 segments */
+#endif
+
+/* Reads through a tree of height h >= MC_INDEX_HEIGHT before its index is built. */
+static size_t mc_index_seeks(uint32_t h)
+{
+#ifdef KCOM_INVARIANTS
+	(void)h;
+	return 2;
+#else
+	/* 2^(h-3), an eighth of the segments a full tree of height h holds: the build, O(segments),
+	 * costs about as much as that many seeks through the tree. */
+	return h >= 32 ? (size_t)1 << 29 : (size_t)1 << (h - 3);
+#endif
+}
+
+static size_t tree_segments(const struct mc_node *t)
+{
+	size_t n = 0;
+	for (; t != NULL; t = t->r)
+		n += 1 + tree_segments(t->l);
+	return n;
+}
+
+/* What index_fill fills. */
+struct mc_fill {
+	struct mc_index *ix;
+	size_t i;      /* the next entry */
+	size_t start;  /* its chain offset */
+	size_t shares; /* the object's count of shares, read before the walk */
+};
+
+/*
+ * Fills the entries from t's segments in order; `mine`: every node above t is held once.  A
+ * node's count may drop meanwhile (a copy released in another thread): the mark is then only
+ * missing.  It cannot rise unseen: whatever shares this tree counted itself in `shares` first.
+ */
+static void index_fill(const struct mc_node *t, struct mc_fill *f, int mine)
+{
+	for (; t != NULL; t = t->r) {
+		mine = mine && kcom_refcount_get(&t->refs) == 1;
+		index_fill(t->l, f, mine);
+		f->ix->ent[f->i].start = f->start;
+		f->ix->ent[f->i].p = seg_bytes(&t->seg);
+		f->ix->mine[f->i] = mine && !kcom_store_shared_(t->seg.st) ? f->shares : MC_NOT_MINE;
+		f->i++;
+		f->start += t->seg.len;
+	}
+}
+
+/* The index of the non-empty tree t; NULL when allocation fails. */
+static struct mc_index *index_build(const struct mc_node *t, size_t shares)
+{
+	size_t n = tree_segments(t), size = t->total;
+	if (n >= UINT32_MAX)
+		return NULL;
+	unsigned shift = 0;
+	while (((size - 1) >> shift) >= n)
+		shift++;
+	size_t nb = ((size - 1) >> shift) + 1; /* <= n */
+	size_t ents = (n + 1) * sizeof(struct mc_ent), mines = n * sizeof(size_t);
+	size_t fasts = nb * sizeof(struct mc_fast);
+	size_t bytes = sizeof(struct mc_index) + ents + mines + fasts + nb * sizeof(uint32_t);
+	struct mc_index *ix = kcom_alloc(bytes, 0);
+	if (ix == NULL)
+		return NULL;
+	ix->bytes = bytes;
+	ix->n = n;
+	ix->nb = nb;
+	ix->shift = shift;
+	ix->mine = (size_t *)(void *)((unsigned char *)ix->ent + ents);
+	ix->fast = (struct mc_fast *)(void *)((unsigned char *)ix->mine + mines);
+	ix->bucket = (uint32_t *)(void *)((unsigned char *)ix->fast + fasts);
+	struct mc_fill f = { ix, 0, 0, shares };
+	index_fill(t, &f, 1);
+	size_t i;
+	ix->ent[n] = (struct mc_ent){ size, NULL };
+	i = 0;
+	for (size_t b = 0; b < nb; b++) {
+		while (ix->ent[i + 1].start <= (b << shift))
+			i++;
+		ix->bucket[b] = (uint32_t)i;
+		ix->fast[b] = (struct mc_fast){ ix->ent[i + 1].start, (uintptr_t)ix->ent[i].p - ix->ent[i].start };
+	}
+	return ix;
+}
+
+static void index_free(struct mc_index *ix)
+{
+	if (ix != NULL)
+		kcom_free(ix, ix->bytes, 0);
+}
+
+/* The segment holding byte off (< the chain's size). */
+static size_t index_find(const struct mc_index *ix, size_t off)
+{
+	size_t b = off >> ix->shift, i = ix->bucket[b];
+	if (ix->ent[i + 1].start > off)
+		return i;
+	/* Several segments start in this bucket: bisect those after i, up to the next bucket's. */
+	size_t lo = i + 1, hi = b + 1 < ix->nb ? ix->bucket[b + 1] : ix->n - 1;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo + 1) / 2;
+		if (ix->ent[mid].start <= off)
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	return lo;
+}
+
+/* Copies bytes [off, off + n) (n > 0, all inside the chain) to dst, segment by segment. */
+static __attribute__((noinline)) void index_copyout_span(const struct mc_index *ix, size_t off, size_t n,
+                                                         unsigned char *dst)
+{
+	size_t i = index_find(ix, off), o = off - ix->ent[i].start;
+	for (;;) {
+		size_t k = KCOM_MIN(n, ix->ent[i + 1].start - ix->ent[i].start - o);
+		kcom_memcpy(dst, ix->ent[i].p + o, k);
+		n -= k;
+		if (n == 0)
+			return;
+		dst += k;
+		o = 0;
+		i++;
+	}
+}
+
+/* The same; the common case, inside the segment that holds its bucket's first byte, inline. */
+static inline void index_copyout(const struct mc_index *ix, size_t off, size_t n, unsigned char *dst)
+{
+	const struct mc_fast *f = &ix->fast[off >> ix->shift]; /* its segment starts at or before off */
+	if (off < f->end && n <= f->end - off)
+		kcom_memcpy(dst, (const unsigned char *)(f->base + off), n);
+	else
+		index_copyout_span(ix, off, n, dst);
+}
+
+/* Why ix does not describe t's segments, or NULL when it does. */
+static const char *index_check(const struct mc_index *ix, const struct mc_node *t, size_t shares)
+{
+	if (ix->n != tree_segments(t) || ix->ent[ix->n].start != mc_total(t))
+		return "mbufchain: the seek index has the wrong segments";
+	for (size_t i = 0; i < ix->n; i++) {
+		size_t start;
+		const struct mc_node *seg = tree_find(t, ix->ent[i].start, &start);
+		if (start != ix->ent[i].start || ix->ent[i].p != seg_bytes(&seg->seg) ||
+		    ix->ent[i + 1].start - start != seg->seg.len)
+			return "mbufchain: the seek index disagrees with the tree";
+		if (ix->mine[i] == shares && shares != MC_NOT_MINE && !tree_private(t, start, seg->seg.len))
+			return "mbufchain: the seek index holds a shared segment for ours alone";
+	}
+	for (size_t b = 0; b < ix->nb; b++) {
+		size_t i = ix->bucket[b];
+		if (i >= ix->n || ix->ent[i].start > (b << ix->shift) || ix->ent[i + 1].start <= (b << ix->shift))
+			return "mbufchain: a seek index bucket names the wrong segment";
+		if (ix->fast[b].end != ix->ent[i + 1].start || ix->fast[b].base != (uintptr_t)ix->ent[i].p - ix->ent[i].start)
+			return "mbufchain: a seek index bucket's copy of its segment is wrong";
+	}
+	return NULL;
+}
+
 /* ---- the object ---- */
 
 struct mbufchain {
@@ -642,6 +862,9 @@ struct mbufchain {
 	size_t size;           /* == root's total */
 	size_t cluster;        /* bytes per new cluster */
 	size_t headroom;       /* room the next prepend's cluster keeps in front */
+	struct mc_index *index; /* NULL until built; reads load it with acquire */
+	size_t seeks;          /* reads through the tree since the segments changed */
+	size_t shares;         /* times the tree was shared (see mc_index's mine[]) */
 };
 
 static const struct kcom_bufio_ops mc_bufio_ops;
@@ -668,13 +891,90 @@ static struct mbufchain *impl_from_chain(kcom_chain_t *ch)
 
 static kcom_error_t mc_new(size_t cluster, struct mbufchain **out);
 
+/* The segments changed: the seek index no longer describes them. */
+static void mc_moved(struct mbufchain *mc)
+{
+	index_free(mc->index);
+	__atomic_store_n(&mc->index, NULL, __ATOMIC_RELAXED);
+	__atomic_store_n(&mc->seeks, 0, __ATOMIC_RELAXED);
+}
+
 /* Installs `root` (its reference taken over) and drops the old tree. */
 static void mc_commit(struct mbufchain *mc, struct mc_node *root)
 {
+	mc_moved(mc);
 	struct mc_node *old = mc->root;
 	mc->root = root;
 	mc->size = mc_total(root);
 	node_release(old);
+}
+
+/*
+ * The seek index when there is none yet: built when enough reads and in-place writes went
+ * through the tree; NULL: seek in the tree.  Reads of one object may run at once, so the count
+ * is updated without a lock (a lost count only delays the build) and the index is published by
+ * one compare-and-swap.
+ */
+static __attribute__((noinline)) struct mc_index *mc_index_build(struct mbufchain *mc)
+{
+	if (mc->root == NULL || mc->root->height < MC_INDEX_HEIGHT)
+		return NULL;
+	size_t seeks = __atomic_load_n(&mc->seeks, __ATOMIC_RELAXED) + 1;
+	__atomic_store_n(&mc->seeks, seeks, __ATOMIC_RELAXED);
+	if (seeks < mc_index_seeks(mc->root->height))
+		return NULL;
+	struct mc_index *ix = index_build(mc->root, __atomic_load_n(&mc->shares, __ATOMIC_ACQUIRE));
+	struct mc_index *none = NULL;
+	if (ix == NULL) /* no memory: try again after as many reads */
+		__atomic_store_n(&mc->seeks, 0, __ATOMIC_RELAXED);
+	else if (!__atomic_compare_exchange_n(&mc->index, &none, ix, 0, __ATOMIC_RELEASE, __ATOMIC_ACQUIRE)) {
+		index_free(ix);
+		ix = none;
+	}
+	return ix;
+}
+
+/* The seek index for a read or an in-place write; NULL: seek in the tree. */
+static inline struct mc_index *mc_index(struct mbufchain *mc)
+{
+	struct mc_index *ix = __atomic_load_n(&mc->index, __ATOMIC_ACQUIRE);
+	return ix != NULL ? ix : mc_index_build(mc);
+}
+
+/*
+ * The tree is about to be shared (its root was just held): no segment is known to be ours
+ * alone any more.  Several threads may copy one object at once; the count stops at
+ * MC_NOT_MINE rather than come round to an old mark.
+ */
+static void mc_shared(struct mbufchain *mc)
+{
+	size_t v = __atomic_load_n(&mc->shares, __ATOMIC_RELAXED);
+	while (v != MC_NOT_MINE &&
+	       !__atomic_compare_exchange_n(&mc->shares, &v, v + 1, 1, __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+		;
+}
+
+/*
+ * Puts `len` bytes (buf, or zeros) at `off` in place through the index, when they lie in one
+ * segment marked ours alone; 0 when they do not (nothing written).
+ */
+static int index_put(const struct mbufchain *mc, struct mc_index *ix, const void *buf, size_t off, size_t len)
+{
+	size_t i = index_find(ix, off), o = off - ix->ent[i].start;
+	if (len > ix->ent[i + 1].start - off || ix->mine[i] != mc->shares || mc->shares == MC_NOT_MINE)
+		return 0;
+	if (buf != NULL)
+		kcom_memcpy(ix->ent[i].p + o, buf, len);
+	else
+		kcom_memset(ix->ent[i].p + o, 0, len);
+	return 1;
+}
+
+/* Bytes [off, off + len) (len > 0) were found ours alone: marks their segments. */
+static void index_mark(const struct mbufchain *mc, struct mc_index *ix, size_t off, size_t len)
+{
+	for (size_t i = index_find(ix, off); i < ix->n && ix->ent[i].start < off + len; i++)
+		ix->mine[i] = mc->shares;
 }
 
 /* Whether a mapping or wiring is outstanding: the size is frozen. */
@@ -974,6 +1274,7 @@ static kcom_error_t mc_append_inplace(struct mbufchain *mc, struct mc_seg s, int
 			child = x;
 		}
 	}
+	mc_moved(mc);
 	mc->root = child;
 	mc->size = mc_total(child);
 	return KCOM_OK;
@@ -982,6 +1283,7 @@ static kcom_error_t mc_append_inplace(struct mbufchain *mc, struct mc_seg s, int
 /* Adds `n` to the totals down a spine (private: checked by the caller). */
 static void mc_grow_spine(struct mbufchain *mc, int right, size_t n)
 {
+	mc_moved(mc);
 	for (struct mc_node *t = mc->root; t != NULL; t = right ? t->r : t->l) {
 		t->total += n;
 		if (!right && t->l != NULL)
@@ -1014,10 +1316,19 @@ static void visit_write(void *ctx, const struct mc_seg *seg, unsigned char *p, s
 static kcom_error_t mc_put(struct mbufchain *mc, const void *buf, size_t off, size_t len)
 {
 	size_t size = mc->size, end = off + len, cs = mc->cluster;
-	if (end <= size && tree_private(mc->root, off, len)) {
-		const unsigned char *src = buf;
-		tree_visit(mc->root, off, len, buf != NULL ? visit_write : visit_zero, &src);
-		return KCOM_OK;
+	if (end <= size) {
+		if (len == 0)
+			return KCOM_OK;
+		struct mc_index *ix = mc_index(mc);
+		if (ix != NULL && index_put(mc, ix, buf, off, len))
+			return KCOM_OK;
+		if (tree_private(mc->root, off, len)) {
+			const unsigned char *src = buf;
+			tree_visit(mc->root, off, len, buf != NULL ? visit_write : visit_zero, &src);
+			if (ix != NULL)
+				index_mark(mc, ix, off, len);
+			return KCOM_OK;
+		}
 	}
 	if (off >= size) {
 		/* Appending: into the free tail of the last cluster when it is ours and fits. */
@@ -1097,6 +1408,7 @@ static void mc_destroy(struct kcom_impl *impl)
 {
 	struct mbufchain *mc = kcom_container_of(impl, struct mbufchain, impl);
 	node_release(mc->root);
+	index_free(mc->index);
 	kcom_free(mc, sizeof(*mc), 0);
 }
 
@@ -1145,6 +1457,9 @@ static kcom_error_t mc_sanity(struct kcom_impl *impl, char *why, size_t len)
 		return kcom_impl_insane_(why, len, "mbufchain: the segments do not add up to the size");
 	if (mc->cluster == 0)
 		return kcom_impl_insane_(why, len, "mbufchain: no cluster size");
+	const struct mc_index *ix = __atomic_load_n(&mc->index, __ATOMIC_ACQUIRE);
+	if (ix != NULL && (mc->root == NULL || (bad = index_check(ix, mc->root, mc->shares)) != NULL))
+		return kcom_impl_insane_(why, len, bad != NULL ? bad : "mbufchain: a seek index of no segments");
 	return KCOM_OK;
 }
 
@@ -1159,7 +1474,11 @@ static kcom_error_t mc_read(kcom_bufio_t *io, void *buf, kcom_off_t off, size_t 
 	if ((uint64_t)off >= mc->size)
 		return KCOM_OK;
 	size_t len = KCOM_MIN(n, mc->size - (size_t)off);
-	tree_copyout(mc->root, (size_t)off, len, buf);
+	const struct mc_index *ix = mc_index(mc);
+	if (ix != NULL)
+		index_copyout(ix, (size_t)off, len, buf);
+	else
+		tree_copyout(mc->root, (size_t)off, len, buf);
 	*out_actual = len;
 	return KCOM_OK;
 }
@@ -1289,6 +1608,7 @@ static kcom_error_t mc_range_tree(struct mbufchain *mc, size_t off, size_t n, st
 	}
 	struct mc_node *lo, *mid, *hi;
 	node_hold(mc->root);
+	mc_shared(mc);
 	kcom_error_t err = split(mc->root, off, &lo, &mid);
 	if (KCOM_FAILED(err))
 		return err;
@@ -1770,6 +2090,9 @@ static kcom_error_t mc_new(size_t cluster, struct mbufchain **out)
 	mc->size = 0;
 	mc->cluster = cluster;
 	mc->headroom = 0;
+	mc->index = NULL;
+	mc->seeks = 0;
+	mc->shares = 0;
 	*out = mc;
 	return KCOM_OK;
 }

@@ -23,6 +23,8 @@
 #include "tests/suites.h"
 #include "tests/testenv.h"
 
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+
 static void setup(void)
 {
 	testenv_install();
@@ -272,7 +274,10 @@ START_TEST(test_write_after_copy_cost)
 		uint8_t b;
 		ck_assert_int_eq(kcom_bufio_read(copy, &b, (kcom_off_t)(sizes[i] / 2 + 5), 1, &put), KCOM_OK);
 		ck_assert_uint_eq(b, '!');
-		/* A second write to the same place is in place: nothing allocated. */
+		/* A second write to the same place is in place: nothing allocated (the reads first
+		 * let the copy build its seek index, if it is going to, so it is not counted here). */
+		for (int r = 0; r < 4; r++)
+			ck_assert_int_eq(kcom_bufio_read(copy, &b, (kcom_off_t)(r * 4096), 1, &put), KCOM_OK);
 		before = testenv_allocs();
 		ck_assert_int_eq(kcom_bufio_write(copy, "?", (kcom_off_t)(sizes[i] / 2 + 6), 1, &put), KCOM_OK);
 		ck_assert_uint_eq(testenv_allocs() - before, 0);
@@ -583,9 +588,237 @@ START_TEST(test_two_threads)
 }
 END_TEST
 
+/* ---- the seek index ---- */
+
+/*
+ * Reads enough (random offsets and lengths, some across segments) that the chain builds its
+ * seek index whatever the build's thresholds, comparing each with `want`.  Returns how many
+ * allocations the reads made: the index is the only thing a read ever allocates.
+ */
+static unsigned long read_all_ways(kcom_bufio_t *io, const uint8_t *want, size_t size)
+{
+	unsigned long before = testenv_allocs();
+	uint8_t buf[700];
+	for (unsigned r = 0; r < 3000; r++) {
+		size_t off = (size_t)(r * 7919u) % size, n = 1 + (size_t)(r * 131u) % sizeof(buf), got;
+		ck_assert_int_eq(kcom_bufio_read(io, buf, (kcom_off_t)off, n, &got), KCOM_OK);
+		ck_assert_uint_eq(got, MIN(n, size - off));
+		ck_assert_mem_eq(buf, want + off, got);
+	}
+	assert_sane(io); /* the sanity hook checks the index against the tree */
+	return testenv_allocs() - before;
+}
+
+static void write_bytes(kcom_bufio_t *io, uint8_t *model, size_t off, size_t n, uint8_t v)
+{
+	uint8_t buf[4096];
+	ck_assert_uint_le(n, sizeof(buf));
+	memset(buf, v, n);
+	size_t put;
+	ck_assert_int_eq(kcom_bufio_write(io, buf, (kcom_off_t)off, n, &put), KCOM_OK);
+	ck_assert_uint_eq(put, n);
+	memset(model + off, v, n);
+	assert_sane(io);
+}
+
+/* Every kind of change drops the index, and reads after it see the change. */
+START_TEST(test_seek_index_follows_changes)
+{
+	enum { SIZE = 40000 };
+	static uint8_t model[SIZE + 8192];
+	kcom_bufio_t *io = pattern_chain(SIZE, 512, 300); /* 300-byte and 212-byte segments */
+	for (size_t i = 0; i < SIZE; i++)
+		model[i] = contract_pattern(i);
+	size_t size = SIZE;
+	ck_assert_uint_eq(read_all_ways(io, model, size), 1); /* built once */
+	ck_assert_uint_eq(read_all_ways(io, model, size), 0); /* and kept */
+
+	/* In place: the segments stay, so does the index. */
+	write_bytes(io, model, 1000, 100, 0xa1);
+	write_bytes(io, model, 2990, 50, 0xa2); /* across two segments */
+	ck_assert_uint_eq(read_all_ways(io, model, size), 0);
+
+	/* A write to bytes a copy shares: new clusters, a new index. */
+	kcom_bufio_t *copy;
+	ck_assert_int_eq(kcom_bufio_copy(io, 0, size, &copy), KCOM_OK);
+	write_bytes(io, model, 5000, 10, 0xa3);
+	ck_assert_uint_ge(read_all_ways(io, model, size), 1);
+	ck_assert_uint_eq(kcom_bufio_release(copy), 0);
+
+	/* Appending in place, appending a cluster, prepending, trimming, shrinking. */
+	write_bytes(io, model, size, 100, 0xa4);
+	size += 100;
+	ck_assert_uint_ge(read_all_ways(io, model, size), 1);
+	write_bytes(io, model, size, 4000, 0xa5);
+	size += 4000;
+	ck_assert_uint_ge(read_all_ways(io, model, size), 1);
+	kcom_chain_t *ch = chain_of(io);
+	uint8_t head[64];
+	memset(head, 0xa6, sizeof(head));
+	ck_assert_int_eq(kcom_chain_prepend(ch, head, sizeof(head)), KCOM_OK);
+	memmove(model + sizeof(head), model, size);
+	memcpy(model, head, sizeof(head));
+	size += sizeof(head);
+	ck_assert_uint_ge(read_all_ways(io, model, size), 1);
+	ck_assert_int_eq(kcom_chain_trim(ch, 10, 20), KCOM_OK);
+	size -= 30;
+	memmove(model, model + 10, size);
+	ck_assert_uint_ge(read_all_ways(io, model, size), 1);
+	ck_assert_int_eq(kcom_bufio_setsize(io, 20000), KCOM_OK);
+	size = 20000;
+	ck_assert_uint_ge(read_all_ways(io, model, size), 1);
+	kcom_chain_release(ch);
+	ck_assert_uint_eq(kcom_bufio_release(io), 0);
+}
+END_TEST
+
+/*
+ * A write through the index goes in place only while the segment is the object's alone: once a
+ * copy, or another chain by reference, shares it, the write must not reach them.
+ */
+START_TEST(test_seek_index_writes_respect_sharing)
+{
+	enum { SIZE = 30000 };
+	static uint8_t model[SIZE];
+	kcom_bufio_t *io = pattern_chain(SIZE, 256, 256); /* 118 segments: tall enough for an index */
+	for (size_t i = 0; i < SIZE; i++)
+		model[i] = contract_pattern(i);
+	ck_assert_uint_eq(read_all_ways(io, model, SIZE), 1);
+	unsigned long allocs = testenv_allocs();
+	write_bytes(io, model, 2048, 1024, 0xb1); /* one whole private segment: in place */
+	write_bytes(io, model, 4100, 10, 0xb2);
+	ck_assert_uint_eq(testenv_allocs(), allocs);
+
+	for (int how = 0; how < 3; how++) {
+		kcom_bufio_t *other;
+		if (how == 0) {
+			ck_assert_int_eq(kcom_bufio_copy(io, 0, SIZE, &other), KCOM_OK);
+		} else if (how == 1) {
+			ck_assert_int_eq(kcom_bufio_copy(io, 3000, 9000, &other), KCOM_OK);
+		} else {
+			ck_assert_int_eq(kcom_mbufchain_create(0, &other), KCOM_OK);
+			kcom_chain_t *och = chain_of(other);
+			ck_assert_int_eq(kcom_chain_append(och, io, 0, SIZE), KCOM_OK);
+			kcom_chain_release(och);
+		}
+		size_t base = how == 1 ? 3000 : 0, osize = how == 1 ? 9000 : SIZE;
+		uint8_t *before = malloc(osize);
+		memcpy(before, model + base, osize);
+		write_bytes(io, model, 4096, 1024, (uint8_t)(0xc0 + how));
+		write_bytes(io, model, 4100, 10, (uint8_t)(0xd0 + how));
+		ck_assert_uint_le(read_all_ways(io, model, SIZE), 1);
+		uint8_t *got = malloc(osize);
+		size_t n;
+		ck_assert_int_eq(kcom_bufio_read(other, got, 0, osize, &n), KCOM_OK);
+		ck_assert_uint_eq(n, osize);
+		ck_assert_mem_eq(got, before, osize);
+		/* And the other way round. */
+		write_bytes(other, got, 1500, 700, 0xee);
+		ck_assert_uint_le(read_all_ways(io, model, SIZE), 1);
+		free(got);
+		free(before);
+		ck_assert_uint_eq(kcom_bufio_release(other), 0);
+	}
+	/* Alone again: in place once more (the write finds it so, then the index knows it). */
+	write_bytes(io, model, 8192, 1024, 0xb3);
+	allocs = testenv_allocs();
+	write_bytes(io, model, 8192, 1024, 0xb4);
+	ck_assert_uint_eq(testenv_allocs(), allocs);
+	ck_assert_uint_eq(read_all_ways(io, model, SIZE), 0);
+	ck_assert_uint_eq(kcom_bufio_release(io), 0);
+}
+END_TEST
+
+/* Many small segments in one bucket beside a large one: the seek bisects. */
+START_TEST(test_seek_index_uneven_segments)
+{
+	enum { TINY = 300, BIG = 100000 };
+	static uint8_t model[TINY + BIG];
+	kcom_bufio_t *io, *big;
+	ck_assert_int_eq(kcom_mbufchain_create(1, &io), KCOM_OK); /* one-byte clusters */
+	for (size_t i = 0; i < TINY; i++)
+		model[i] = (uint8_t)(i * 7 + 1);
+	size_t put;
+	ck_assert_int_eq(kcom_bufio_write(io, model, 0, TINY, &put), KCOM_OK);
+	ck_assert_int_eq(kcom_membuf_create(BIG, &big), KCOM_OK);
+	for (size_t i = 0; i < BIG; i++)
+		model[TINY + i] = contract_pattern(i);
+	ck_assert_int_eq(kcom_bufio_write(big, model + TINY, 0, BIG, &put), KCOM_OK);
+	kcom_chain_t *ch = chain_of(io);
+	ck_assert_int_eq(kcom_chain_append(ch, big, 0, BIG), KCOM_OK);
+	kcom_chain_release(ch);
+	ck_assert_uint_eq(kcom_bufio_release(big), 0);
+	ck_assert_uint_eq(segments(io, 0, TINY + BIG), TINY + 1);
+	ck_assert_uint_eq(read_all_ways(io, model, TINY + BIG), 1);
+	for (size_t off = 0; off < TINY + 10; off++) {
+		uint8_t b;
+		size_t got;
+		ck_assert_int_eq(kcom_bufio_read(io, &b, (kcom_off_t)off, 1, &got), KCOM_OK);
+		ck_assert_uint_eq(b, model[off]);
+	}
+	ck_assert_uint_eq(kcom_bufio_release(io), 0);
+}
+END_TEST
+
+/* A failed index allocation costs nothing but speed: the reads go on, the build comes later. */
+START_TEST(test_seek_index_allocfail)
+{
+	enum { SIZE = 20000 };
+	static uint8_t model[SIZE];
+	kcom_bufio_t *io = pattern_chain(SIZE, 256, 256);
+	for (size_t i = 0; i < SIZE; i++)
+		model[i] = contract_pattern(i);
+	testenv_fail_at(1);
+	ck_assert_uint_eq(read_all_ways(io, model, SIZE), 1); /* the failed try (not counted), then the index */
+	ck_assert(testenv_failure_hit());
+	testenv_fail_at(0);
+	ck_assert_uint_eq(kcom_bufio_release(io), 0);
+}
+END_TEST
+
+struct reader {
+	kcom_bufio_t *io;
+	size_t size;
+	unsigned seed;
+	int failed;
+};
+
+static void *reader_main(void *arg)
+{
+	struct reader *r = arg;
+	uint8_t buf[512];
+	for (unsigned i = 0; i < 20000 && !r->failed; i++) {
+		size_t off = (size_t)((i + r->seed) * 7919u) % r->size, n = 1 + (size_t)(i * 37u) % sizeof(buf), got;
+		if (KCOM_FAILED(kcom_bufio_read(r->io, buf, (kcom_off_t)off, n, &got)))
+			r->failed = 1;
+		for (size_t k = 0; k < got; k++)
+			if (buf[k] != contract_pattern(off + k))
+				r->failed = 2;
+	}
+	return NULL;
+}
+
+/* Two threads reading one object race to build its index: one wins, nothing leaks. */
+START_TEST(test_seek_index_two_readers)
+{
+	for (int round = 0; round < 20; round++) {
+		kcom_bufio_t *io = pattern_chain(50000, 512, 512);
+		struct reader a = { io, 50000, 1, 0 }, b = { io, 50000, 5, 0 };
+		pthread_t ta, tb;
+		pthread_create(&ta, NULL, reader_main, &a);
+		pthread_create(&tb, NULL, reader_main, &b);
+		pthread_join(ta, NULL);
+		pthread_join(tb, NULL);
+		ck_assert_int_eq(a.failed, 0);
+		ck_assert_int_eq(b.failed, 0);
+		assert_sane(io);
+		ck_assert_uint_eq(kcom_bufio_release(io), 0);
+	}
+}
+END_TEST
+
 /* ---- the randomized model test ---- */
 
-#define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define SLOTS 4
 #define MODEL_MAX 6000u
 
@@ -903,6 +1136,10 @@ Suite *mbufchain_suite(void)
 	tcase_add_test(tc, test_append_by_reference);
 	tcase_add_test(tc, test_split_and_trim);
 	tcase_add_test(tc, test_class_and_interfaces);
+	tcase_add_test(tc, test_seek_index_follows_changes);
+	tcase_add_test(tc, test_seek_index_writes_respect_sharing);
+	tcase_add_test(tc, test_seek_index_uneven_segments);
+	tcase_add_test(tc, test_seek_index_allocfail);
 	suite_add_tcase(s, tc);
 
 	/*
@@ -918,6 +1155,7 @@ Suite *mbufchain_suite(void)
 	tcase_add_test(tc, test_write_after_copy_allocfail);
 	tcase_add_test(tc, test_append_in_place);
 	tcase_add_test(tc, test_two_threads);
+	tcase_add_test(tc, test_seek_index_two_readers);
 	tcase_add_test(tc, test_random_model);
 	suite_add_tcase(s, tc);
 	return s;
