@@ -1,9 +1,11 @@
 /*
- * Allocation failure: every operation that allocates is run with the Nth allocation failing,
- * for N = 1, 2, ... until the operation no longer meets a failure.  Each failing run must
- * return KCOM_E_OUTOFMEMORY (or succeed anyway, when the operation has a smaller fallback),
- * leave the object's bytes, size and reference count as they were, and, once everything is
- * released, have freed exactly what it allocated (calls and bytes).
+ * Allocation and pin failure: every operation that allocates is run with the Nth allocation
+ * failing, for N = 1, 2, ... until the operation no longer meets a failure; every operation of
+ * every contract row is also run with the Nth pin failing, the same way.  Each failing run must
+ * return the osenv's error (KCOM_E_OUTOFMEMORY for an allocation, the pin hook's own for a pin),
+ * or succeed anyway when the operation has a fallback; leave the object's bytes, size and
+ * reference count as they were, with nothing mapped or wired; and, once everything is released,
+ * have freed exactly what it allocated (calls and bytes) and unpinned everything it pinned.
  */
 #include "config.h"
 
@@ -13,6 +15,7 @@
 #include <bufio/bufvec.h>
 #include <bufio/helpers.h>
 #include <com/com.h>
+#include <com/debug.h>
 #include <impls/membuf.h>
 #include "tests/contract.h"
 #include "tests/plainio.h"
@@ -404,6 +407,13 @@ static kcom_error_t rop_duplicate(kcom_bufio_t *io)
 	return err;
 }
 
+/*
+ * kcom_pin has one caller, dmabuf_get_memory (impls/dmabuf.c), under dmabuf_new.  The
+ * operations that reach it: copy and duplicate on a dmabuf row (dmabuf_copy: a copy has pinned
+ * pages of its own).  Creation itself pins in the dmabuf rows' factories, which
+ * tests/check_dmabuf.c (test_pin_fails) fails.  The other operations never pin: the pin sweep
+ * runs them once, meets no pin, and moves on.
+ */
 static const struct row_op row_ops[] = {
 	{ "write_inside", 0, 0, rop_write_inside },
 	{ "write_grow", CAP_GROWS, 0, rop_write_grow },
@@ -419,49 +429,109 @@ static const struct row_op row_ops[] = {
 };
 #define NROW_OPS (sizeof(row_ops) / sizeof(row_ops[0]))
 
-/*
- * One row, one operation: fail the Nth allocation for N = 1, 2, ... until the operation meets
- * no failure.  Each failure: KCOM_E_OUTOFMEMORY, bytes and size unchanged, no hold left (one
- * reference), the row's sanity check passes; allocations == frees once all is released.
- * Returns how many runs failed.
- */
-static unsigned long row_op_run(const struct contract_impl *row, const struct row_op *rop)
+/* Whether the row's capabilities allow the operation. */
+static int row_op_applies(const struct contract_impl *row, const struct row_op *rop)
 {
-	unsigned long failures = 0;
+	return (row->caps & rop->needs) == rop->needs && (row->caps & rop->not) == 0;
+}
+
+/* ---- the fault a sweep injects ---- */
+
+struct fault {
+	const char *what;
+	kcom_error_t err;               /* what the osenv answers, so what a failing call returns */
+	void (*arm)(unsigned long nth); /* the nth from now fails; 0 disarms */
+	int (*hit)(void);               /* whether the armed failure happened */
+};
+
+static void arm_alloc(unsigned long nth)
+{
+	testenv_fail_at(nth);
+}
+
+/*
+ * doc/dma.md: a refused pin is what the host's pin hook said.  KCOM_E_ACCESSDENIED is armed
+ * because nothing else in these paths produces it: getting it back proves the pin's own error
+ * went through unchanged, where KCOM_E_OUTOFMEMORY could have come from anywhere.
+ */
+static void arm_pin(unsigned long nth)
+{
+	testenv_fail_pin_at(nth, KCOM_E_ACCESSDENIED);
+}
+
+static const struct fault fault_alloc = { "allocation", KCOM_E_OUTOFMEMORY, arm_alloc, testenv_failure_hit };
+static const struct fault fault_pin = { "pin", KCOM_E_ACCESSDENIED, arm_pin, testenv_pin_failure_hit };
+
+/* Fails the test if io (when it answers kcom_debug) has a mapping or wiring outstanding. */
+static void assert_no_holds(const struct contract_impl *row, const struct row_op *rop, kcom_bufio_t *io)
+{
+	kcom_debug_t *dbg;
+	if (KCOM_FAILED(kcom_bufio_query(io, &kcom_debug_iid, (void **)&dbg)))
+		return;
+	struct kcom_debug_counts c;
+	ck_assert_int_eq(kcom_debug_counts(dbg, &c), KCOM_OK);
+	kcom_debug_release(dbg);
+	ck_assert_msg(c.mappings == 0 && c.wirings == 0, "%s/%s: %u mappings, %u wirings left", row->name, rop->name,
+	              (unsigned)c.mappings, (unsigned)c.wirings);
+}
+
+/* What one row x operation sweep saw. */
+struct sweep {
+	unsigned long failures;  /* runs where the fault hit and the call failed */
+	unsigned long made_pins; /* pins the factory made (in the last run) */
+	unsigned long op_pins;   /* pins the operation made in the last run, the one that met no fault */
+};
+
+/*
+ * One row, one operation, one kind of fault: fail the Nth for N = 1, 2, ... until the operation
+ * meets none.  Every run: the row's sanity check passes, one reference and no mapping or wiring
+ * left.  A failed run: the fault's error, bytes and size unchanged.  Once all is released:
+ * allocations == frees, no bytes outstanding, nothing pinned.
+ */
+static struct sweep row_op_run(const struct contract_impl *row, const struct row_op *rop, const struct fault *fault)
+{
+	struct sweep sw = { 0, 0, 0 };
 	for (unsigned long nth = 1;; nth++) {
-		ck_assert_msg(nth < 2000, "%s/%s: still failing after %lu allocations", row->name, rop->name, nth);
+		ck_assert_msg(nth < 2000, "%s/%s: still failing after %lu %ss", row->name, rop->name, nth, fault->what);
 		testenv_install();
 		kcom_bufio_t *io = NULL;
 		ck_assert_int_eq(row->make(ROW_SIZE, &io), KCOM_OK);
 		size_t snap_size;
 		uint8_t *snap = contract_snapshot(io, &snap_size);
+		sw.made_pins = testenv_pin_count();
 
-		testenv_fail_at(nth);
+		fault->arm(nth);
 		kcom_error_t err = rop->op(io);
-		int hit = testenv_failure_hit();
-		testenv_fail_at(0);
+		int hit = fault->hit();
+		fault->arm(0);
+		sw.op_pins = testenv_pin_count() - sw.made_pins;
 
 		contract_assert_sane(row, io);
 		if (hit && KCOM_FAILED(err)) {
-			failures++;
-			ck_assert_msg(err == KCOM_E_OUTOFMEMORY, "%s/%s: allocation %lu failed, call said %s", row->name,
-			              rop->name, nth, kcom_strerror(err));
+			sw.failures++;
+			ck_assert_msg(err == fault->err, "%s/%s: %s %lu failed, call said %s", row->name, rop->name,
+			              fault->what, nth, kcom_strerror(err));
 			contract_assert_same(io, snap, snap_size);
-			ck_assert_uint_eq(contract_refs(io), 1);
 		} else {
+			/* No failure met, or one the operation recovered from (a fallback). */
 			ck_assert_msg(KCOM_SUCCEEDED(err), "%s/%s: %s with no failure", row->name, rop->name,
 			              kcom_strerror(err));
 		}
+		ck_assert_uint_eq(contract_refs(io), 1);
+		assert_no_holds(row, rop, io);
 		free(snap);
 		ck_assert_uint_eq(kcom_bufio_release(io), 0);
 		if (row->teardown != NULL)
 			row->teardown();
-		ck_assert_msg(testenv_allocs() == testenv_frees(), "%s/%s at %lu: %lu allocations, %lu frees", row->name,
-		              rop->name, nth, testenv_allocs(), testenv_frees());
+		ck_assert_msg(testenv_allocs() == testenv_frees(), "%s/%s, %s %lu: %lu allocations, %lu frees", row->name,
+		              rop->name, fault->what, nth, testenv_allocs(), testenv_frees());
 		ck_assert_int_eq(testenv_bytes_outstanding(), 0);
+		struct testenv_range pinned[TESTENV_MAX_PINS];
+		ck_assert_msg(testenv_pinned(pinned, TESTENV_MAX_PINS) == 0, "%s/%s, %s %lu: a range still pinned",
+		              row->name, rop->name, fault->what, nth);
 		testenv_uninstall();
 		if (!hit)
-			return failures;
+			return sw;
 	}
 }
 
@@ -471,15 +541,41 @@ START_TEST(test_allocfail_rows)
 	if (!contract_available(row, 0, "allocfail"))
 		return;
 	unsigned long failures = 0;
-	for (size_t k = 0; k < NROW_OPS; k++) {
-		const struct row_op *rop = &row_ops[k];
-		if ((row->caps & rop->needs) != rop->needs || (row->caps & rop->not) != 0)
-			continue;
-		failures += row_op_run(row, rop);
-	}
+	for (size_t k = 0; k < NROW_OPS; k++)
+		if (row_op_applies(row, &row_ops[k]))
+			failures += row_op_run(row, &row_ops[k], &fault_alloc).failures;
 	/* A harness that proves it ran: a row whose objects allocate through the osenv met failures. */
 	if (!(row->caps & CAP_DOUBLE))
 		ck_assert_msg(failures > 0, "%s: no operation ever allocated, so none ever failed", row->name);
+}
+END_TEST
+
+/*
+ * Every row, every operation, the Nth pin failing.  Whether a row pins is counted, not declared,
+ * and the sweep must prove it ran: a row whose objects are pinned (its factory pinned) must fail
+ * a pin in an operation of its own (copy: a copy is pinned pages of its own); and a row that
+ * pinned at all must have met pin failures.
+ */
+START_TEST(test_pinfail_rows)
+{
+	const struct contract_impl *row = &contract_impls[_i];
+	if (!contract_available(row, 0, "pinfail"))
+		return;
+	unsigned long failures = 0, own_failures = 0, made_pins = 0, op_pins = 0;
+	for (size_t k = 0; k < NROW_OPS; k++) {
+		const struct row_op *rop = &row_ops[k];
+		if (!row_op_applies(row, rop))
+			continue;
+		struct sweep sw = row_op_run(row, rop, &fault_pin);
+		failures += sw.failures;
+		made_pins += sw.made_pins;
+		op_pins += sw.op_pins;
+		own_failures += sw.failures;
+	}
+	ck_assert_msg(made_pins == 0 || own_failures > 0, "%s: its objects are pinned, yet none of its own "
+	              "operations met a pin failure", row->name);
+	ck_assert_msg(made_pins + op_pins == 0 || failures > 0, "%s: pinned, yet no operation met a pin failure",
+	              row->name);
 }
 END_TEST
 
@@ -493,6 +589,10 @@ Suite *allocfail_suite(void)
 	tc = tcase_create("rows");
 	tcase_set_timeout(tc, 300);
 	tcase_add_loop_test(tc, test_allocfail_rows, 0, (int)contract_nimpls);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("pins");
+	tcase_set_timeout(tc, 300);
+	tcase_add_loop_test(tc, test_pinfail_rows, 0, (int)contract_nimpls);
 	suite_add_tcase(s, tc);
 	return s;
 }
