@@ -9,6 +9,7 @@
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -283,6 +284,8 @@ struct row_op {
 	unsigned needs; /* the row must have all of these capabilities (0: any row) */
 	unsigned not;   /* ... and none of these */
 	kcom_error_t (*op)(kcom_bufio_t *io);
+	/* NULL, or why the host cannot run the operation (called with 0; a skip is printed) */
+	const char *(*probe)(unsigned cap);
 };
 
 static kcom_error_t rop_write_inside(kcom_bufio_t *io)
@@ -407,32 +410,73 @@ static kcom_error_t rop_duplicate(kcom_bufio_t *io)
 	return err;
 }
 
+/* "Physical" addresses equal to the virtual ones: a bounce buffer can be wired on any host. */
+static kcom_error_t identity_xlate(const void *addr, size_t npages, size_t page, kcom_phys_t *out)
+{
+	for (size_t i = 0; i < npages; i++)
+		out[i] = (kcom_phys_t)(uintptr_t)addr + i * page;
+	return KCOM_OK;
+}
+
+/*
+ * The range [10, ROW_SIZE - 10) handed to a device that wants 64-byte aligned buffers, in both
+ * directions.  No row's pages meet that at offset 10, so every row bounces: through its own
+ * kcom_dmaalloc (the dmabuf rows), else through one made by the class table's dmabuf class.
+ * Both make a dmabuf, which pins.  Release copies the bounce buffer back (the same bytes).
+ */
+static kcom_error_t rop_dma_bounce(kcom_bufio_t *io)
+{
+	static const struct kcom_dma_constraints aligned = { .align = 64 };
+	struct kcom_dma_bounce b;
+	struct kcom_physseg segs[8];
+	testenv_fake_translation(identity_xlate);
+	kcom_error_t err = kcom_dma_bounce_acquire(&b, io, 10, ROW_SIZE - 20, KCOM_DMA_TO_DEVICE | KCOM_DMA_FROM_DEVICE,
+	                                           &aligned, NULL, segs, 8);
+	if (KCOM_SUCCEEDED(err)) {
+		ck_assert(!kcom_dma_bounce_direct(&b));
+		err = kcom_dma_bounce_release(&b);
+		if (KCOM_FAILED(err))
+			kcom_dma_bounce_abort(&b);
+	} else {
+		ck_assert_uint_eq(b.count, 0);
+	}
+	testenv_fake_translation(NULL);
+	return err;
+}
+
 /*
  * kcom_pin has one caller, dmabuf_get_memory (impls/dmabuf.c), under dmabuf_new.  The
  * operations that reach it: copy and duplicate on a dmabuf row (dmabuf_copy: a copy has pinned
- * pages of its own).  Creation itself pins in the dmabuf rows' factories, which
- * tests/check_dmabuf.c (test_pin_fails) fails.  The other operations never pin: the pin sweep
- * runs them once, meets no pin, and moves on.
+ * pages of its own); dma_bounce on a dmabuf row (its dmaalloc, kcom_dmabuf_create) and on every
+ * other row (the class factory's dmabuf, then its dmaalloc).  Creation itself pins in the dmabuf
+ * rows' factories, which tests/check_dmabuf.c (test_pin_fails) fails.  The other operations
+ * never pin: the pin sweep runs them once, meets no pin, and moves on.
  */
 static const struct row_op row_ops[] = {
-	{ "write_inside", 0, 0, rop_write_inside },
-	{ "write_grow", CAP_GROWS, 0, rop_write_grow },
-	{ "setsize_grow", CAP_GROWS, 0, rop_setsize_grow },
-	{ "map", CAP_MAPS, 0, rop_map },
-	{ "map_vec_read", CAP_BUFVEC, 0, rop_map_vec_read },
-	{ "map_vec_write", CAP_BUFVEC, 0, rop_map_vec_write },
-	{ "copy", CAP_COPIES, 0, rop_copy },
-	{ "view", 0, 0, rop_view },
-	{ "copy_range_out", 0, 0, rop_copy_range_out },
-	{ "copy_range_within", 0, 0, rop_copy_range_within },
-	{ "duplicate", 0, 0, rop_duplicate },
+	{ "write_inside", 0, 0, rop_write_inside, NULL },
+	{ "write_grow", CAP_GROWS, 0, rop_write_grow, NULL },
+	{ "setsize_grow", CAP_GROWS, 0, rop_setsize_grow, NULL },
+	{ "map", CAP_MAPS, 0, rop_map, NULL },
+	{ "map_vec_read", CAP_BUFVEC, 0, rop_map_vec_read, NULL },
+	{ "map_vec_write", CAP_BUFVEC, 0, rop_map_vec_write, NULL },
+	{ "copy", CAP_COPIES, 0, rop_copy, NULL },
+	{ "view", 0, 0, rop_view, NULL },
+	{ "copy_range_out", 0, 0, rop_copy_range_out, NULL },
+	{ "copy_range_within", 0, 0, rop_copy_range_within, NULL },
+	{ "duplicate", 0, 0, rop_duplicate, NULL },
+	{ "dma_bounce", 0, 0, rop_dma_bounce, dmabuf_test_probe },
 };
 #define NROW_OPS (sizeof(row_ops) / sizeof(row_ops[0]))
 
-/* Whether the row's capabilities allow the operation. */
+/* Whether the operation runs on this row; prints the skip when the host cannot run it. */
 static int row_op_applies(const struct contract_impl *row, const struct row_op *rop)
 {
-	return (row->caps & rop->needs) == rop->needs && (row->caps & rop->not) == 0;
+	if ((row->caps & rop->needs) != rop->needs || (row->caps & rop->not) != 0)
+		return 0;
+	const char *why = rop->probe != NULL ? rop->probe(0) : NULL;
+	if (why != NULL)
+		fprintf(stderr, "SKIP: %s on %s: %s\n", rop->name, row->name, why);
+	return why == NULL;
 }
 
 /* ---- the fault a sweep injects ---- */
@@ -552,9 +596,9 @@ END_TEST
 
 /*
  * Every row, every operation, the Nth pin failing.  Whether a row pins is counted, not declared,
- * and the sweep must prove it ran: a row whose objects are pinned (its factory pinned) must fail
- * a pin in an operation of its own (copy: a copy is pinned pages of its own); and a row that
- * pinned at all must have met pin failures.
+ * and the sweep must prove it ran: dma_bounce pins on every row; a row whose objects are pinned
+ * (its factory pinned) must also fail a pin in an operation of its own (copy: a copy is pinned
+ * pages of its own); and a row that pinned at all must have met pin failures.
  */
 START_TEST(test_pinfail_rows)
 {
@@ -570,7 +614,10 @@ START_TEST(test_pinfail_rows)
 		failures += sw.failures;
 		made_pins += sw.made_pins;
 		op_pins += sw.op_pins;
-		own_failures += sw.failures;
+		if (rop->op == rop_dma_bounce)
+			ck_assert_msg(sw.op_pins > 0, "%s: dma_bounce pinned nothing", row->name);
+		else
+			own_failures += sw.failures;
 	}
 	ck_assert_msg(made_pins == 0 || own_failures > 0, "%s: its objects are pinned, yet none of its own "
 	              "operations met a pin failure", row->name);
