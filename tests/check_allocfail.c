@@ -1,18 +1,22 @@
 /*
- * Allocation failure: every operation that allocates is run with the Nth allocation failing,
- * for N = 1, 2, ... until the operation no longer meets a failure.  Each failing run must
- * return KCOM_E_OUTOFMEMORY (or succeed anyway, when the operation has a smaller fallback),
- * leave the object's bytes, size and reference count as they were, and, once everything is
- * released, have freed exactly what it allocated (calls and bytes).
+ * Allocation and pin failure: every operation that allocates is run with the Nth allocation
+ * failing, for N = 1, 2, ... until the operation no longer meets a failure; every operation of
+ * every contract row is also run with the Nth pin failing, the same way.  Each failing run must
+ * return the osenv's error (KCOM_E_OUTOFMEMORY for an allocation, the pin hook's own for a pin),
+ * or succeed anyway when the operation has a fallback; leave the object's bytes, size and
+ * reference count as they were, with nothing mapped or wired; and, once everything is released,
+ * have freed exactly what it allocated (calls and bytes) and unpinned everything it pinned.
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <bufio/bufvec.h>
 #include <bufio/helpers.h>
 #include <com/com.h>
+#include <com/debug.h>
 #include <impls/membuf.h>
 #include "tests/contract.h"
 #include "tests/plainio.h"
@@ -280,6 +284,8 @@ struct row_op {
 	unsigned needs; /* the row must have all of these capabilities (0: any row) */
 	unsigned not;   /* ... and none of these */
 	kcom_error_t (*op)(kcom_bufio_t *io);
+	/* NULL, or why the host cannot run the operation (called with 0; a skip is printed) */
+	const char *(*probe)(unsigned cap);
 };
 
 static kcom_error_t rop_write_inside(kcom_bufio_t *io)
@@ -404,64 +410,172 @@ static kcom_error_t rop_duplicate(kcom_bufio_t *io)
 	return err;
 }
 
+/* "Physical" addresses equal to the virtual ones: a bounce buffer can be wired on any host. */
+static kcom_error_t identity_xlate(const void *addr, size_t npages, size_t page, kcom_phys_t *out)
+{
+	for (size_t i = 0; i < npages; i++)
+		out[i] = (kcom_phys_t)(uintptr_t)addr + i * page;
+	return KCOM_OK;
+}
+
+/*
+ * The range [10, ROW_SIZE - 10) handed to a device that wants 64-byte aligned buffers, in both
+ * directions.  No row's pages meet that at offset 10, so every row bounces: through its own
+ * kcom_dmaalloc (the dmabuf rows), else through one made by the class table's dmabuf class.
+ * Both make a dmabuf, which pins.  Release copies the bounce buffer back (the same bytes).
+ */
+static kcom_error_t rop_dma_bounce(kcom_bufio_t *io)
+{
+	static const struct kcom_dma_constraints aligned = { .align = 64 };
+	struct kcom_dma_bounce b;
+	struct kcom_physseg segs[8];
+	testenv_fake_translation(identity_xlate);
+	kcom_error_t err = kcom_dma_bounce_acquire(&b, io, 10, ROW_SIZE - 20, KCOM_DMA_TO_DEVICE | KCOM_DMA_FROM_DEVICE,
+	                                           &aligned, NULL, segs, 8);
+	if (KCOM_SUCCEEDED(err)) {
+		ck_assert(!kcom_dma_bounce_direct(&b));
+		err = kcom_dma_bounce_release(&b);
+		if (KCOM_FAILED(err))
+			kcom_dma_bounce_abort(&b);
+	} else {
+		ck_assert_uint_eq(b.count, 0);
+	}
+	testenv_fake_translation(NULL);
+	return err;
+}
+
+/*
+ * kcom_pin has one caller, dmabuf_get_memory (impls/dmabuf.c), under dmabuf_new.  The
+ * operations that reach it: copy and duplicate on a dmabuf row (dmabuf_copy: a copy has pinned
+ * pages of its own); dma_bounce on a dmabuf row (its dmaalloc, kcom_dmabuf_create) and on every
+ * other row (the class factory's dmabuf, then its dmaalloc).  Creation itself pins in the dmabuf
+ * rows' factories, which tests/check_dmabuf.c (test_pin_fails) fails.  The other operations
+ * never pin: the pin sweep runs them once, meets no pin, and moves on.
+ */
 static const struct row_op row_ops[] = {
-	{ "write_inside", 0, 0, rop_write_inside },
-	{ "write_grow", CAP_GROWS, 0, rop_write_grow },
-	{ "setsize_grow", CAP_GROWS, 0, rop_setsize_grow },
-	{ "map", CAP_MAPS, 0, rop_map },
-	{ "map_vec_read", CAP_BUFVEC, 0, rop_map_vec_read },
-	{ "map_vec_write", CAP_BUFVEC, 0, rop_map_vec_write },
-	{ "copy", CAP_COPIES, 0, rop_copy },
-	{ "view", 0, 0, rop_view },
-	{ "copy_range_out", 0, 0, rop_copy_range_out },
-	{ "copy_range_within", 0, 0, rop_copy_range_within },
-	{ "duplicate", 0, 0, rop_duplicate },
+	{ "write_inside", 0, 0, rop_write_inside, NULL },
+	{ "write_grow", CAP_GROWS, 0, rop_write_grow, NULL },
+	{ "setsize_grow", CAP_GROWS, 0, rop_setsize_grow, NULL },
+	{ "map", CAP_MAPS, 0, rop_map, NULL },
+	{ "map_vec_read", CAP_BUFVEC, 0, rop_map_vec_read, NULL },
+	{ "map_vec_write", CAP_BUFVEC, 0, rop_map_vec_write, NULL },
+	{ "copy", CAP_COPIES, 0, rop_copy, NULL },
+	{ "view", 0, 0, rop_view, NULL },
+	{ "copy_range_out", 0, 0, rop_copy_range_out, NULL },
+	{ "copy_range_within", 0, 0, rop_copy_range_within, NULL },
+	{ "duplicate", 0, 0, rop_duplicate, NULL },
+	{ "dma_bounce", 0, 0, rop_dma_bounce, dmabuf_test_probe },
 };
 #define NROW_OPS (sizeof(row_ops) / sizeof(row_ops[0]))
 
-/*
- * One row, one operation: fail the Nth allocation for N = 1, 2, ... until the operation meets
- * no failure.  Each failure: KCOM_E_OUTOFMEMORY, bytes and size unchanged, no hold left (one
- * reference), the row's sanity check passes; allocations == frees once all is released.
- * Returns how many runs failed.
- */
-static unsigned long row_op_run(const struct contract_impl *row, const struct row_op *rop)
+/* Whether the operation runs on this row; prints the skip when the host cannot run it. */
+static int row_op_applies(const struct contract_impl *row, const struct row_op *rop)
 {
-	unsigned long failures = 0;
+	if ((row->caps & rop->needs) != rop->needs || (row->caps & rop->not) != 0)
+		return 0;
+	const char *why = rop->probe != NULL ? rop->probe(0) : NULL;
+	if (why != NULL)
+		fprintf(stderr, "SKIP: %s on %s: %s\n", rop->name, row->name, why);
+	return why == NULL;
+}
+
+/* ---- the fault a sweep injects ---- */
+
+struct fault {
+	const char *what;
+	kcom_error_t err;               /* what the osenv answers, so what a failing call returns */
+	void (*arm)(unsigned long nth); /* the nth from now fails; 0 disarms */
+	int (*hit)(void);               /* whether the armed failure happened */
+};
+
+static void arm_alloc(unsigned long nth)
+{
+	testenv_fail_at(nth);
+}
+
+/*
+ * doc/dma.md: a refused pin is what the host's pin hook said.  KCOM_E_ACCESSDENIED is armed
+ * because nothing else in these paths produces it: getting it back proves the pin's own error
+ * went through unchanged, where KCOM_E_OUTOFMEMORY could have come from anywhere.
+ */
+static void arm_pin(unsigned long nth)
+{
+	testenv_fail_pin_at(nth, KCOM_E_ACCESSDENIED);
+}
+
+static const struct fault fault_alloc = { "allocation", KCOM_E_OUTOFMEMORY, arm_alloc, testenv_failure_hit };
+static const struct fault fault_pin = { "pin", KCOM_E_ACCESSDENIED, arm_pin, testenv_pin_failure_hit };
+
+/* Fails the test if io (when it answers kcom_debug) has a mapping or wiring outstanding. */
+static void assert_no_holds(const struct contract_impl *row, const struct row_op *rop, kcom_bufio_t *io)
+{
+	kcom_debug_t *dbg;
+	if (KCOM_FAILED(kcom_bufio_query(io, &kcom_debug_iid, (void **)&dbg)))
+		return;
+	struct kcom_debug_counts c;
+	ck_assert_int_eq(kcom_debug_counts(dbg, &c), KCOM_OK);
+	kcom_debug_release(dbg);
+	ck_assert_msg(c.mappings == 0 && c.wirings == 0, "%s/%s: %u mappings, %u wirings left", row->name, rop->name,
+	              (unsigned)c.mappings, (unsigned)c.wirings);
+}
+
+/* What one row x operation sweep saw. */
+struct sweep {
+	unsigned long failures;  /* runs where the fault hit and the call failed */
+	unsigned long made_pins; /* pins the factory made (in the last run) */
+	unsigned long op_pins;   /* pins the operation made in the last run, the one that met no fault */
+};
+
+/*
+ * One row, one operation, one kind of fault: fail the Nth for N = 1, 2, ... until the operation
+ * meets none.  Every run: the row's sanity check passes, one reference and no mapping or wiring
+ * left.  A failed run: the fault's error, bytes and size unchanged.  Once all is released:
+ * allocations == frees, no bytes outstanding, nothing pinned.
+ */
+static struct sweep row_op_run(const struct contract_impl *row, const struct row_op *rop, const struct fault *fault)
+{
+	struct sweep sw = { 0, 0, 0 };
 	for (unsigned long nth = 1;; nth++) {
-		ck_assert_msg(nth < 2000, "%s/%s: still failing after %lu allocations", row->name, rop->name, nth);
+		ck_assert_msg(nth < 2000, "%s/%s: still failing after %lu %ss", row->name, rop->name, nth, fault->what);
 		testenv_install();
 		kcom_bufio_t *io = NULL;
 		ck_assert_int_eq(row->make(ROW_SIZE, &io), KCOM_OK);
 		size_t snap_size;
 		uint8_t *snap = contract_snapshot(io, &snap_size);
+		sw.made_pins = testenv_pin_count();
 
-		testenv_fail_at(nth);
+		fault->arm(nth);
 		kcom_error_t err = rop->op(io);
-		int hit = testenv_failure_hit();
-		testenv_fail_at(0);
+		int hit = fault->hit();
+		fault->arm(0);
+		sw.op_pins = testenv_pin_count() - sw.made_pins;
 
 		contract_assert_sane(row, io);
 		if (hit && KCOM_FAILED(err)) {
-			failures++;
-			ck_assert_msg(err == KCOM_E_OUTOFMEMORY, "%s/%s: allocation %lu failed, call said %s", row->name,
-			              rop->name, nth, kcom_strerror(err));
+			sw.failures++;
+			ck_assert_msg(err == fault->err, "%s/%s: %s %lu failed, call said %s", row->name, rop->name,
+			              fault->what, nth, kcom_strerror(err));
 			contract_assert_same(io, snap, snap_size);
-			ck_assert_uint_eq(contract_refs(io), 1);
 		} else {
+			/* No failure met, or one the operation recovered from (a fallback). */
 			ck_assert_msg(KCOM_SUCCEEDED(err), "%s/%s: %s with no failure", row->name, rop->name,
 			              kcom_strerror(err));
 		}
+		ck_assert_uint_eq(contract_refs(io), 1);
+		assert_no_holds(row, rop, io);
 		free(snap);
 		ck_assert_uint_eq(kcom_bufio_release(io), 0);
 		if (row->teardown != NULL)
 			row->teardown();
-		ck_assert_msg(testenv_allocs() == testenv_frees(), "%s/%s at %lu: %lu allocations, %lu frees", row->name,
-		              rop->name, nth, testenv_allocs(), testenv_frees());
+		ck_assert_msg(testenv_allocs() == testenv_frees(), "%s/%s, %s %lu: %lu allocations, %lu frees", row->name,
+		              rop->name, fault->what, nth, testenv_allocs(), testenv_frees());
 		ck_assert_int_eq(testenv_bytes_outstanding(), 0);
+		struct testenv_range pinned[TESTENV_MAX_PINS];
+		ck_assert_msg(testenv_pinned(pinned, TESTENV_MAX_PINS) == 0, "%s/%s, %s %lu: a range still pinned",
+		              row->name, rop->name, fault->what, nth);
 		testenv_uninstall();
 		if (!hit)
-			return failures;
+			return sw;
 	}
 }
 
@@ -471,15 +585,44 @@ START_TEST(test_allocfail_rows)
 	if (!contract_available(row, 0, "allocfail"))
 		return;
 	unsigned long failures = 0;
-	for (size_t k = 0; k < NROW_OPS; k++) {
-		const struct row_op *rop = &row_ops[k];
-		if ((row->caps & rop->needs) != rop->needs || (row->caps & rop->not) != 0)
-			continue;
-		failures += row_op_run(row, rop);
-	}
+	for (size_t k = 0; k < NROW_OPS; k++)
+		if (row_op_applies(row, &row_ops[k]))
+			failures += row_op_run(row, &row_ops[k], &fault_alloc).failures;
 	/* A harness that proves it ran: a row whose objects allocate through the osenv met failures. */
 	if (!(row->caps & CAP_DOUBLE))
 		ck_assert_msg(failures > 0, "%s: no operation ever allocated, so none ever failed", row->name);
+}
+END_TEST
+
+/*
+ * Every row, every operation, the Nth pin failing.  Whether a row pins is counted, not declared,
+ * and the sweep must prove it ran: dma_bounce pins on every row; a row whose objects are pinned
+ * (its factory pinned) must also fail a pin in an operation of its own (copy: a copy is pinned
+ * pages of its own); and a row that pinned at all must have met pin failures.
+ */
+START_TEST(test_pinfail_rows)
+{
+	const struct contract_impl *row = &contract_impls[_i];
+	if (!contract_available(row, 0, "pinfail"))
+		return;
+	unsigned long failures = 0, own_failures = 0, made_pins = 0, op_pins = 0;
+	for (size_t k = 0; k < NROW_OPS; k++) {
+		const struct row_op *rop = &row_ops[k];
+		if (!row_op_applies(row, rop))
+			continue;
+		struct sweep sw = row_op_run(row, rop, &fault_pin);
+		failures += sw.failures;
+		made_pins += sw.made_pins;
+		op_pins += sw.op_pins;
+		if (rop->op == rop_dma_bounce)
+			ck_assert_msg(sw.op_pins > 0, "%s: dma_bounce pinned nothing", row->name);
+		else
+			own_failures += sw.failures;
+	}
+	ck_assert_msg(made_pins == 0 || own_failures > 0, "%s: its objects are pinned, yet none of its own "
+	              "operations met a pin failure", row->name);
+	ck_assert_msg(made_pins + op_pins == 0 || failures > 0, "%s: pinned, yet no operation met a pin failure",
+	              row->name);
 }
 END_TEST
 
@@ -493,6 +636,10 @@ Suite *allocfail_suite(void)
 	tc = tcase_create("rows");
 	tcase_set_timeout(tc, 300);
 	tcase_add_loop_test(tc, test_allocfail_rows, 0, (int)contract_nimpls);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("pins");
+	tcase_set_timeout(tc, 300);
+	tcase_add_loop_test(tc, test_pinfail_rows, 0, (int)contract_nimpls);
 	suite_add_tcase(s, tc);
 	return s;
 }

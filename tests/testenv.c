@@ -36,7 +36,7 @@ static void testenv_free(void *ctx, void *ptr, size_t size, size_t align)
 	static ret testenv_##name params { (void)ctx; return testenv_base->name args; }
 
 /* Pins: the Nth from now fails with a chosen error; the ranges pinned are recorded. */
-static unsigned long testenv_pin_countdown;
+static unsigned long testenv_pin_countdown, testenv_npins;
 static kcom_error_t testenv_pin_error;
 static int testenv_pin_hit;
 static int testenv_no_phys;
@@ -74,8 +74,10 @@ static kcom_error_t testenv_pin(void *ctx, void *addr, size_t len)
 		return testenv_pin_error;
 	}
 	kcom_error_t err = testenv_base->pin(testenv_base->ctx, addr, len);
-	if (KCOM_SUCCEEDED(err))
+	if (KCOM_SUCCEEDED(err)) {
+		__atomic_add_fetch(&testenv_npins, 1, __ATOMIC_RELAXED);
 		testenv_pins_record(addr, len, 1);
+	}
 	return err;
 }
 
@@ -180,7 +182,7 @@ void testenv_install(void)
 	testenv_nallocs = testenv_nfrees = testenv_countdown = 0;
 	testenv_hit = 0;
 	testenv_bytes = 0;
-	testenv_pin_countdown = 0;
+	testenv_pin_countdown = testenv_npins = 0;
 	testenv_pin_hit = 0;
 	testenv_no_phys = 0;
 	testenv_xlate = NULL;
@@ -237,6 +239,11 @@ void testenv_fail_pin_at(unsigned long nth, kcom_error_t err)
 int testenv_pin_failure_hit(void)
 {
 	return __atomic_load_n(&testenv_pin_hit, __ATOMIC_RELAXED);
+}
+
+unsigned long testenv_pin_count(void)
+{
+	return __atomic_load_n(&testenv_npins, __ATOMIC_RELAXED);
 }
 
 void testenv_fail_translation(int on)

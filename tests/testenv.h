@@ -29,6 +29,8 @@ long long testenv_bytes_outstanding(void);
 void testenv_fail_pin_at(unsigned long nth, kcom_error_t err);
 /* Whether the armed pin failure has happened. */
 int testenv_pin_failure_hit(void);
+/* Pins made since install (calls that succeeded), so a test can tell whether a path pins. */
+unsigned long testenv_pin_count(void);
 /* Nonzero: every translation answers KCOM_E_NOPHYS (as for a hosted process that is not root). */
 void testenv_fail_translation(int on);
 
