@@ -4,7 +4,7 @@
  * exactly one kcom_product.  With no osenv, allocation fails, pin, translate and lock answer
  * KCOM_E_NOTIMPL and the rest does nothing (com/osenv.c); an osenv installed later works
  * until it is taken away again.  With no default class, a duplicate that must pick one
- * answers KCOM_E_NOTFOUND.
+ * answers KCOM_E_NOTFOUND, and so does a bounce buffer with no class that allocates DMA memory.
  */
 #include "config.h"
 
@@ -157,6 +157,18 @@ START_TEST(test_no_default_class)
 	kcom_bufio_release(copy);
 	ck_assert_int_eq(kcom_class_unregister(&kcom_membuf_clsid), KCOM_OK);
 	kcom_absio_release(src);
+
+	/* No class allocates DMA memory: a bounce buffer has nowhere to come from. */
+	kcom_absio_t *plain;
+	ck_assert_int_eq(plainio_create(32, PLAINIO_BUFIO, &plain), KCOM_OK);
+	kcom_bufio_t *io;
+	ck_assert_int_eq(kcom_absio_query(plain, &kcom_bufio_iid, (void **)&io), KCOM_OK);
+	struct kcom_dma_bounce b;
+	struct kcom_physseg segs[2];
+	ck_assert_int_eq(kcom_dma_bounce_acquire(&b, io, 0, 32, KCOM_DMA_TO_DEVICE, NULL, NULL, segs, 2),
+	                 KCOM_E_NOTFOUND);
+	ck_assert_uint_eq(kcom_bufio_release(io), 1);
+	ck_assert_uint_eq(kcom_absio_release(plain), 0);
 
 	/* Back to none. */
 	ck_assert_ptr_eq(kcom_osenv_set(NULL), &bare_env);
