@@ -202,6 +202,31 @@ START_TEST(test_translate_edges)
 	ck_assert_int_eq(kcom_virt_to_phys(beyond, &one), KCOM_E_NOPHYS);
 	ck_assert_uint_eq(one, 0);
 	ck_assert_int_eq(kcom_virt_to_phys_pages(beyond, 2, (size_t)page, out), KCOM_E_NOPHYS);
+
+	/* Pages never touched are not present: no address for them. */
+	uint8_t *fresh = kcom_alloc_pages(2 * (size_t)page, 0);
+	ck_assert_ptr_nonnull(fresh);
+	ck_assert_int_eq(kcom_virt_to_phys_pages(fresh, 2, (size_t)page, out), KCOM_E_NOPHYS);
+	kcom_free_pages(fresh, 2 * (size_t)page, 0);
+
+	/* More pages than one pagemap read covers: all translated where frames are visible. */
+	const size_t many = 600;
+	uint8_t *big = kcom_alloc_pages(many * (size_t)page, 0);
+	ck_assert_ptr_nonnull(big);
+	memset(big, 1, many * (size_t)page);
+	kcom_phys_t *phys = calloc(many, sizeof(*phys));
+	ck_assert_ptr_nonnull(phys);
+	kcom_phys_t probe;
+	kcom_error_t visible = kcom_virt_to_phys(big, &probe);
+	kcom_error_t err = kcom_virt_to_phys_pages(big, many, (size_t)page, phys);
+	ck_assert_int_eq(err, visible == KCOM_OK ? KCOM_OK : KCOM_E_NOPHYS);
+	if (err == KCOM_OK) {
+		ck_assert_uint_eq(phys[0], probe);
+		for (size_t i = 0; i < many; i++)
+			ck_assert_uint_ne(phys[i], 0);
+	}
+	free(phys);
+	kcom_free_pages(big, many * (size_t)page, 0);
 	kcom_free(mem, (size_t)page, (size_t)page);
 }
 END_TEST
