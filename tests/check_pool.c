@@ -203,6 +203,20 @@ START_TEST(test_create_unmappable_region)
 }
 END_TEST
 
+/* A host that cannot set up the pool's lock: no pool, and creation undoes all it did. */
+START_TEST(test_create_no_lock)
+{
+	testenv_install();
+	testenv_fail_locks(1);
+	kcom_pool_t *p = (void *)1;
+	ck_assert_int_eq(kcom_pool_create(PAGE, 8, NULL, &p), KCOM_E_OUTOFMEMORY);
+	ck_assert_ptr_null(p);
+	ck_assert_uint_eq(testenv_allocs(), testenv_frees());
+	ck_assert_int_eq(testenv_bytes_outstanding(), 0);
+	testenv_uninstall();
+}
+END_TEST
+
 /* Through the class table: no memory, and an interface pools do not have. */
 START_TEST(test_class_create_fails)
 {
@@ -514,6 +528,7 @@ Suite *pool_suite(void)
 	tcase_add_test(tc, test_bad_args);
 	tcase_add_test(tc, test_create_unmappable_region);
 	tcase_add_test(tc, test_class_create_fails);
+	tcase_add_test(tc, test_create_no_lock);
 	tcase_add_test(tc, test_cache_one_thread);
 	tcase_add_loop_test(tc, test_cache_threads, 0, 2);
 	tcase_add_test(tc, test_chain_message);
