@@ -27,6 +27,7 @@
 #include <impls/dmabuf.h>
 #include <impls/membuf.h>
 #include "tests/contract.h"
+#include "tests/plainio.h"
 #include "tests/suites.h"
 #include "tests/testenv.h"
 
@@ -719,6 +720,56 @@ START_TEST(test_bounce_membuf)
 }
 END_TEST
 
+/* Bad arguments to the bounce helpers: refused, nothing held; the queries answer "no". */
+START_TEST(test_bounce_bad_args)
+{
+	kcom_bufio_t *io;
+	ck_assert_int_eq(kcom_membuf_create(PAGE, &io), KCOM_OK);
+	struct kcom_dma_bounce b;
+	struct kcom_physseg segs[4];
+	ck_assert_int_eq(kcom_dma_bounce_acquire(NULL, io, 0, PAGE, KCOM_DMA_TO_DEVICE, NULL, NULL, segs, 4),
+	                 KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_dma_bounce_acquire(&b, NULL, 0, PAGE, KCOM_DMA_TO_DEVICE, NULL, NULL, segs, 4),
+	                 KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_dma_bounce_acquire(&b, io, 0, PAGE, KCOM_DMA_TO_DEVICE, NULL, NULL, NULL, 4),
+	                 KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_dma_bounce_acquire(&b, io, 0, PAGE, 0x10, NULL, NULL, segs, 4), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_dma_bounce_direct(&b), 0); /* cleared: holds nothing */
+	ck_assert_int_eq(kcom_dma_bounce_direct(NULL), 0);
+	ck_assert_int_eq(kcom_dma_bounce_release(NULL), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_dma_bounce_release(&b), KCOM_E_INVALIDARG);
+	kcom_dma_bounce_abort(NULL);
+	kcom_dma_bounce_abort(&b); /* nothing to drop */
+	ck_assert_uint_eq(kcom_bufio_release(io), 0);
+}
+END_TEST
+
+/* A source that cannot be read cannot fill a bounce buffer for the device: the error, nothing held. */
+START_TEST(test_bounce_read_fails)
+{
+	if (!available(CAP_WIRES, "bounce of an unreadable source"))
+		return;
+	kcom_absio_t *plain;
+	ck_assert_int_eq(plainio_create(2 * PAGE, PLAINIO_BUFIO, &plain), KCOM_OK);
+	kcom_bufio_t *io;
+	ck_assert_int_eq(kcom_absio_query(plain, &kcom_bufio_iid, (void **)&io), KCOM_OK);
+	plainio_fail_reads(plain, 1);
+	testenv_install();
+	struct kcom_dma_bounce b;
+	struct kcom_physseg segs[4];
+	ck_assert_int_eq(kcom_dma_bounce_acquire(&b, io, 0, 2 * PAGE, KCOM_DMA_TO_DEVICE, NULL, NULL, segs, 4),
+	                 KCOM_E_FAIL);
+	ck_assert_int_eq(kcom_dma_bounce_direct(&b), 0);
+	struct testenv_range pins[4];
+	ck_assert_uint_eq(testenv_pinned(pins, 4), 0);
+	ck_assert_uint_eq(testenv_allocs(), testenv_frees());
+	ck_assert_int_eq(testenv_bytes_outstanding(), 0);
+	testenv_uninstall();
+	ck_assert_uint_eq(kcom_bufio_release(io), 1); /* no reference kept */
+	ck_assert_uint_eq(kcom_absio_release(plain), 0);
+}
+END_TEST
+
 /* A dmabuf the device can take is wired directly; one whose pages miss the constraints bounces. */
 START_TEST(test_bounce_dmabuf)
 {
@@ -826,6 +877,8 @@ Suite *dmabuf_suite(void)
 	tcase_add_test(tc, test_device_moves_bytes);
 	tcase_add_test(tc, test_batch_translation);
 	tcase_add_test(tc, test_bounce_membuf);
+	tcase_add_test(tc, test_bounce_bad_args);
+	tcase_add_test(tc, test_bounce_read_fails);
 	tcase_add_test(tc, test_bounce_dmabuf);
 	suite_add_tcase(s, tc);
 	return s;

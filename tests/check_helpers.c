@@ -175,6 +175,25 @@ START_TEST(test_view_writeback_failure)
 }
 END_TEST
 
+/* A source whose reads fail: a readable view cannot be filled, and nothing is held. */
+START_TEST(test_view_read_failure)
+{
+	kcom_absio_t *io = plain_with_pattern(100, _i ? PLAINIO_BUFIO : 0);
+	plainio_fail_reads(io, 1);
+	struct kcom_view v;
+	ck_assert_int_eq(kcom_view_acquire(&v, io, 10, 20, KCOM_VIEW_READ), KCOM_E_FAIL);
+	ck_assert_ptr_null(v.addr);
+	ck_assert_int_eq(kcom_view_direct(&v), 0);
+	ck_assert_int_eq(kcom_view_release(&v), KCOM_E_INVALIDARG); /* there is no view */
+	/* A write-only view reads nothing, so it can still be had. */
+	ck_assert_int_eq(kcom_view_acquire(&v, io, 10, 20, KCOM_VIEW_WRITE), KCOM_OK);
+	ck_assert_int_eq(kcom_view_direct(&v), 0);
+	kcom_view_abort(&v);
+	ck_assert_int_eq(kcom_view_direct(&v), 0);
+	ck_assert_uint_eq(kcom_absio_release(io), 0); /* the failed view took no reference */
+}
+END_TEST
+
 /* ---- range copy ---- */
 
 /* Source and destination kinds: 0 membuf (maps), 1 bare absio, 2 bufio without optional methods. */
@@ -355,6 +374,45 @@ START_TEST(test_copy_range_bad_args)
 }
 END_TEST
 
+/*
+ * A failing side, for each way a copy can go: into a mapped destination (membuf), through
+ * the source's pieces, through a bounce buffer.  The error comes back; the count says how
+ * many bytes landed, and the destination holds nothing else.
+ */
+START_TEST(test_copy_range_read_fails)
+{
+	kcom_absio_t *dst = make_kind(_i % 3, 100);
+	kcom_absio_t *src = plain_with_pattern(4000, 0);
+	plainio_fail_reads(src, 1);
+	/* Rows 0-2: a range that would grow the destination; 3-5: one inside it (mapped where it can be). */
+	size_t n = _i / 3 ? 50 : 4000;
+	size_t done = 7;
+	ck_assert_int_eq(kcom_absio_copy_range(dst, 0, src, 0, n, &done), KCOM_E_FAIL);
+	ck_assert_uint_eq(done, 0);
+	size_t size;
+	ck_assert_int_eq(kcom_absio_getsize(dst, &size), KCOM_OK);
+	ck_assert_uint_eq(size, 100); /* not grown */
+	assert_pattern_at(dst, 0, 100, 0);
+	ck_assert_uint_eq(kcom_absio_release(src), 0);
+	ck_assert_uint_eq(kcom_absio_release(dst), 0);
+}
+END_TEST
+
+START_TEST(test_copy_range_write_fails)
+{
+	kcom_absio_t *src = make_kind(_i, 4000);
+	kcom_absio_t *dst = plain_with_pattern(100, 0);
+	plainio_fail_writes(dst, 1);
+	size_t done = 7;
+	ck_assert_int_eq(kcom_absio_copy_range(dst, 0, src, 0, 4000, &done), KCOM_E_FAIL);
+	ck_assert_uint_eq(done, 0);
+	plainio_fail_writes(dst, 0);
+	assert_pattern_at(dst, 0, 100, 0);
+	ck_assert_uint_eq(kcom_absio_release(src), 0);
+	ck_assert_uint_eq(kcom_absio_release(dst), 0);
+}
+END_TEST
+
 /* ---- duplicate ---- */
 
 START_TEST(test_duplicate)
@@ -400,6 +458,23 @@ START_TEST(test_duplicate_uses_copy)
 }
 END_TEST
 
+/* A source that cannot be read: no duplicate, and the object made for it is gone again. */
+START_TEST(test_duplicate_read_fails)
+{
+	kcom_absio_t *src = plain_with_pattern(4000, _i ? PLAINIO_BUFIO : 0);
+	plainio_fail_reads(src, 1);
+	testenv_install();
+	kcom_bufio_t *dup = (void *)1;
+	ck_assert_int_eq(kcom_bufio_duplicate(src, 0, 4000, &dup), KCOM_E_FAIL);
+	ck_assert_ptr_null(dup);
+	ck_assert_uint_gt(testenv_allocs(), 0); /* an object was made ... */
+	ck_assert_uint_eq(testenv_allocs(), testenv_frees()); /* ... and released */
+	ck_assert_int_eq(testenv_bytes_outstanding(), 0);
+	testenv_uninstall();
+	ck_assert_uint_eq(kcom_absio_release(src), 0);
+}
+END_TEST
+
 Suite *helpers_suite(void)
 {
 	Suite *s = suite_create("helpers");
@@ -409,6 +484,7 @@ Suite *helpers_suite(void)
 	tcase_add_loop_test(tc, test_view_bounces_otherwise, 0, 2);
 	tcase_add_test(tc, test_view_bad_args);
 	tcase_add_test(tc, test_view_writeback_failure);
+	tcase_add_loop_test(tc, test_view_read_failure, 0, 2);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("copy_range");
@@ -419,11 +495,14 @@ Suite *helpers_suite(void)
 	tcase_add_loop_test(tc, test_copy_range_overlap_cannot_grow, 0, 3);
 	tcase_add_test(tc, test_copy_range_overlap_grows);
 	tcase_add_test(tc, test_copy_range_bad_args);
+	tcase_add_loop_test(tc, test_copy_range_read_fails, 0, 6);
+	tcase_add_loop_test(tc, test_copy_range_write_fails, 0, 3);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("duplicate");
 	tcase_add_loop_test(tc, test_duplicate, 0, 3);
 	tcase_add_test(tc, test_duplicate_uses_copy);
+	tcase_add_loop_test(tc, test_duplicate_read_fails, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
 }

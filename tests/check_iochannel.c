@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <string.h>
 
 #include <com/iochannel.h>
@@ -76,6 +77,7 @@ START_TEST(test_bad_input)
 	ck_assert_int_eq(kcom_iodev_register(NULL, dev_create, dev_destroy, 8), KCOM_E_INVALIDARG);
 	ck_assert_int_eq(kcom_iodev_register(&d, NULL, dev_destroy, 8), KCOM_E_INVALIDARG);
 	ck_assert_int_eq(kcom_iodev_register(&d, dev_create, NULL, 8), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_iodev_register(&d, dev_create, dev_destroy, SIZE_MAX), KCOM_E_INVALIDARG);
 	ck_assert_int_eq(kcom_iodev_register(&d, dev_create, dev_destroy, sizeof(struct chan_ctx)), KCOM_OK);
 	ck_assert_int_eq(kcom_iodev_register(&d, dev_create, dev_destroy, 8), KCOM_E_EXISTS);
 	ck_assert_int_eq(kcom_iochannel_get(NULL, &ch), KCOM_E_INVALIDARG);
@@ -272,6 +274,114 @@ START_TEST(test_foreign_put)
 }
 END_TEST
 
+/*
+ * A host without thread-exit hooks (kcom_osenv.thread_at_exit NULL): a thread's record goes
+ * with its last channel instead of at its exit, wherever it sits in the table; and a host
+ * whose hook refuses: the get fails and keeps nothing.  The test osenv underneath counts.
+ */
+static struct kcom_osenv hookless_env;
+
+static kcom_error_t refuse_at_exit(void *ctx, void (*fn)(void *arg), void *arg)
+{
+	(void)ctx;
+	(void)fn;
+	(void)arg;
+	return KCOM_E_OUTOFMEMORY;
+}
+
+static void install_hookless(kcom_error_t (*at_exit)(void *, void (*)(void *), void *))
+{
+	testenv_install();
+	hookless_env = *kcom_osenv_get();
+	hookless_env.thread_at_exit = at_exit;
+	kcom_osenv_set(&hookless_env);
+}
+
+struct holder {
+	struct dev *d;
+	pthread_barrier_t *got, *go;
+};
+
+/* Gets a channel, lets the main thread drop its own, then puts. */
+static void *holder_main(void *arg)
+{
+	struct holder *h = arg;
+	struct kcom_iochannel *ch;
+	kcom_error_t err = kcom_iochannel_get(h->d, &ch);
+	pthread_barrier_wait(h->got);
+	pthread_barrier_wait(h->go);
+	if (KCOM_FAILED(err) || KCOM_FAILED(kcom_iochannel_put(ch)))
+		return (void *)1;
+	return NULL;
+}
+
+START_TEST(test_no_exit_hook)
+{
+	struct dev d = { 0 }, e = { 0 };
+	install_hookless(NULL);
+	ck_assert_int_eq(kcom_iodev_register(&d, dev_create, dev_destroy, sizeof(struct chan_ctx)), KCOM_OK);
+	ck_assert_int_eq(kcom_iodev_register(&e, dev_create, dev_destroy, sizeof(struct chan_ctx)), KCOM_OK);
+
+	/* Two channels on this thread: the older goes first, the record stays for the other. */
+	struct kcom_iochannel *cd, *ce;
+	ck_assert_int_eq(kcom_iochannel_get(&d, &cd), KCOM_OK);
+	ck_assert_int_eq(kcom_iochannel_get(&e, &ce), KCOM_OK);
+	ck_assert_int_eq(kcom_iochannel_put(cd), KCOM_OK);
+	ck_assert_int_eq(count(&d.destroys), 1);
+	ck_assert_int_eq(kcom_iochannel_put(cd), KCOM_E_INVALIDARG);
+
+	/* Another thread's record in front of this one's when it goes. */
+	pthread_barrier_t got, go;
+	pthread_barrier_init(&got, NULL, 2);
+	pthread_barrier_init(&go, NULL, 2);
+	struct holder h = { &d, &got, &go };
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, holder_main, &h), 0);
+	pthread_barrier_wait(&got);
+	ck_assert_int_eq(kcom_iochannel_put(ce), KCOM_OK); /* this thread's last: its record goes */
+	ck_assert_int_eq(count(&e.destroys), 1);
+	pthread_barrier_wait(&go);
+	void *ret;
+	ck_assert_int_eq(pthread_join(t, &ret), 0);
+	ck_assert_ptr_null(ret);
+	pthread_barrier_destroy(&got);
+	pthread_barrier_destroy(&go);
+	ck_assert_int_eq(count(&d.destroys), 2);
+
+	ck_assert_int_eq(kcom_iodev_unregister(&d), KCOM_OK);
+	ck_assert_int_eq(kcom_iodev_unregister(&e), KCOM_OK);
+	/* No thread record outlived its channels. */
+	ck_assert_uint_eq(testenv_allocs(), testenv_frees());
+	ck_assert_int_eq(testenv_bytes_outstanding(), 0);
+	testenv_uninstall();
+}
+END_TEST
+
+static void *refused_body(void *arg)
+{
+	struct dev *d = arg;
+	struct kcom_iochannel *ch = (void *)1;
+	ck_assert_int_eq(kcom_iochannel_get(d, &ch), KCOM_E_OUTOFMEMORY);
+	ck_assert_ptr_null(ch);
+	return NULL;
+}
+
+START_TEST(test_exit_hook_refused)
+{
+	struct dev d = { 0 };
+	install_hookless(refuse_at_exit);
+	ck_assert_int_eq(kcom_iodev_register(&d, dev_create, dev_destroy, sizeof(struct chan_ctx)), KCOM_OK);
+	on_thread(refused_body, &d);
+	/* The channel was made, then undone: destroyed once, nothing kept. */
+	ck_assert_int_eq(count(&d.creates), 1);
+	ck_assert_int_eq(count(&d.destroys), 1);
+	ck_assert_int_eq(kcom_iodev_unregister(&d), KCOM_OK);
+	ck_assert_uint_eq(testenv_allocs(), testenv_frees());
+	ck_assert_int_eq(testenv_bytes_outstanding(), 0);
+	testenv_uninstall();
+}
+END_TEST
+
 Suite *iochannel_suite(void)
 {
 	Suite *s = suite_create("iochannel");
@@ -282,6 +392,8 @@ Suite *iochannel_suite(void)
 	tcase_add_test(tc, test_create_fails);
 	tcase_add_loop_test(tc, test_threads, 0, 2); /* 0: threads put; 1: threads exit holding */
 	tcase_add_test(tc, test_foreign_put);
+	tcase_add_test(tc, test_no_exit_hook);
+	tcase_add_test(tc, test_exit_hook_refused);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -5,11 +5,15 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <com/com.h>
@@ -136,6 +140,264 @@ START_TEST(test_log_to_stderr)
 }
 END_TEST
 
+/* Whole pages, plain and huge, and the sizes no host can give. */
+START_TEST(test_pages)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	uint8_t *p = kcom_alloc_pages(1, 0);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_uint_eq((uintptr_t)p % (uintptr_t)page, 0);
+	memset(p, 0xa5, (size_t)page); /* the size rounded up to a whole page */
+	kcom_free_pages(p, 1, 0);
+
+	const size_t huge = (size_t)2 << 20;
+	p = kcom_alloc_pages(huge + 1, KCOM_PAGES_HUGE);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_uint_eq((uintptr_t)p % huge, 0);
+	memset(p, 0x5a, 2 * huge);
+	kcom_free_pages(p, huge + 1, KCOM_PAGES_HUGE);
+
+	ck_assert_ptr_null(kcom_alloc_pages(0, 0));
+	/* Rounding up would wrap: refused before mmap is asked. */
+	ck_assert_ptr_null(kcom_alloc_pages(SIZE_MAX, 0));
+	ck_assert_ptr_null(kcom_alloc_pages(SIZE_MAX, KCOM_PAGES_HUGE));
+	/* Rounds to a size, but the aligning extra unit would wrap. */
+	ck_assert_ptr_null(kcom_alloc_pages(SIZE_MAX - 2 * huge + 2, KCOM_PAGES_HUGE));
+	/* Sizes that fit a size_t but no address space: mmap itself says no. */
+	ck_assert_ptr_null(kcom_alloc_pages((size_t)1 << 62, 0));
+	ck_assert_ptr_null(kcom_alloc_pages((size_t)1 << 62, KCOM_PAGES_HUGE));
+	kcom_free_pages(NULL, 1, 0); /* harmless */
+}
+END_TEST
+
+/* mlock's refusals come back as kcom errors; nothing is left pinned. */
+START_TEST(test_pin_failures)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	/* The first pages of the address space are mapped nowhere. */
+	ck_assert_int_eq(kcom_pin((void *)(uintptr_t)page, (size_t)page), KCOM_E_OUTOFMEMORY);
+	ck_assert_int_eq(kcom_unpin((void *)(uintptr_t)page, (size_t)page), KCOM_E_OUTOFMEMORY);
+	uint8_t *mem = kcom_alloc((size_t)page, (size_t)page);
+	ck_assert_ptr_nonnull(mem);
+	/* A range that wraps past the end of the address space. */
+	ck_assert_int_eq(kcom_unpin(mem, SIZE_MAX - 4 * (size_t)page), KCOM_E_INVALIDARG);
+	kcom_free(mem, (size_t)page, (size_t)page);
+}
+END_TEST
+
+/* Translating where pagemap has no entry, and the arguments translation refuses. */
+START_TEST(test_translate_edges)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	uint8_t *mem = kcom_alloc((size_t)page, (size_t)page);
+	ck_assert_ptr_nonnull(mem);
+	mem[0] = 1;
+	kcom_phys_t out[2] = { 7, 7 };
+	ck_assert_int_eq(kcom_virt_to_phys_pages(mem, 1, 0, out), KCOM_E_NOPHYS);
+	ck_assert_int_eq(kcom_virt_to_phys_pages(mem, 0, (size_t)page, out), KCOM_OK);
+	ck_assert_uint_eq(out[0], 7); /* nothing asked, nothing written */
+	/* Past the end of the user address space pagemap reads nothing at all. */
+	const void *beyond = (const void *)((uintptr_t)1 << 62);
+	kcom_phys_t one = 7;
+	ck_assert_int_eq(kcom_virt_to_phys(beyond, &one), KCOM_E_NOPHYS);
+	ck_assert_uint_eq(one, 0);
+	ck_assert_int_eq(kcom_virt_to_phys_pages(beyond, 2, (size_t)page, out), KCOM_E_NOPHYS);
+
+	/* Pages never touched are not present: no address for them. */
+	uint8_t *fresh = kcom_alloc_pages(2 * (size_t)page, 0);
+	ck_assert_ptr_nonnull(fresh);
+	ck_assert_int_eq(kcom_virt_to_phys_pages(fresh, 2, (size_t)page, out), KCOM_E_NOPHYS);
+	kcom_free_pages(fresh, 2 * (size_t)page, 0);
+
+	/* More pages than one pagemap read covers: all translated where frames are visible. */
+	const size_t many = 600;
+	uint8_t *big = kcom_alloc_pages(many * (size_t)page, 0);
+	ck_assert_ptr_nonnull(big);
+	memset(big, 1, many * (size_t)page);
+	kcom_phys_t *phys = calloc(many, sizeof(*phys));
+	ck_assert_ptr_nonnull(phys);
+	kcom_phys_t probe;
+	kcom_error_t visible = kcom_virt_to_phys(big, &probe);
+	kcom_error_t err = kcom_virt_to_phys_pages(big, many, (size_t)page, phys);
+	ck_assert_int_eq(err, visible == KCOM_OK ? KCOM_OK : KCOM_E_NOPHYS);
+	if (err == KCOM_OK) {
+		ck_assert_uint_eq(phys[0], probe);
+		for (size_t i = 0; i < many; i++)
+			ck_assert_uint_ne(phys[i], 0);
+	}
+	free(phys);
+	kcom_free_pages(big, many * (size_t)page, 0);
+	kcom_free(mem, (size_t)page, (size_t)page);
+}
+END_TEST
+
+START_TEST(test_log_unknown_level)
+{
+	char path[] = "/tmp/kcom-log-XXXXXX";
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	fflush(stderr);
+	int saved = dup(2);
+	dup2(fd, 2);
+	kcom_log((enum kcom_log_level)9, "from nowhere");
+	kcom_log(KCOM_LOG_ERROR, NULL); /* dropped */
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	char buf[128] = { 0 };
+	ck_assert_int_gt(pread(fd, buf, sizeof(buf) - 1, 0), 0);
+	close(fd);
+	unlink(path);
+	ck_assert_str_eq(buf, "kcom: log: from nowhere\n");
+}
+END_TEST
+
+/*
+ * A host with only the required methods: the optional ones fall back as osenv.h says (no DMA
+ * allocator, no page allocator, one thread id, translation page by page).
+ */
+static unsigned long bare_translations;
+static int bare_translate_fails;
+
+static kcom_error_t bare_virt_to_phys(void *ctx, const void *addr, kcom_phys_t *out_phys)
+{
+	(void)ctx;
+	bare_translations++;
+	if (bare_translate_fails)
+		return KCOM_E_NOPHYS;
+	*out_phys = (kcom_phys_t)(uintptr_t)addr + 0x1000;
+	return KCOM_OK;
+}
+
+static struct kcom_osenv bare_env;
+
+static void bare_install(void)
+{
+	const struct kcom_osenv *hosted = kcom_osenv_hosted();
+	memset(&bare_env, 0, sizeof(bare_env));
+	bare_env.alloc = hosted->alloc;
+	bare_env.free = hosted->free;
+	bare_env.pin = hosted->pin;
+	bare_env.unpin = hosted->unpin;
+	bare_env.virt_to_phys = bare_virt_to_phys;
+	bare_env.lock_init = hosted->lock_init;
+	bare_env.lock_fini = hosted->lock_fini;
+	bare_env.lock_acquire = hosted->lock_acquire;
+	bare_env.lock_release = hosted->lock_release;
+	bare_env.log = hosted->log;
+	bare_env.panic = hosted->panic;
+	bare_translations = 0;
+	bare_translate_fails = 0;
+	kcom_osenv_set(&bare_env);
+}
+
+START_TEST(test_bare_host)
+{
+	bare_install();
+	void *mem = (void *)&mem;
+	ck_assert_int_eq(kcom_dma_alloc(64, NULL, &mem), KCOM_E_NOTIMPL);
+	ck_assert_ptr_null(mem);
+	kcom_dma_free(&mem, 64); /* nothing to give it to: ignored */
+	ck_assert_uint_eq(kcom_thread_self(), 1);
+	ck_assert_ptr_null(kcom_alloc_pages(4096, 0));
+	kcom_free_pages(&mem, 4096, 0); /* ignored */
+
+	/* No batch translation: one virt_to_phys per page, stopping at the first refusal. */
+	kcom_phys_t out[3] = { 0, 0, 0 };
+	const char *base = (const char *)(uintptr_t)0x100000;
+	ck_assert_int_eq(kcom_virt_to_phys_pages(base, 3, 512, out), KCOM_OK);
+	ck_assert_uint_eq(bare_translations, 3);
+	ck_assert_uint_eq(out[0], 0x101000);
+	ck_assert_uint_eq(out[2], 0x101400);
+	bare_translate_fails = 1;
+	ck_assert_int_eq(kcom_virt_to_phys_pages(base, 3, 512, out), KCOM_E_NOPHYS);
+	ck_assert_uint_eq(bare_translations, 4);
+	kcom_osenv_set(NULL);
+	ck_assert_ptr_eq(kcom_osenv_get(), kcom_osenv_hosted());
+}
+END_TEST
+
+/*
+ * Forked cases (each changes its whole process).  Unprivileged: with no CAP_IPC_LOCK and
+ * RLIMIT_MEMLOCK at 0, pin is refused (EPERM); a process that is not dumpable cannot open its
+ * own pagemap; one that can sees no frame numbers.  Each answer is KCOM_E_NOPHYS, never a
+ * made-up address.  A root runner drops to nobody with seteuid and comes back before exit, so
+ * the coverage data can still be written.
+ */
+START_TEST(test_unprivileged)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	uint8_t *mem = kcom_alloc((size_t)page, (size_t)page);
+	ck_assert_ptr_nonnull(mem);
+	mem[0] = 1;
+	struct rlimit none = { 0, 0 };
+	ck_assert_int_eq(setrlimit(RLIMIT_MEMLOCK, &none), 0);
+	uid_t uid = geteuid();
+	if (uid == 0)
+		ck_assert_int_eq(seteuid(65534), 0);
+	ck_assert_int_eq(kcom_pin(mem, (size_t)page), KCOM_E_ACCESSDENIED);
+
+	kcom_phys_t phys = 7, pages[2] = { 7, 7 };
+	if (uid == 0) {
+		/* Changing the effective uid left the process undumpable: /proc/self is root's. */
+		ck_assert_int_eq(prctl(PR_GET_DUMPABLE), 0);
+		ck_assert_int_eq(kcom_virt_to_phys(mem, &phys), KCOM_E_NOPHYS);
+		ck_assert_int_eq(kcom_virt_to_phys_pages(mem, 1, (size_t)page, pages), KCOM_E_NOPHYS);
+		ck_assert_int_eq(prctl(PR_SET_DUMPABLE, 1), 0);
+	}
+	/* Readable now, but frame numbers show as 0 to the unprivileged. */
+	ck_assert_int_eq(kcom_virt_to_phys(mem, &phys), KCOM_E_NOPHYS);
+	ck_assert_uint_eq(phys, 0);
+	ck_assert_int_eq(kcom_virt_to_phys_pages(mem, 1, (size_t)page, pages), KCOM_E_NOPHYS);
+	if (uid == 0)
+		ck_assert_int_eq(seteuid(0), 0);
+	kcom_free(mem, (size_t)page, (size_t)page);
+}
+END_TEST
+
+/* Out of file descriptors: pagemap cannot be opened. */
+START_TEST(test_no_descriptors)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	uint8_t *mem = kcom_alloc((size_t)page, (size_t)page);
+	ck_assert_ptr_nonnull(mem);
+	mem[0] = 1;
+	struct rlimit was, none;
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &was), 0);
+	none = was;
+	none.rlim_cur = 0;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &none), 0);
+	kcom_phys_t phys = 7, pages[1] = { 7 };
+	kcom_error_t one = kcom_virt_to_phys(mem, &phys);
+	kcom_error_t many = kcom_virt_to_phys_pages(mem, 1, (size_t)page, pages);
+	/* The limit back before asserting: the process needs descriptors to report and exit. */
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &was), 0);
+	ck_assert_int_eq(one, KCOM_E_NOPHYS);
+	ck_assert_uint_eq(phys, 0);
+	ck_assert_int_eq(many, KCOM_E_NOPHYS);
+	kcom_free(mem, (size_t)page, (size_t)page);
+}
+END_TEST
+
+static void never_called(void *arg)
+{
+	(void)arg;
+	ck_abort_msg("an exit function that was refused ran");
+}
+
+/* Every pthread key taken before kcom asks for its one: thread_at_exit refuses, cleanly. */
+START_TEST(test_no_thread_keys)
+{
+	pthread_key_t key;
+	unsigned long taken = 0;
+	while (pthread_key_create(&key, NULL) == 0)
+		taken++;
+	ck_assert_uint_gt(taken, 0);
+	const struct kcom_osenv *hosted = kcom_osenv_hosted();
+	ck_assert_int_eq(hosted->thread_at_exit(hosted->ctx, never_called, NULL), KCOM_E_OUTOFMEMORY);
+}
+END_TEST
+
 START_TEST(test_panic_aborts)
 {
 	kcom_panic("test panic");
@@ -152,12 +414,22 @@ Suite *osenv_suite(void)
 	tcase_add_test(tc, test_pin_and_translate);
 	tcase_add_test(tc, test_lock);
 	tcase_add_test(tc, test_log_to_stderr);
+	tcase_add_test(tc, test_pages);
+	tcase_add_test(tc, test_pin_failures);
+	tcase_add_test(tc, test_translate_edges);
+	tcase_add_test(tc, test_log_unknown_level);
+	tcase_add_test(tc, test_bare_host);
 	suite_add_tcase(s, tc);
 	/* A test that must die needs its own process: only when Check forks. */
 	const char *fork_mode = getenv("CK_FORK");
 	if (fork_mode == NULL || strcmp(fork_mode, "no") != 0) {
 		tc = tcase_create("panic");
 		tcase_add_test_raise_signal(tc, test_panic_aborts, SIGABRT);
+		suite_add_tcase(s, tc);
+		tc = tcase_create("limits");
+		tcase_add_test(tc, test_unprivileged);
+		tcase_add_test(tc, test_no_descriptors);
+		tcase_add_test(tc, test_no_thread_keys);
 		suite_add_tcase(s, tc);
 	}
 	return s;

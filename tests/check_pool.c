@@ -17,6 +17,7 @@
 #include <impls/membuf.h>
 #include <impls/pool.h>
 #include "tests/contract.h"
+#include "tests/plainio.h"
 #include "tests/suites.h"
 #include "tests/testenv.h"
 
@@ -138,6 +139,99 @@ START_TEST(test_create_args)
 	ck_assert_uint_eq(info.page_size, KCOM_POOL_PAGE_SIZE);
 	ck_assert_uint_eq(info.count, 16);
 	ck_assert_uint_eq(kcom_pool_release(p), 0);
+}
+END_TEST
+
+/* Every method's and helper's NULLs and out-of-range offsets: refused, the pool unchanged. */
+START_TEST(test_bad_args)
+{
+	kcom_pool_t *p;
+	ck_assert_int_eq(kcom_pool_create(PAGE, 8, NULL, &p), KCOM_OK);
+	ck_assert_int_eq(kcom_pool_region(p, NULL), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_pool_info(p, NULL), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_pool_page_phys(p, 0, NULL), KCOM_E_INVALIDARG);
+	kcom_phys_t phys = 1;
+	ck_assert_int_eq(kcom_pool_page_phys(p, -(kcom_off_t)PAGE, &phys), KCOM_E_INVALIDARG);
+	ck_assert_uint_eq(phys, 0);
+	ck_assert_int_eq(kcom_pool_page_phys(p, 8 * PAGE, &phys), KCOM_E_INVALIDARG);
+
+	struct kcom_iochannel *c = (void *)1;
+	ck_assert_int_eq(kcom_pool_cache_open(NULL, &c), KCOM_E_INVALIDARG);
+	ck_assert_ptr_null(c);
+	ck_assert_int_eq(kcom_pool_cache_open(p, NULL), KCOM_E_INVALIDARG);
+
+	kcom_off_t off;
+	ck_assert_int_eq(kcom_pool_get(p, NULL, 1, &off), KCOM_OK);
+	kcom_bufio_t *chain = (void *)1;
+	ck_assert_int_eq(kcom_pool_chain(NULL, &off, 1, 10, &chain), KCOM_E_INVALIDARG);
+	ck_assert_ptr_null(chain);
+	ck_assert_int_eq(kcom_pool_chain(p, &off, 1, 10, NULL), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_pool_chain(p, NULL, 1, 10, &chain), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_pool_chain(p, NULL, 0, 10, &chain), KCOM_E_INVALIDARG); /* bytes, no page */
+	ck_assert_uint_eq(free_pages(p), 7); /* the page is still the caller's */
+
+	/* No pages, no bytes: an empty message. */
+	ck_assert_int_eq(kcom_pool_chain(p, NULL, 0, 0, &chain), KCOM_OK);
+	size_t size = 1;
+	ck_assert_int_eq(kcom_bufio_getsize(chain, &size), KCOM_OK);
+	ck_assert_uint_eq(size, 0);
+	ck_assert_uint_eq(kcom_bufio_release(chain), 0);
+
+	ck_assert_int_eq(kcom_pool_put(p, NULL, 1, &off), KCOM_OK);
+	ck_assert_uint_eq(free_pages(p), 8);
+	assert_sane(p);
+	ck_assert_uint_eq(kcom_pool_release(p), 0);
+}
+END_TEST
+
+/* A region that cannot be mapped (a bufio with no map): no pool, the region untouched. */
+START_TEST(test_create_unmappable_region)
+{
+	kcom_absio_t *plain;
+	ck_assert_int_eq(plainio_create(4 * PAGE, PLAINIO_BUFIO, &plain), KCOM_OK);
+	kcom_bufio_t *region;
+	ck_assert_int_eq(kcom_absio_query(plain, &kcom_bufio_iid, (void **)&region), KCOM_OK);
+	kcom_pool_t *p = (void *)1;
+	testenv_install();
+	ck_assert_int_eq(kcom_pool_create(PAGE, 4, region, &p), KCOM_E_NOTIMPL);
+	ck_assert_ptr_null(p);
+	ck_assert_uint_eq(testenv_allocs(), testenv_frees());
+	ck_assert_int_eq(testenv_bytes_outstanding(), 0);
+	testenv_uninstall();
+	ck_assert_uint_eq(kcom_bufio_release(region), 1); /* the pool kept no reference */
+	ck_assert_uint_eq(kcom_absio_release(plain), 0);
+}
+END_TEST
+
+/* A host that cannot set up the pool's lock: no pool, and creation undoes all it did. */
+START_TEST(test_create_no_lock)
+{
+	testenv_install();
+	testenv_fail_locks(1);
+	kcom_pool_t *p = (void *)1;
+	ck_assert_int_eq(kcom_pool_create(PAGE, 8, NULL, &p), KCOM_E_OUTOFMEMORY);
+	ck_assert_ptr_null(p);
+	ck_assert_uint_eq(testenv_allocs(), testenv_frees());
+	ck_assert_int_eq(testenv_bytes_outstanding(), 0);
+	testenv_uninstall();
+}
+END_TEST
+
+/* Through the class table: no memory, and an interface pools do not have. */
+START_TEST(test_class_create_fails)
+{
+	kcom_pool_t *p = (void *)1;
+	testenv_install();
+	testenv_fail_at(1);
+	ck_assert_int_eq(kcom_create(&kcom_pool_clsid, &kcom_pool_iid, (void **)&p), KCOM_E_OUTOFMEMORY);
+	ck_assert(testenv_failure_hit());
+	testenv_fail_at(0);
+	ck_assert_ptr_null(p);
+	ck_assert_int_eq(kcom_create(&kcom_pool_clsid, &kcom_bufvec_iid, (void **)&p), KCOM_E_NOINTERFACE);
+	ck_assert_ptr_null(p);
+	ck_assert_uint_eq(testenv_allocs(), testenv_frees());
+	ck_assert_int_eq(testenv_bytes_outstanding(), 0);
+	testenv_uninstall();
 }
 END_TEST
 
@@ -431,6 +525,10 @@ Suite *pool_suite(void)
 	tcase_add_test(tc, test_get_put);
 	tcase_add_test(tc, test_create_args);
 	tcase_add_test(tc, test_create_allocfail);
+	tcase_add_test(tc, test_bad_args);
+	tcase_add_test(tc, test_create_unmappable_region);
+	tcase_add_test(tc, test_class_create_fails);
+	tcase_add_test(tc, test_create_no_lock);
 	tcase_add_test(tc, test_cache_one_thread);
 	tcase_add_loop_test(tc, test_cache_threads, 0, 2);
 	tcase_add_test(tc, test_chain_message);

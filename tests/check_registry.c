@@ -151,6 +151,20 @@ END_TEST
 
 /* ---- register / unregister ---- */
 
+/* A host that cannot set up a lock: no registry, nothing kept. */
+START_TEST(test_registry_create_no_lock)
+{
+	testenv_install();
+	testenv_fail_locks(1);
+	kcom_registry_t *reg = (void *)1;
+	ck_assert_int_eq(kcom_registry_create(&reg), KCOM_E_OUTOFMEMORY);
+	ck_assert_ptr_null(reg);
+	ck_assert_uint_eq(testenv_allocs(), testenv_frees());
+	ck_assert_int_eq(testenv_bytes_outstanding(), 0);
+	testenv_uninstall();
+}
+END_TEST
+
 START_TEST(test_registry_register_takes_reference)
 {
 	struct tobj t;
@@ -743,6 +757,7 @@ Suite *registry_suite(void)
 	TCase *tc = tcase_create("basics");
 	tcase_add_test(tc, test_registry_create_release);
 	tcase_add_test(tc, test_registry_create_null);
+	tcase_add_test(tc, test_registry_create_no_lock);
 	tcase_add_test(tc, test_registry_register_takes_reference);
 	tcase_add_test(tc, test_registry_register_membuf);
 	tcase_add_test(tc, test_registry_register_twice);

@@ -13,6 +13,7 @@ struct plainio {
 	kcom_refcount_t refs;
 	unsigned flags;
 	int fail_writes;
+	int fail_reads;
 	unsigned long calls;
 	unsigned char *bytes;
 	size_t size;
@@ -69,6 +70,8 @@ static kcom_error_t plain_read(kcom_bufio_t *io, void *buf, kcom_off_t off, size
 	if (plain_bad(buf, off, n, out))
 		return KCOM_E_INVALIDARG;
 	p->calls++;
+	if (p->fail_reads)
+		return KCOM_E_FAIL;
 	if (n == 0 || (uint64_t)off >= p->size)
 		return KCOM_OK;
 	size_t len = n < p->size - (size_t)off ? n : p->size - (size_t)off;
@@ -204,6 +207,11 @@ kcom_error_t plainio_create(size_t size, unsigned flags, kcom_absio_t **out)
 void plainio_fail_writes(kcom_absio_t *io, int fail)
 {
 	plain_from(io)->fail_writes = fail;
+}
+
+void plainio_fail_reads(kcom_absio_t *io, int fail)
+{
+	plain_from(io)->fail_reads = fail;
 }
 
 unsigned long plainio_calls(kcom_absio_t *io)

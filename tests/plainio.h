@@ -18,6 +18,8 @@ struct plainio;
 kcom_error_t plainio_create(size_t size, unsigned flags, kcom_absio_t **out);
 /* Makes every later write fail with KCOM_E_FAIL (or work again). */
 void plainio_fail_writes(kcom_absio_t *io, int fail);
+/* Makes every later read fail with KCOM_E_FAIL (or work again). */
+void plainio_fail_reads(kcom_absio_t *io, int fail);
 /* How many read and write calls the object has served. */
 unsigned long plainio_calls(kcom_absio_t *io);
 

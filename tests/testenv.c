@@ -148,7 +148,16 @@ static kcom_error_t testenv_thread_at_exit(void *ctx, void (*fn)(void *arg), voi
 	(void)ctx;
 	return testenv_base->thread_at_exit(testenv_base->ctx, fn, arg);
 }
-TESTENV_FORWARD(kcom_error_t, lock_init, (void *ctx, kcom_lock_t *lock), (testenv_base->ctx, lock))
+/* Lock setup: fails on demand (a host out of lock resources). */
+static int testenv_no_locks;
+
+static kcom_error_t testenv_lock_init(void *ctx, kcom_lock_t *lock)
+{
+	(void)ctx;
+	if (__atomic_load_n(&testenv_no_locks, __ATOMIC_RELAXED))
+		return KCOM_E_OUTOFMEMORY;
+	return testenv_base->lock_init(testenv_base->ctx, lock);
+}
 TESTENV_FORWARD(void, lock_fini, (void *ctx, kcom_lock_t *lock), (testenv_base->ctx, lock))
 TESTENV_FORWARD(void, lock_acquire, (void *ctx, kcom_lock_t *lock), (testenv_base->ctx, lock))
 TESTENV_FORWARD(void, lock_release, (void *ctx, kcom_lock_t *lock), (testenv_base->ctx, lock))
@@ -185,6 +194,7 @@ void testenv_install(void)
 	testenv_pin_countdown = testenv_npins = 0;
 	testenv_pin_hit = 0;
 	testenv_no_phys = 0;
+	testenv_no_locks = 0;
 	testenv_xlate = NULL;
 	if (!testenv_pins_lock_ready)
 		testenv_pins_lock_ready = KCOM_SUCCEEDED(testenv_base->lock_init(testenv_base->ctx, &testenv_pins_lock));
@@ -262,6 +272,11 @@ size_t testenv_pinned(struct testenv_range *out, size_t max)
 			out[n++] = testenv_pins[i];
 	testenv_base->lock_release(testenv_base->ctx, &testenv_pins_lock);
 	return n;
+}
+
+void testenv_fail_locks(int on)
+{
+	__atomic_store_n(&testenv_no_locks, on, __ATOMIC_RELAXED);
 }
 
 void testenv_hide_pages(int on)

@@ -42,6 +42,9 @@ void testenv_fail_translation(int on);
 typedef kcom_error_t (*testenv_xlate_fn)(const void *addr, size_t npages, size_t page, kcom_phys_t *out);
 void testenv_fake_translation(testenv_xlate_fn fn);
 
+/* Nonzero: every lock_init answers KCOM_E_OUTOFMEMORY (a host out of lock resources). */
+void testenv_fail_locks(int on);
+
 /* Nonzero: the osenv offers no alloc_pages (a host without huge pages); free_pages stays. */
 void testenv_hide_pages(int on);
 
