@@ -6,6 +6,10 @@
  * mbuf clusters, Linux sk_buff frags, absl::Cord's chunks).  The segments are indexed by a
  * persistent balanced tree whose nodes cache the byte length of their subtree, so:
  * - a read or write at any offset finds its segment in O(log segments), never by a list walk;
+ *   a chain read many times without changing its segments builds a flat seek index of them
+ *   (at most 44 bytes a segment on 64-bit hosts, allocated once, dropped by the next change of
+ *   segments), after which a seek is a bucket lookup: O(1) for segments of even size,
+ *   O(log segments) at worst;
  * - copy() of the whole chain shares the tree itself (one reference on the root: O(1)); a
  *   sub-range copy builds a small new spine by splitting (O(log segments));
  * - a write to shared bytes copies the nodes on the path to them (O(log segments)) and at most
