@@ -208,6 +208,25 @@ static inline int kcom_map_flags_valid_(unsigned flags)
 	return flags != 0 && (flags & ~(KCOM_MAP_READ | KCOM_MAP_WRITE)) == 0;
 }
 
+/*
+ * ---- map_vec for an object whose bytes are one range of memory ----
+ *
+ * Its map_vec answers one piece, mapped as its map() maps; its unmap_vec ends that mapping.
+ * The object gives its size (which may fail: a file's) and its map and unmap of a hold key;
+ * `map` records the hold with the piece it fills (`piece` non-NULL), as map() records one with
+ * the address.
+ */
+struct kcom_onepiece_ {
+	kcom_error_t (*size)(struct kcom_impl *impl, size_t *out_size);
+	kcom_error_t (*map)(struct kcom_impl *impl, struct kcom_hold_key *key, struct kcom_iovec *piece, void **out_addr);
+	kcom_error_t (*unmap)(struct kcom_impl *impl, const struct kcom_hold_key *key);
+};
+
+kcom_error_t kcom_onepiece_map_vec_(struct kcom_impl *impl, const struct kcom_onepiece_ *op, kcom_off_t off,
+                                    size_t n, unsigned flags, struct kcom_iovec *iov, size_t max, size_t *out_count);
+kcom_error_t kcom_onepiece_unmap_vec_(struct kcom_impl *impl, const struct kcom_onepiece_ *op, kcom_off_t off,
+                                      size_t n, unsigned flags, const struct kcom_iovec *iov, size_t count);
+
 /* ---- defaults for what an object does not do ---- */
 
 kcom_error_t kcom_impl_map_notimpl_(kcom_bufio_t *io, void **out_addr, kcom_off_t off, size_t n);

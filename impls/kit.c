@@ -8,6 +8,7 @@
  */
 #include "config.h"
 
+#include "absio/absio-internal.h"
 #include "impls/impl-internal.h"
 
 /* ---- the object and its debug interface ---- */
@@ -233,6 +234,51 @@ kcom_error_t kcom_ledger_drop_(struct kcom_impl *impl, const struct kcom_hold_ke
 	kcom_hold_free_(h);
 	kcom_impl_release_(impl); /* may free the object: touch nothing after */
 	return KCOM_OK;
+}
+
+/* ---- map_vec of one piece ---- */
+
+kcom_error_t kcom_onepiece_map_vec_(struct kcom_impl *impl, const struct kcom_onepiece_ *op, kcom_off_t off,
+                                    size_t n, unsigned flags, struct kcom_iovec *iov, size_t max, size_t *out_count)
+{
+	if (out_count == NULL)
+		return KCOM_E_INVALIDARG;
+	*out_count = 0;
+	if (!kcom_map_flags_valid_(flags) || (iov == NULL && max > 0))
+		return KCOM_E_INVALIDARG;
+	size_t size;
+	kcom_error_t err = op->size(impl, &size);
+	if (KCOM_FAILED(err))
+		return err;
+	err = kcom_absio_check_range_(off, n, size);
+	if (KCOM_FAILED(err))
+		return err;
+	if (max < 1) {
+		*out_count = 1;
+		return KCOM_E_TOOSMALL;
+	}
+	struct kcom_iovec piece;
+	struct kcom_hold_key key = {
+		.kind = KCOM_HOLD_MAP_VEC, .off = off, .n = n, .flags = flags, .vec = &piece, .veclen = sizeof(piece),
+	};
+	void *addr;
+	err = op->map(impl, &key, &piece, &addr);
+	if (KCOM_FAILED(err))
+		return err;
+	iov[0] = piece;
+	*out_count = 1;
+	return KCOM_OK;
+}
+
+kcom_error_t kcom_onepiece_unmap_vec_(struct kcom_impl *impl, const struct kcom_onepiece_ *op, kcom_off_t off,
+                                      size_t n, unsigned flags, const struct kcom_iovec *iov, size_t count)
+{
+	struct kcom_hold_key key = {
+		.kind = KCOM_HOLD_MAP_VEC, .off = off, .n = n, .flags = flags, .vec = iov, .veclen = count * sizeof(*iov),
+	};
+	if (iov == NULL || count != 1)
+		return KCOM_E_INVALIDARG;
+	return op->unmap(impl, &key);
 }
 
 /* ---- defaults ---- */

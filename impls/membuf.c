@@ -299,44 +299,34 @@ static kcom_error_t membuf_copy(kcom_bufio_t *io, kcom_off_t off, size_t n, kcom
 
 KCOM_IMPL_IUNKNOWN_(membuf_vec, kcom_bufvec_t, struct membuf, bufvec)
 
+static kcom_error_t membuf_piece_size(struct kcom_impl *impl, size_t *out_size)
+{
+	*out_size = kcom_container_of(impl, struct membuf, impl)->size;
+	return KCOM_OK;
+}
+
+static kcom_error_t membuf_piece_map(struct kcom_impl *impl, struct kcom_hold_key *key, struct kcom_iovec *piece,
+                                     void **out_addr)
+{
+	return membuf_map_range(kcom_container_of(impl, struct membuf, impl), key, piece, out_addr);
+}
+
+static const struct kcom_onepiece_ membuf_piece = {
+	.size = membuf_piece_size,
+	.map = membuf_piece_map,
+	.unmap = kcom_ledger_drop_,
+};
+
 static kcom_error_t membuf_map_vec(kcom_bufvec_t *vec, kcom_off_t off, size_t n, unsigned flags,
                                    struct kcom_iovec *iov, size_t max, size_t *out_count)
 {
-	struct membuf *mb = impl_from_bufvec(vec);
-	if (out_count == NULL)
-		return KCOM_E_INVALIDARG;
-	*out_count = 0;
-	if (!kcom_map_flags_valid_(flags) || (iov == NULL && max > 0))
-		return KCOM_E_INVALIDARG;
-	kcom_error_t err = kcom_absio_check_range_(off, n, mb->size);
-	if (KCOM_FAILED(err))
-		return err;
-	if (max < 1) {
-		*out_count = 1;
-		return KCOM_E_TOOSMALL;
-	}
-	struct kcom_iovec piece;
-	struct kcom_hold_key key = {
-		.kind = KCOM_HOLD_MAP_VEC, .off = off, .n = n, .flags = flags, .vec = &piece, .veclen = sizeof(piece),
-	};
-	void *addr;
-	err = membuf_map_range(mb, &key, &piece, &addr);
-	if (KCOM_FAILED(err))
-		return err;
-	iov[0] = piece;
-	*out_count = 1;
-	return KCOM_OK;
+	return kcom_onepiece_map_vec_(&impl_from_bufvec(vec)->impl, &membuf_piece, off, n, flags, iov, max, out_count);
 }
 
 static kcom_error_t membuf_unmap_vec(kcom_bufvec_t *vec, kcom_off_t off, size_t n, unsigned flags,
                                      const struct kcom_iovec *iov, size_t count)
 {
-	struct kcom_hold_key key = {
-		.kind = KCOM_HOLD_MAP_VEC, .off = off, .n = n, .flags = flags, .vec = iov, .veclen = count * sizeof(*iov),
-	};
-	if (iov == NULL || count != 1)
-		return KCOM_E_INVALIDARG;
-	return kcom_ledger_drop_(&impl_from_bufvec(vec)->impl, &key);
+	return kcom_onepiece_unmap_vec_(&impl_from_bufvec(vec)->impl, &membuf_piece, off, n, flags, iov, count);
 }
 
 /* ---- tables ---- */

@@ -413,48 +413,38 @@ static kcom_error_t filebuf_copy(kcom_bufio_t *io, kcom_off_t off, size_t n, kco
 
 KCOM_IMPL_IUNKNOWN_(filebuf_vec, kcom_bufvec_t, struct filebuf, bufvec)
 
+static kcom_error_t filebuf_piece_size(struct kcom_impl *impl, size_t *out_size)
+{
+	return filebuf_size(kcom_container_of(impl, struct filebuf, impl), out_size);
+}
+
+static kcom_error_t filebuf_piece_map(struct kcom_impl *impl, struct kcom_hold_key *key, struct kcom_iovec *piece,
+                                      void **out_addr)
+{
+	return filebuf_map_range(kcom_container_of(impl, struct filebuf, impl), key, piece, out_addr);
+}
+
+static kcom_error_t filebuf_piece_unmap(struct kcom_impl *impl, const struct kcom_hold_key *key)
+{
+	return filebuf_unmap_key(kcom_container_of(impl, struct filebuf, impl), key);
+}
+
+static const struct kcom_onepiece_ filebuf_piece = {
+	.size = filebuf_piece_size,
+	.map = filebuf_piece_map,
+	.unmap = filebuf_piece_unmap,
+};
+
 static kcom_error_t filebuf_map_vec(kcom_bufvec_t *vec, kcom_off_t off, size_t n, unsigned flags,
                                     struct kcom_iovec *iov, size_t max, size_t *out_count)
 {
-	struct filebuf *fb = impl_from_bufvec(vec);
-	if (out_count == NULL)
-		return KCOM_E_INVALIDARG;
-	*out_count = 0;
-	if (!kcom_map_flags_valid_(flags) || (iov == NULL && max > 0))
-		return KCOM_E_INVALIDARG;
-	size_t size;
-	kcom_error_t err = filebuf_size(fb, &size);
-	if (KCOM_FAILED(err))
-		return err;
-	err = kcom_absio_check_range_(off, n, size);
-	if (KCOM_FAILED(err))
-		return err;
-	if (max < 1) {
-		*out_count = 1;
-		return KCOM_E_TOOSMALL;
-	}
-	struct kcom_iovec piece;
-	struct kcom_hold_key key = {
-		.kind = KCOM_HOLD_MAP_VEC, .off = off, .n = n, .flags = flags, .vec = &piece, .veclen = sizeof(piece),
-	};
-	void *addr;
-	err = filebuf_map_range(fb, &key, &piece, &addr);
-	if (KCOM_FAILED(err))
-		return err;
-	iov[0] = piece;
-	*out_count = 1;
-	return KCOM_OK;
+	return kcom_onepiece_map_vec_(&impl_from_bufvec(vec)->impl, &filebuf_piece, off, n, flags, iov, max, out_count);
 }
 
 static kcom_error_t filebuf_unmap_vec(kcom_bufvec_t *vec, kcom_off_t off, size_t n, unsigned flags,
                                       const struct kcom_iovec *iov, size_t count)
 {
-	struct kcom_hold_key key = {
-		.kind = KCOM_HOLD_MAP_VEC, .off = off, .n = n, .flags = flags, .vec = iov, .veclen = count * sizeof(*iov),
-	};
-	if (iov == NULL || count != 1)
-		return KCOM_E_INVALIDARG;
-	return filebuf_unmap_key(impl_from_bufvec(vec), &key);
+	return kcom_onepiece_unmap_vec_(&impl_from_bufvec(vec)->impl, &filebuf_piece, off, n, flags, iov, count);
 }
 
 /* ---- kcom_fileio ---- */
