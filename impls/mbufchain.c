@@ -743,7 +743,7 @@ static void index_fill(const struct mc_node *t, struct mc_fill *f, int mine)
 static struct mc_index *index_build(const struct mc_node *t, size_t shares)
 {
 	size_t n = tree_segments(t), size = t->total;
-	if (n >= UINT32_MAX)
+	if (n >= UINT32_MAX || n > SIZE_MAX / 64) /* buckets are 32-bit; the sizes below cannot wrap */
 		return NULL;
 	unsigned shift = 0;
 	while (((size - 1) >> shift) >= n)

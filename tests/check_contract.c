@@ -635,25 +635,47 @@ START_TEST(test_copy_bad_args)
 }
 END_TEST
 
-/* An object and its copy written from two threads at once never see each other's bytes. */
+/*
+ * An object and its copy, sharing storage, each written, read back and (where the row maps)
+ * mapped and written through the mapping by its own thread, at once; then each thread drops
+ * its object while the other may still be working.  Neither ever sees the other's bytes.
+ */
 struct writer {
 	kcom_bufio_t *io;
 	uint8_t value;
 	int rounds;
+	int maps;
 };
 
 static void *writer_main(void *arg)
 {
 	struct writer *w = arg;
-	uint8_t buf[SIZE];
+	uint8_t buf[SIZE], back[SIZE];
 	memset(buf, w->value, sizeof(buf));
-	for (int r = 0; r < w->rounds; r++) {
-		size_t put;
-		size_t off = (size_t)(r * 37) % SIZE;
+	const char *bad = NULL;
+	for (int r = 0; r < w->rounds && bad == NULL; r++) {
+		size_t put, got, off = (size_t)(r * 37) % SIZE;
 		if (KCOM_FAILED(kcom_bufio_write(w->io, buf, (kcom_off_t)off, SIZE - off, &put)) || put != SIZE - off)
-			return (void *)1;
+			bad = "write";
+		else if (KCOM_FAILED(kcom_bufio_read(w->io, back, 0, SIZE, &got)) || got != SIZE ||
+		         memcmp(back + off, buf, SIZE - off) != 0)
+			bad = "read back";
+		void *addr;
+		if (bad == NULL && w->maps) {
+			if (KCOM_FAILED(kcom_bufio_map(w->io, &addr, (kcom_off_t)(off / 2), SIZE - off / 2)))
+				bad = "map";
+			else {
+				unsigned char *p = addr;
+				p[0] = w->value;
+				if (memcmp(p + (off - off / 2), buf, SIZE - off) != 0)
+					bad = "bytes through the mapping";
+				if (KCOM_FAILED(kcom_bufio_unmap(w->io, addr, (kcom_off_t)(off / 2), SIZE - off / 2)))
+					bad = "unmap";
+			}
+		}
 	}
-	return NULL;
+	kcom_bufio_release(w->io); /* this thread's reference, dropped while the other works */
+	return (void *)bad;
 }
 
 START_TEST(test_copy_threads)
@@ -668,15 +690,18 @@ START_TEST(test_copy_threads)
 			return;
 		}
 		ck_assert_int_eq(err, KCOM_OK);
-		struct writer a = { io, 0x11, 40 }, b = { copy, 0x22, 40 };
+		int maps = has(CAP_MAPS);
+		struct writer a = { io, 0x11, 40, maps }, b = { copy, 0x22, 40, maps };
+		kcom_bufio_addref(io);
+		kcom_bufio_addref(copy);
 		pthread_t ta, tb;
 		void *ra, *rb;
 		pthread_create(&ta, NULL, writer_main, &a);
 		pthread_create(&tb, NULL, writer_main, &b);
 		pthread_join(ta, &ra);
 		pthread_join(tb, &rb);
-		ck_assert_ptr_null(ra);
-		ck_assert_ptr_null(rb);
+		ck_assert_msg(ra == NULL, "the object's thread: %s", (const char *)ra);
+		ck_assert_msg(rb == NULL, "the copy's thread: %s", (const char *)rb);
 		size_t size;
 		uint8_t *x = contract_snapshot(io, &size);
 		uint8_t *y = contract_snapshot(copy, &size);
@@ -686,7 +711,9 @@ START_TEST(test_copy_threads)
 		}
 		free(x);
 		free(y);
-		kcom_bufio_release(copy);
+		contract_assert_sane(&contract_impls[_i], io);
+		contract_assert_sane(&contract_impls[_i], copy);
+		ck_assert_uint_eq(kcom_bufio_release(copy), 0);
 		drop_object();
 	}
 }
