@@ -185,13 +185,20 @@ START_TEST(test_pin_failures)
 }
 END_TEST
 
+/* One page of kcom_alloc'ed memory, touched so that it is present. */
+static uint8_t *touched_page(size_t page)
+{
+	uint8_t *mem = kcom_alloc(page, page);
+	ck_assert_ptr_nonnull(mem);
+	mem[0] = 1;
+	return mem;
+}
+
 /* Translating where pagemap has no entry, and the arguments translation refuses. */
 START_TEST(test_translate_edges)
 {
 	long page = sysconf(_SC_PAGESIZE);
-	uint8_t *mem = kcom_alloc((size_t)page, (size_t)page);
-	ck_assert_ptr_nonnull(mem);
-	mem[0] = 1;
+	uint8_t *mem = touched_page((size_t)page);
 	kcom_phys_t out[2] = { 7, 7 };
 	ck_assert_int_eq(kcom_virt_to_phys_pages(mem, 1, 0, out), KCOM_E_NOPHYS);
 	ck_assert_int_eq(kcom_virt_to_phys_pages(mem, 0, (size_t)page, out), KCOM_OK);
@@ -327,9 +334,7 @@ END_TEST
 START_TEST(test_unprivileged)
 {
 	long page = sysconf(_SC_PAGESIZE);
-	uint8_t *mem = kcom_alloc((size_t)page, (size_t)page);
-	ck_assert_ptr_nonnull(mem);
-	mem[0] = 1;
+	uint8_t *mem = touched_page((size_t)page);
 	struct rlimit none = { 0, 0 };
 	ck_assert_int_eq(setrlimit(RLIMIT_MEMLOCK, &none), 0);
 	uid_t uid = geteuid();
@@ -359,9 +364,7 @@ END_TEST
 START_TEST(test_no_descriptors)
 {
 	long page = sysconf(_SC_PAGESIZE);
-	uint8_t *mem = kcom_alloc((size_t)page, (size_t)page);
-	ck_assert_ptr_nonnull(mem);
-	mem[0] = 1;
+	uint8_t *mem = touched_page((size_t)page);
 	struct rlimit was, none;
 	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &was), 0);
 	none = was;
