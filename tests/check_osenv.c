@@ -170,17 +170,30 @@ START_TEST(test_pages)
 }
 END_TEST
 
+/*
+ * ASan's interceptors make mlock and munlock succeed without asking the kernel, so a build with
+ * it cannot see the host refuse a pin.
+ */
+#ifdef __SANITIZE_ADDRESS__
+#define HOST_MLOCK 0
+#else
+#define HOST_MLOCK 1
+#endif
+
 /* mlock's refusals come back as kcom errors; nothing is left pinned. */
 START_TEST(test_pin_failures)
 {
 	long page = sysconf(_SC_PAGESIZE);
 	/* The first pages of the address space are mapped nowhere. */
-	ck_assert_int_eq(kcom_pin((void *)(uintptr_t)page, (size_t)page), KCOM_E_OUTOFMEMORY);
-	ck_assert_int_eq(kcom_unpin((void *)(uintptr_t)page, (size_t)page), KCOM_E_OUTOFMEMORY);
+	if (HOST_MLOCK) {
+		ck_assert_int_eq(kcom_pin((void *)(uintptr_t)page, (size_t)page), KCOM_E_OUTOFMEMORY);
+		ck_assert_int_eq(kcom_unpin((void *)(uintptr_t)page, (size_t)page), KCOM_E_OUTOFMEMORY);
+	}
 	uint8_t *mem = kcom_alloc((size_t)page, (size_t)page);
 	ck_assert_ptr_nonnull(mem);
 	/* A range that wraps past the end of the address space. */
-	ck_assert_int_eq(kcom_unpin(mem, SIZE_MAX - 4 * (size_t)page), KCOM_E_INVALIDARG);
+	if (HOST_MLOCK)
+		ck_assert_int_eq(kcom_unpin(mem, SIZE_MAX - 4 * (size_t)page), KCOM_E_INVALIDARG);
 	kcom_free(mem, (size_t)page, (size_t)page);
 }
 END_TEST
@@ -340,7 +353,8 @@ START_TEST(test_unprivileged)
 	uid_t uid = geteuid();
 	if (uid == 0)
 		ck_assert_int_eq(seteuid(65534), 0);
-	ck_assert_int_eq(kcom_pin(mem, (size_t)page), KCOM_E_ACCESSDENIED);
+	if (HOST_MLOCK)
+		ck_assert_int_eq(kcom_pin(mem, (size_t)page), KCOM_E_ACCESSDENIED);
 
 	kcom_phys_t phys = 7, pages[2] = { 7, 7 };
 	if (uid == 0) {
