@@ -171,10 +171,10 @@ START_TEST(test_pages)
 END_TEST
 
 /*
- * ASan's interceptors make mlock and munlock succeed without asking the kernel, so a build with
- * it cannot see the host refuse a pin.
+ * The sanitizers' common interceptors (ASan's and TSan's) make mlock and munlock succeed
+ * without asking the kernel, so a build with either cannot see the host refuse a pin.
  */
-#ifdef __SANITIZE_ADDRESS__
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define HOST_MLOCK 0
 #else
 #define HOST_MLOCK 1
