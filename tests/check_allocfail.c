@@ -17,6 +17,7 @@
 #include <bufio/helpers.h>
 #include <com/com.h>
 #include <com/debug.h>
+#include <impls/mbufchain.h>
 #include <impls/membuf.h>
 #include "tests/contract.h"
 #include "tests/plainio.h"
@@ -284,7 +285,8 @@ struct row_op {
 	unsigned needs; /* the row must have all of these capabilities (0: any row) */
 	unsigned not;   /* ... and none of these */
 	kcom_error_t (*op)(kcom_bufio_t *io);
-	/* NULL, or why the host cannot run the operation (called with 0; a skip is printed) */
+	/* NULL, or why the host cannot run the operation (called with CAP_WIRES when it wires, else
+	 * 0; a skip is printed) */
 	const char *(*probe)(unsigned cap);
 };
 
@@ -410,6 +412,104 @@ static kcom_error_t rop_duplicate(kcom_bufio_t *io)
 	return err;
 }
 
+/* Reads (a chain may build its seek index on one: a failure there must not fail the read). */
+static kcom_error_t rop_read(kcom_bufio_t *io)
+{
+	uint8_t buf[700];
+	for (size_t r = 0; r < 8; r++) {
+		size_t off = r * 331 % ROW_SIZE, n = sizeof(buf) - r * 50, got = 0;
+		kcom_error_t err = kcom_bufio_read(io, buf, (kcom_off_t)off, n, &got);
+		if (KCOM_FAILED(err))
+			return err;
+		ck_assert_uint_eq(got, off + n <= ROW_SIZE ? n : ROW_SIZE - off);
+		for (size_t i = 0; i < got; i++)
+			ck_assert_uint_eq(buf[i], contract_pattern(off + i));
+	}
+	return KCOM_OK;
+}
+
+static kcom_error_t rop_setsize_shrink(kcom_bufio_t *io)
+{
+	return kcom_bufio_setsize(io, ROW_SIZE / 2 + 1);
+}
+
+static kcom_error_t rop_wire(kcom_bufio_t *io)
+{
+	kcom_phys_t phys = 7;
+	kcom_error_t err = kcom_bufio_wire(io, &phys, 100, 200);
+	if (KCOM_SUCCEEDED(err))
+		ck_assert_int_eq(kcom_bufio_unwire(io, phys, 100, 200), KCOM_OK);
+	return err;
+}
+
+static kcom_error_t rop_wire_vec(kcom_bufio_t *io)
+{
+	kcom_bufvec_t *vec;
+	ck_assert_int_eq(kcom_bufio_query(io, &kcom_bufvec_iid, (void **)&vec), KCOM_OK);
+	struct kcom_physseg segs[8];
+	size_t count = 99;
+	kcom_error_t err = kcom_bufvec_wire_vec(vec, 0, ROW_SIZE, segs, 8, &count);
+	if (KCOM_SUCCEEDED(err))
+		ck_assert_int_eq(kcom_bufvec_unwire_vec(vec, 0, ROW_SIZE, segs, count), KCOM_OK);
+	else
+		ck_assert_uint_eq(count, 0);
+	kcom_bufvec_release(vec);
+	return err;
+}
+
+/* The chain operations, each on a row that answers kcom_chain. */
+static kcom_chain_t *chain_of(kcom_bufio_t *io)
+{
+	kcom_chain_t *ch;
+	ck_assert_int_eq(kcom_bufio_query(io, &kcom_chain_iid, (void **)&ch), KCOM_OK);
+	return ch;
+}
+
+static kcom_error_t rop_chain_prepend(kcom_bufio_t *io)
+{
+	kcom_chain_t *ch = chain_of(io);
+	kcom_error_t err = kcom_chain_prepend(ch, "header", 6);
+	kcom_chain_release(ch);
+	return err;
+}
+
+/* Appends a range of the chain to itself: by reference, sharing its own tree. */
+static kcom_error_t rop_chain_append_self(kcom_bufio_t *io)
+{
+	kcom_chain_t *ch = chain_of(io);
+	kcom_error_t err = kcom_chain_append(ch, io, 100, 1000);
+	kcom_chain_release(ch);
+	return err;
+}
+
+static kcom_error_t rop_chain_split(kcom_bufio_t *io)
+{
+	kcom_chain_t *ch = chain_of(io);
+	kcom_bufio_t *tail = (void *)1;
+	kcom_error_t err = kcom_chain_split(ch, 1234, &tail);
+	kcom_chain_release(ch);
+	if (KCOM_FAILED(err)) {
+		ck_assert_ptr_null(tail);
+		return err;
+	}
+	size_t size;
+	uint8_t *bytes = contract_snapshot(tail, &size);
+	ck_assert_uint_eq(size, ROW_SIZE - 1234);
+	for (size_t i = 0; i < size; i++)
+		ck_assert_uint_eq(bytes[i], contract_pattern(1234 + i));
+	free(bytes);
+	ck_assert_uint_eq(kcom_bufio_release(tail), 0);
+	return err;
+}
+
+static kcom_error_t rop_chain_trim(kcom_bufio_t *io)
+{
+	kcom_chain_t *ch = chain_of(io);
+	kcom_error_t err = kcom_chain_trim(ch, 123, 456);
+	kcom_chain_release(ch);
+	return err;
+}
+
 /* "Physical" addresses equal to the virtual ones: a bounce buffer can be wired on any host. */
 static kcom_error_t identity_xlate(const void *addr, size_t npages, size_t page, kcom_phys_t *out)
 {
@@ -453,9 +553,17 @@ static kcom_error_t rop_dma_bounce(kcom_bufio_t *io)
  * never pin: the pin sweep runs them once, meets no pin, and moves on.
  */
 static const struct row_op row_ops[] = {
+	{ "read", 0, 0, rop_read, NULL },
 	{ "write_inside", 0, 0, rop_write_inside, NULL },
 	{ "write_grow", CAP_GROWS, 0, rop_write_grow, NULL },
 	{ "setsize_grow", CAP_GROWS, 0, rop_setsize_grow, NULL },
+	{ "setsize_shrink", 0, CAP_FIXED, rop_setsize_shrink, NULL },
+	{ "wire", CAP_WIRES, 0, rop_wire, dmabuf_test_probe },
+	{ "wire_vec", CAP_WIRES | CAP_BUFVEC, 0, rop_wire_vec, dmabuf_test_probe },
+	{ "chain_prepend", CAP_CHAIN, 0, rop_chain_prepend, NULL },
+	{ "chain_append_self", CAP_CHAIN, 0, rop_chain_append_self, NULL },
+	{ "chain_split", CAP_CHAIN, 0, rop_chain_split, NULL },
+	{ "chain_trim", CAP_CHAIN, 0, rop_chain_trim, NULL },
 	{ "map", CAP_MAPS, 0, rop_map, NULL },
 	{ "map_vec_read", CAP_BUFVEC, 0, rop_map_vec_read, NULL },
 	{ "map_vec_write", CAP_BUFVEC, 0, rop_map_vec_write, NULL },
@@ -473,7 +581,7 @@ static int row_op_applies(const struct contract_impl *row, const struct row_op *
 {
 	if ((row->caps & rop->needs) != rop->needs || (row->caps & rop->not) != 0)
 		return 0;
-	const char *why = rop->probe != NULL ? rop->probe(0) : NULL;
+	const char *why = rop->probe != NULL ? rop->probe(rop->needs & CAP_WIRES) : NULL;
 	if (why != NULL)
 		fprintf(stderr, "SKIP: %s on %s: %s\n", rop->name, row->name, why);
 	return why == NULL;

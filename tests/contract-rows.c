@@ -208,7 +208,7 @@ static kcom_error_t make_chain_subrange(size_t size, kcom_bufio_t **out)
 	return err;
 }
 
-#define CHAIN_CAPS (CAP_GROWS | CAP_MAPS | CAP_COPIES | CAP_BUFVEC)
+#define CHAIN_CAPS (CAP_GROWS | CAP_MAPS | CAP_COPIES | CAP_BUFVEC | CAP_CHAIN)
 
 /* A message over buffer-pool pages (Homa's shape): the pages hold the pattern, the chain owns them. */
 static kcom_error_t make_pool_chain(size_t size, kcom_bufio_t **out)

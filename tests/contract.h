@@ -23,6 +23,7 @@
 #define CAP_COPIES 0x10u /* copy works */
 #define CAP_BUFVEC 0x20u /* answers kcom_bufvec */
 #define CAP_DOUBLE 0x40u /* a test double: memory from malloc, not through the osenv */
+#define CAP_CHAIN 0x80u  /* answers kcom_chain (prepend, append, split, trim) */
 
 struct contract_impl {
 	const char *name;
