@@ -638,9 +638,11 @@ static size_t tree_count(const struct mc_node *t, size_t off, size_t n)
  * cache, a cache miss a level once a chain of thousands of segments is read at random.  So a
  * chain that is read many times without changing its segments gets a flat index of them: each
  * segment's start offset and first byte in one array, and a bucket array over the offsets (one
- * bucket per 2^shift bytes, about one per segment) naming the segment that holds each bucket's
- * first byte.  A seek is then one bucket load and one or two entry loads; buckets that hold
- * many small segments are searched by bisection, so the worst case stays O(log segments).
+ * bucket per 2^shift bytes, at most one per segment) naming the segment that holds each
+ * bucket's first byte, with a copy of that segment's end and address.  A read inside that
+ * segment (every read, when segments are as long as buckets) costs one load before its bytes;
+ * any other seek loads the bucket's entries and, in a bucket that holds many small segments,
+ * bisects them, so the worst case stays O(log segments).
  *
  * The index is built once `seeks` reads have gone through the tree since the segments last
  * changed, and only for a tree of some height: the build is O(segments), and the reads before
@@ -689,7 +691,7 @@ struct mc_index {
 #ifdef KCOM_INVARIANTS
 #define MC_INDEX_HEIGHT 1u /* tests meet the index after almost any two reads */
 #else
-#define MC_INDEX_HEIGHT 6u /* at least 12 segments */
+#define MC_INDEX_HEIGHT 6u /* at least 20 segments */
 #endif
 
 /* Reads through a tree of height h >= MC_INDEX_HEIGHT before its index is built. */
@@ -764,9 +766,8 @@ static struct mc_index *index_build(const struct mc_node *t, size_t shares)
 	ix->bucket = (uint32_t *)(void *)((unsigned char *)ix->fast + fasts);
 	struct mc_fill f = { ix, 0, 0, shares };
 	index_fill(t, &f, 1);
-	size_t i;
 	ix->ent[n] = (struct mc_ent){ size, NULL };
-	i = 0;
+	size_t i = 0;
 	for (size_t b = 0; b < nb; b++) {
 		while (ix->ent[i + 1].start <= (b << shift))
 			i++;
