@@ -316,6 +316,15 @@ struct bench_ctx {
 #endif
 };
 
+/* One labelled figure: recorded under `name` for the summary lines (NULL: printed only). */
+static void bench_row(const char *label, const char *name, const struct bench_series *s, const char *unit, int prec)
+{
+	struct bench_summary sum = name != NULL ? bench_record(name, s, unit) : bench_summarize(s);
+	printf("   %-44s", label);
+	bench_cell(&sum, prec);
+	printf(" %s\n", unit);
+}
+
 /* ---- 1. sequential ---- */
 
 /* The whole buffer in 4 KiB kcom writes, from `plain`.  Every call is checked after the loop. */
@@ -1269,10 +1278,7 @@ static double mc_side_copy_evbuffer(const void *vctx)
 static void mc_row(const char *label, size_t size, const char *name, const struct bench_series *s, const char *unit,
                    int prec)
 {
-	struct bench_summary sum = name != NULL ? bench_record(mc_name(name, size), s, unit) : bench_summarize(s);
-	printf("   %-44s", label);
-	bench_cell(&sum, prec);
-	printf(" %s\n", unit);
+	bench_row(label, name != NULL ? mc_name(name, size) : NULL, s, unit, prec);
 }
 
 static void bench_mbufchain_one(const struct bench_config *cfg, size_t size, int last, const unsigned char *src,
@@ -1560,24 +1566,14 @@ static void bench_pool(const struct bench_config *cfg)
 	bench_pair(cfg->reps, pool_cached, pool_uncached, &b, &tc, &tu);
 	struct bench_series c = bench_nsop(&tc, b.ops), u = bench_nsop(&tu, b.ops);
 	struct bench_series r = bench_div(&tu, &tc, 1.0);
-	struct bench_summary cs = bench_record("pool_get_put_cached", &c, "ns/op");
-	struct bench_summary us = bench_record("pool_get_put_locked", &u, "ns/op");
-	struct bench_summary rs = bench_record("pool_locked_over_cached", &r, "x");
-	printf("   %-44s", "cached (thread's I/O channel)");
-	bench_cell(&cs, 2);
-	printf("\n   %-44s", "no cache (pool lock each time)");
-	bench_cell(&us, 2);
-	printf("\n   %-44s", "locked / cached time");
-	bench_cell(&rs, 3);
-	printf("\n");
+	bench_row("cached (thread's I/O channel)", "pool_get_put_cached", &c, "ns/op", 2);
+	bench_row("no cache (pool lock each time)", "pool_get_put_locked", &u, "ns/op", 2);
+	bench_row("locked / cached time", "pool_locked_over_cached", &r, "x", 3);
 
 	/* Aggregate rate of two threads over one thread's, per repetition: 2 * t1 / t2. */
 	bench_pair(cfg->reps, pool_cached, pool_two_threads, &b, &t1, &t2);
 	struct bench_series agg = bench_div(&t1, &t2, 2.0);
-	struct bench_summary as = bench_record("pool_two_threads_speedup", &agg, "x");
-	printf("   %-44s", "two threads' aggregate rate / one thread's");
-	bench_cell(&as, 3);
-	printf("\n");
+	bench_row("two threads' aggregate rate / one thread's", "pool_two_threads_speedup", &agg, "x", 3);
 
 	/* A 1 MB message: a chain over its 16 pages against copying it into a membuf. */
 	struct pool_msg m = { .pool = pool, .ops = 200 };
@@ -1586,17 +1582,11 @@ static void bench_pool(const struct bench_config *cfg)
 	bench_pair(cfg->reps, pool_msg_chain, pool_msg_copy, &m, &tb, &tm);
 	struct bench_series bs = bench_nsop(&tb, m.ops), ms = bench_nsop(&tm, m.ops);
 	struct bench_series br = bench_div(&tb, &tm, 1.0);
-	struct bench_summary bsum = bench_record("pool_msg_chain", &bs, "ns/op");
-	struct bench_summary msum = bench_record("pool_msg_copy", &ms, "ns/op");
-	struct bench_summary rsum = bench_record("pool_msg_chain_over_copy", &br, "x");
-	printf("   %-44s", "1 MB message: chain over its 16 pages");
-	bench_cell(&bsum, 1);
-	printf("\n   %-44s", "1 MB message: copied into a membuf");
-	bench_cell(&msum, 1);
-	printf("\n   %-44s", "chain / copy time");
-	bench_cell(&rsum, 4);
+	bench_row("1 MB message: chain over its 16 pages", "pool_msg_chain", &bs, "ns/op", 1);
+	bench_row("1 MB message: copied into a membuf", "pool_msg_copy", &ms, "ns/op", 1);
+	bench_row("chain / copy time", "pool_msg_chain_over_copy", &br, "x", 4);
 	kcom_bufio_release(m.region);
-	printf("\n   target: cached get+put <= 25 ns; two threads >= 1.8x where two cores are free;\n"
+	printf("   target: cached get+put <= 25 ns; two threads >= 1.8x where two cores are free;\n"
 	       "   chain building <= 1/20 of the copy\n");
 	if (kcom_pool_release(pool) != 0)
 		bench_check(KCOM_E_UNEXPECTED, "pool references left");

@@ -193,6 +193,16 @@ START_TEST(test_holds_freeze_size)
 }
 END_TEST
 
+/* Everything the test took is back (nothing pinned, allocations == frees); the test osenv goes. */
+static void assert_all_released(void)
+{
+	struct testenv_range pins[4];
+	ck_assert_uint_eq(testenv_pinned(pins, 4), 0);
+	ck_assert_uint_eq(testenv_allocs(), testenv_frees());
+	ck_assert_int_eq(testenv_bytes_outstanding(), 0);
+	testenv_uninstall();
+}
+
 /* ---- the host that hides physical addresses; pins that fail ---- */
 
 START_TEST(test_no_phys)
@@ -228,10 +238,7 @@ START_TEST(test_no_phys)
 	assert_sane(copy);
 	ck_assert_uint_eq(kcom_bufio_release(copy), 0);
 	ck_assert_uint_eq(kcom_bufio_release(io), 0);
-	ck_assert_uint_eq(testenv_pinned(pins, 4), 0);
-	ck_assert_uint_eq(testenv_allocs(), testenv_frees());
-	ck_assert_int_eq(testenv_bytes_outstanding(), 0);
-	testenv_uninstall();
+	assert_all_released();
 }
 END_TEST
 
@@ -315,10 +322,7 @@ START_TEST(test_constraints_missed)
 	c = (struct kcom_dma_constraints){ .max_addr = ~(kcom_phys_t)0 };
 	ck_assert_int_eq(kcom_dmabuf_create(0, 8 * PAGE, &c, &io), KCOM_OK);
 	ck_assert_uint_eq(kcom_bufio_release(io), 0);
-	ck_assert_uint_eq(testenv_pinned(pins, 4), 0);
-	ck_assert_uint_eq(testenv_allocs(), testenv_frees());
-	ck_assert_int_eq(testenv_bytes_outstanding(), 0);
-	testenv_uninstall();
+	assert_all_released();
 }
 END_TEST
 
@@ -346,11 +350,7 @@ static int contiguous_attempt(size_t len, int hide_pages)
 		assert_sane(io);
 		ck_assert_uint_eq(kcom_bufio_release(io), 0);
 	}
-	struct testenv_range pins[4];
-	ck_assert_uint_eq(testenv_pinned(pins, 4), 0);
-	ck_assert_uint_eq(testenv_allocs(), testenv_frees());
-	ck_assert_int_eq(testenv_bytes_outstanding(), 0);
-	testenv_uninstall();
+	assert_all_released();
 	return err == KCOM_OK;
 }
 
@@ -457,10 +457,7 @@ START_TEST(test_constraints_each_error)
 	                 KCOM_E_UNREACHABLE);
 	assert_sane(io);
 	ck_assert_uint_eq(kcom_bufio_release(io), 0);
-	ck_assert_uint_eq(testenv_pinned(pins, 4), 0);
-	ck_assert_uint_eq(testenv_allocs(), testenv_frees());
-	ck_assert_int_eq(testenv_bytes_outstanding(), 0);
-	testenv_uninstall();
+	assert_all_released();
 }
 END_TEST
 
@@ -710,11 +707,7 @@ START_TEST(test_bounce_membuf)
 	ck_assert_mem_eq(got, want, n);
 	ck_assert_uint_eq(contract_refs(io), 1);
 	ck_assert_uint_eq(kcom_bufio_release(io), 0);
-	struct testenv_range pins[4];
-	ck_assert_uint_eq(testenv_pinned(pins, 4), 0);
-	ck_assert_uint_eq(testenv_allocs(), testenv_frees());
-	ck_assert_int_eq(testenv_bytes_outstanding(), 0);
-	testenv_uninstall();
+	assert_all_released();
 	free(want);
 	free(got);
 }
@@ -760,11 +753,7 @@ START_TEST(test_bounce_read_fails)
 	ck_assert_int_eq(kcom_dma_bounce_acquire(&b, io, 0, 2 * PAGE, KCOM_DMA_TO_DEVICE, NULL, NULL, segs, 4),
 	                 KCOM_E_FAIL);
 	ck_assert_int_eq(kcom_dma_bounce_direct(&b), 0);
-	struct testenv_range pins[4];
-	ck_assert_uint_eq(testenv_pinned(pins, 4), 0);
-	ck_assert_uint_eq(testenv_allocs(), testenv_frees());
-	ck_assert_int_eq(testenv_bytes_outstanding(), 0);
-	testenv_uninstall();
+	assert_all_released();
 	ck_assert_uint_eq(kcom_bufio_release(io), 1); /* no reference kept */
 	ck_assert_uint_eq(kcom_absio_release(plain), 0);
 }

@@ -120,22 +120,41 @@ START_TEST(test_lock)
 }
 END_TEST
 
+/* Where stderr goes while a test listens to it. */
+struct stderr_capture {
+	char path[32];
+	int fd, saved;
+};
+
+static void capture_stderr(struct stderr_capture *c)
+{
+	strcpy(c->path, "/tmp/kcom-log-XXXXXX");
+	c->fd = mkstemp(c->path);
+	ck_assert_int_ge(c->fd, 0);
+	fflush(stderr);
+	c->saved = dup(2);
+	dup2(c->fd, 2);
+}
+
+/* Puts stderr back and returns (in buf) what was written to it meanwhile. */
+static void captured_stderr(struct stderr_capture *c, char *buf, size_t len)
+{
+	fflush(stderr);
+	dup2(c->saved, 2);
+	close(c->saved);
+	memset(buf, 0, len);
+	ck_assert_int_gt(pread(c->fd, buf, len - 1, 0), 0);
+	close(c->fd);
+	unlink(c->path);
+}
+
 START_TEST(test_log_to_stderr)
 {
-	char path[] = "/tmp/kcom-log-XXXXXX";
-	int fd = mkstemp(path);
-	ck_assert_int_ge(fd, 0);
-	fflush(stderr);
-	int saved = dup(2);
-	dup2(fd, 2);
+	struct stderr_capture c;
+	char buf[128];
+	capture_stderr(&c);
 	kcom_log(KCOM_LOG_WARN, "something odd");
-	fflush(stderr);
-	dup2(saved, 2);
-	close(saved);
-	char buf[128] = { 0 };
-	ck_assert_int_gt(pread(fd, buf, sizeof(buf) - 1, 0), 0);
-	close(fd);
-	unlink(path);
+	captured_stderr(&c, buf, sizeof(buf));
 	ck_assert_str_eq(buf, "kcom: warn: something odd\n");
 }
 END_TEST
@@ -253,21 +272,12 @@ END_TEST
 
 START_TEST(test_log_unknown_level)
 {
-	char path[] = "/tmp/kcom-log-XXXXXX";
-	int fd = mkstemp(path);
-	ck_assert_int_ge(fd, 0);
-	fflush(stderr);
-	int saved = dup(2);
-	dup2(fd, 2);
+	struct stderr_capture c;
+	char buf[128];
+	capture_stderr(&c);
 	kcom_log((enum kcom_log_level)9, "from nowhere");
 	kcom_log(KCOM_LOG_ERROR, NULL); /* dropped */
-	fflush(stderr);
-	dup2(saved, 2);
-	close(saved);
-	char buf[128] = { 0 };
-	ck_assert_int_gt(pread(fd, buf, sizeof(buf) - 1, 0), 0);
-	close(fd);
-	unlink(path);
+	captured_stderr(&c, buf, sizeof(buf));
 	ck_assert_str_eq(buf, "kcom: log: from nowhere\n");
 }
 END_TEST

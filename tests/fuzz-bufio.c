@@ -125,6 +125,20 @@ static kcom_error_t range_err(size_t off, size_t n, size_t size)
 enum { OP_READ, OP_WRITE, OP_SETSIZE, OP_COPY, OP_MAP, OP_MAP_VEC, OP_VIEW, OP_RANGE_SELF, OP_RANGE_OTHER,
        OP_DUPLICATE, OP_QUERY, OP_RELEASE_OTHER, OP_WRITE_OTHER, OP_PREPEND, OP_APPEND, OP_SPLIT, OP_TRIM, NOPS };
 
+/*
+ * A new second object `fresh` holding bytes [off, off + n) of `m`: it replaces `other` (dropped)
+ * and its model `o`.  Returns the new second object.
+ */
+static kcom_bufio_t *adopt_other(kcom_bufio_t *other, kcom_bufio_t *fresh, struct model *o, const struct model *m,
+                                 size_t off, size_t n)
+{
+	if (other != NULL)
+		kcom_bufio_release(other);
+	memcpy(o->bytes, m->bytes + off, n);
+	o->size = n;
+	return fresh;
+}
+
 static void run_row(const uint8_t *data, size_t size)
 {
 	const struct contract_impl *impl = &contract_impls[row];
@@ -197,13 +211,8 @@ static void run_row(const uint8_t *data, size_t size)
 			err = kcom_bufio_copy(io, (kcom_off_t)off, n, &c);
 			exp = !(impl->caps & CAP_COPIES) ? KCOM_E_NOTIMPL : range_err(off, n, m.size);
 			CHECK(err == exp, "copy said %s, model %s", kcom_strerror(err), kcom_strerror(exp));
-			if (err == KCOM_OK) {
-				if (other != NULL)
-					kcom_bufio_release(other);
-				other = c;
-				memcpy(o.bytes, m.bytes + off, n);
-				o.size = n;
-			}
+			if (err == KCOM_OK)
+				other = adopt_other(other, c, &o, &m, off, n);
 			break;
 		}
 		case OP_MAP: {
@@ -301,13 +310,8 @@ static void run_row(const uint8_t *data, size_t size)
 			err = kcom_bufio_duplicate(kcom_bufio_absio(io), (kcom_off_t)off, n, &d);
 			exp = range_err(off, n, m.size);
 			CHECK(err == exp, "duplicate said %s, model %s", kcom_strerror(err), kcom_strerror(exp));
-			if (err == KCOM_OK) {
-				if (other != NULL)
-					kcom_bufio_release(other);
-				other = d;
-				memcpy(o.bytes, m.bytes + off, n);
-				o.size = n;
-			}
+			if (err == KCOM_OK)
+				other = adopt_other(other, d, &o, &m, off, n);
 			break;
 		}
 		case OP_QUERY: {
