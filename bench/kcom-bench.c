@@ -158,6 +158,15 @@ static void bench_check(kcom_error_t err, const char *what)
 	}
 }
 
+/* The same for a call outside kcom: stops the program when `bad`. */
+static void bench_check_peer(int bad, const char *what)
+{
+	if (bad) {
+		fprintf(stderr, "kcom-bench: %s failed\n", what);
+		exit(1);
+	}
+}
+
 /*
  * Stops the run when a loop saw a failure or a short transfer.  Loops keep the last failure
  * and OR the differences from the asked length, rather than branching out on every call.
@@ -878,10 +887,7 @@ static double dma_pagemap_per_page(const void *vctx)
 	}
 	double t = bench_now() - t0;
 	bench_sink = (uintptr_t)acc;
-	if (bad) {
-		fprintf(stderr, "kcom-bench: reading /proc/self/pagemap failed\n");
-		exit(1);
-	}
+	bench_check_peer(bad, "reading /proc/self/pagemap");
 	return t;
 }
 
@@ -1242,10 +1248,7 @@ static double mc_side_rand_evbuffer(const void *vctx)
 		BENCH_USE(bench_small_dst);
 	}
 	double t = bench_now() - t0;
-	if (bad) {
-		fprintf(stderr, "kcom-bench: evbuffer read failed\n");
-		exit(1);
-	}
+	bench_check_peer(bad, "evbuffer read");
 	return t;
 }
 
@@ -1262,10 +1265,7 @@ static double mc_side_copy_evbuffer(const void *vctx)
 			evbuffer_free(out);
 	}
 	double t = bench_now() - t0;
-	if (bad) {
-		fprintf(stderr, "kcom-bench: evbuffer reference copy failed\n");
-		exit(1);
-	}
+	bench_check_peer(bad, "evbuffer reference copy");
 	return t;
 }
 #endif
