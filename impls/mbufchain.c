@@ -1466,9 +1466,10 @@ static kcom_error_t mc_sanity(struct kcom_impl *impl, char *why, size_t len)
 
 /* ---- absio ---- */
 
-static kcom_error_t mc_read(kcom_bufio_t *io, void *buf, kcom_off_t off, size_t n, size_t *out_actual)
+/* Everything but mc_read's fast path: checks, short reads, spans, seeks without the index. */
+static __attribute__((noinline)) kcom_error_t mc_read_slow(struct mbufchain *mc, void *buf, kcom_off_t off, size_t n,
+                                                         size_t *out_actual)
 {
-	struct mbufchain *mc = impl_from_bufio(io);
 	kcom_error_t err = kcom_absio_check_io_(buf, off, n, out_actual);
 	if (err != KCOM_OK)
 		return kcom_absio_check_done_(err);
@@ -1482,6 +1483,25 @@ static kcom_error_t mc_read(kcom_bufio_t *io, void *buf, kcom_off_t off, size_t 
 		tree_copyout(mc->root, (size_t)off, len, buf);
 	*out_actual = len;
 	return KCOM_OK;
+}
+
+static kcom_error_t mc_read(kcom_bufio_t *io, void *buf, kcom_off_t off, size_t n, size_t *out_actual)
+{
+	struct mbufchain *mc = impl_from_bufio(io);
+	/*
+	 * As membuf's: the common small read, wholly inside one segment the index knows, as a leaf
+	 * (one load for the segment, then the bytes).  Anything else takes the slow path.
+	 */
+	const struct mc_index *ix = __atomic_load_n(&mc->index, __ATOMIC_ACQUIRE);
+	if (__builtin_expect(n <= 64 && ix != NULL && kcom_absio_io_inside_(buf, off, n, out_actual, mc->size), 1)) {
+		const struct mc_fast *f = &ix->fast[(size_t)off >> ix->shift];
+		if (__builtin_expect((size_t)off < f->end && n <= f->end - (size_t)off, 1)) {
+			kcom_copy_small_(buf, (const unsigned char *)(f->base + (size_t)off), n);
+			*out_actual = n;
+			return KCOM_OK;
+		}
+	}
+	return mc_read_slow(mc, buf, off, n, out_actual);
 }
 
 static kcom_error_t mc_write(kcom_bufio_t *io, const void *buf, kcom_off_t off, size_t n, size_t *out_actual)

@@ -760,6 +760,50 @@ START_TEST(test_seek_index_uneven_segments)
 }
 END_TEST
 
+/*
+ * Small reads (the fast path of mc_read) once the index is built: every length up to 64 at
+ * every offset around segment boundaries, at the end, and bad arguments, which change nothing.
+ */
+START_TEST(test_seek_index_small_reads)
+{
+	enum { SIZE = 40000 };
+	static uint8_t model[SIZE];
+	kcom_bufio_t *io = pattern_chain(SIZE, 512, 300); /* boundaries at 300, 512, 812, 1024, ... */
+	for (size_t i = 0; i < SIZE; i++)
+		model[i] = contract_pattern(i);
+	ck_assert_uint_eq(read_all_ways(io, model, SIZE), 1);
+	unsigned long allocs = testenv_allocs();
+	static const size_t around[] = { 0, 300, 512, 812, 1024, 20480, SIZE - 64 };
+	uint8_t buf[80];
+	size_t got;
+	for (size_t a = 0; a < sizeof(around) / sizeof(around[0]); a++)
+		for (size_t off = around[a] > 64 ? around[a] - 64 : 0; off < around[a] + 64 && off < SIZE; off++)
+			for (size_t n = 1; n <= 65; n++) {
+				memset(buf, 0xee, sizeof(buf));
+				ck_assert_int_eq(kcom_bufio_read(io, buf, (kcom_off_t)off, n, &got), KCOM_OK);
+				ck_assert_uint_eq(got, MIN(n, SIZE - off));
+				ck_assert_mem_eq(buf, model + off, got);
+				ck_assert_uint_eq(buf[got], 0xee); /* nothing past what it says it read */
+			}
+	ck_assert_uint_eq(testenv_allocs(), allocs); /* reads through the index allocate nothing */
+
+	/* At and past the end: nothing read; bad arguments: an error, and the bytes unchanged. */
+	got = 7;
+	ck_assert_int_eq(kcom_bufio_read(io, buf, SIZE, 8, &got), KCOM_OK);
+	ck_assert_uint_eq(got, 0);
+	ck_assert_int_eq(kcom_bufio_read(io, buf, SIZE + 100, 8, &got), KCOM_OK);
+	ck_assert_uint_eq(got, 0);
+	ck_assert_int_eq(kcom_bufio_read(io, NULL, 0, 8, &got), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_bufio_read(io, buf, 0, 8, NULL), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_bufio_read(io, buf, -8, 8, &got), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_bufio_read(io, buf, KCOM_OFF_MAX - 4, 8, &got), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_bufio_read(io, buf, 100, 0, &got), KCOM_OK);
+	ck_assert_uint_eq(got, 0);
+	ck_assert_uint_eq(read_all_ways(io, model, SIZE), 0);
+	ck_assert_uint_eq(kcom_bufio_release(io), 0);
+}
+END_TEST
+
 /* A failed index allocation costs nothing but speed: the reads go on, the build comes later. */
 START_TEST(test_seek_index_allocfail)
 {
@@ -1139,6 +1183,7 @@ Suite *mbufchain_suite(void)
 	tcase_add_test(tc, test_seek_index_follows_changes);
 	tcase_add_test(tc, test_seek_index_writes_respect_sharing);
 	tcase_add_test(tc, test_seek_index_uneven_segments);
+	tcase_add_test(tc, test_seek_index_small_reads);
 	tcase_add_test(tc, test_seek_index_allocfail);
 	suite_add_tcase(s, tc);
 
