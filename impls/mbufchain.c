@@ -818,12 +818,22 @@ static __attribute__((noinline)) void index_copyout_span(const struct mc_index *
 	}
 }
 
-/* The same; the common case, inside the segment that holds its bucket's first byte, inline. */
-static inline void index_copyout(const struct mc_index *ix, size_t off, size_t n, unsigned char *dst)
+/*
+ * The bytes [off, off + n) (off inside the chain) when they lie in the segment that holds their
+ * bucket's first byte, the common case: one load; NULL when they do not.
+ */
+static inline const unsigned char *index_direct(const struct mc_index *ix, size_t off, size_t n)
 {
 	const struct mc_fast *f = &ix->fast[off >> ix->shift]; /* its segment starts at or before off */
-	if (off < f->end && n <= f->end - off)
-		kcom_memcpy(dst, (const unsigned char *)(f->base + off), n);
+	return off < f->end && n <= f->end - off ? (const unsigned char *)(f->base + off) : NULL;
+}
+
+/* The same as index_copyout_span, the common case inline. */
+static inline void index_copyout(const struct mc_index *ix, size_t off, size_t n, unsigned char *dst)
+{
+	const unsigned char *p = index_direct(ix, off, n);
+	if (p != NULL)
+		kcom_memcpy(dst, p, n);
 	else
 		index_copyout_span(ix, off, n, dst);
 }
@@ -1494,9 +1504,9 @@ static kcom_error_t mc_read(kcom_bufio_t *io, void *buf, kcom_off_t off, size_t 
 	 */
 	const struct mc_index *ix = __atomic_load_n(&mc->index, __ATOMIC_ACQUIRE);
 	if (__builtin_expect(n <= 64 && ix != NULL && kcom_absio_io_inside_(buf, off, n, out_actual, mc->size), 1)) {
-		const struct mc_fast *f = &ix->fast[(size_t)off >> ix->shift];
-		if (__builtin_expect((size_t)off < f->end && n <= f->end - (size_t)off, 1)) {
-			kcom_copy_small_(buf, (const unsigned char *)(f->base + (size_t)off), n);
+		const unsigned char *p = index_direct(ix, (size_t)off, n);
+		if (__builtin_expect(p != NULL, 1)) {
+			kcom_copy_small_(buf, p, n);
 			*out_actual = n;
 			return KCOM_OK;
 		}
