@@ -771,7 +771,7 @@ START_TEST(test_seek_index_small_reads)
 	kcom_bufio_t *io = pattern_chain(SIZE, 512, 300); /* boundaries at 300, 512, 812, 1024, ... */
 	for (size_t i = 0; i < SIZE; i++)
 		model[i] = contract_pattern(i);
-	ck_assert_uint_eq(read_all_ways(io, model, SIZE), 1);
+	ck_assert_uint_eq(read_all_ways(io, model, SIZE), 1); /* the index is built: the fast path is live */
 	unsigned long allocs = testenv_allocs();
 	static const size_t around[] = { 0, 300, 512, 812, 1024, 20480, SIZE - 64 };
 	uint8_t buf[80];
@@ -799,7 +799,7 @@ START_TEST(test_seek_index_small_reads)
 	ck_assert_int_eq(kcom_bufio_read(io, buf, KCOM_OFF_MAX - 4, 8, &got), KCOM_E_INVALIDARG);
 	ck_assert_int_eq(kcom_bufio_read(io, buf, 100, 0, &got), KCOM_OK);
 	ck_assert_uint_eq(got, 0);
-	ck_assert_uint_eq(read_all_ways(io, model, SIZE), 0);
+	ck_assert_uint_eq(read_all_ways(io, model, SIZE), 0); /* bytes as they were, index kept */
 	ck_assert_uint_eq(kcom_bufio_release(io), 0);
 }
 END_TEST
