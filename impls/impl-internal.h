@@ -254,10 +254,41 @@ struct kcom_store {
 	int outside;         /* data is not ours: never freed with the header */
 	kcom_phys_t phys;    /* physical address of data[0] when the bytes are pinned and physically
 	                        contiguous (a DMA-backed pool's page); 0: none */
+	struct kcom_slab *slab; /* carved (kcom_carve_()): the header lives in this slab, and the last
+	                           reference drops one of the slab's; NULL: not carved */
 };
 
 /* A new owned store of `cap` bytes (contents undefined), one reference; NULL on failure. */
 struct kcom_store *kcom_store_new_(size_t cap);
+
+/*
+ * A carver hands out owned stores of one size (clusters) cut in order from slabs: runs of
+ * clusters in one allocation, page-aligned when the cluster is a multiple of a page, as a
+ * kernel's page allocator or Linux's page_frag hands out runs of pages.  Clusters taken one
+ * after another are adjacent in memory, which is what the hardware's sequential prefetch and
+ * the TLB want (doc/semantics.md, mbufchain: a 4 KiB cluster that is a malloc block of its own
+ * costs sequential copies 10% on the development machine).
+ * - Slabs double from one cluster to KCOM_SLAB_MAX, so an object never holds more unused
+ *   clusters than it has taken, nor more than KCOM_SLAB_MAX - 1.  A slab that cannot be had
+ *   fails that call; the next one asks for a slab of one cluster and doubles from there.
+ * - A slab's memory goes back when its last cluster is released and its carver has moved to
+ *   another slab or finished: one cluster kept alive keeps its whole slab.
+ * - A carver has one owner at a time (the object whose mutations use it); its clusters may be
+ *   held and released in any thread.
+ * - Zero-initialized is an empty carver.
+ */
+struct kcom_carver {
+	struct kcom_slab *slab; /* the slab being cut, holding one of its references; NULL: none */
+	size_t next;            /* clusters in the next slab (0: 1) */
+};
+
+/* Clusters in the largest slab: 64 KiB of 4 KiB clusters (Homa's bpage, twice page_frag's 32 KiB). */
+#define KCOM_SLAB_MAX 16
+
+/* The next `cluster`-byte store (contents undefined), one reference; NULL when no memory. */
+struct kcom_store *kcom_carve_(struct kcom_carver *cv, size_t cluster);
+/* Drops the carver's slab; the carver is empty again. */
+void kcom_carver_fini_(struct kcom_carver *cv);
 /* A store over outside memory, one reference; NULL on failure (release is then not called). */
 struct kcom_store *kcom_store_wrap_(void *mem, size_t len, void (*release)(void *ctx, void *mem, size_t len),
                                     void *ctx);

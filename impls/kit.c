@@ -364,20 +364,26 @@ kcom_error_t kcom_impl_unwire_vec_none_(kcom_bufvec_t *vec, kcom_off_t off, size
 /* The header of an owned store is padded so its bytes start cache-aligned. */
 #define STORE_HDR ((sizeof(struct kcom_store) + KCOM_STORE_ALIGN - 1) & ~(size_t)(KCOM_STORE_ALIGN - 1))
 
+/* One reference to `cap` bytes at `data`, owned, not carved: what every kind of store starts from. */
+static void store_init(struct kcom_store *st, unsigned char *data, size_t cap)
+{
+	kcom_refcount_init(&st->refs, 1);
+	st->cap = cap;
+	st->data = data;
+	st->release = NULL;
+	st->ctx = NULL;
+	st->outside = 0;
+	st->phys = 0;
+	st->slab = NULL;
+}
+
 struct kcom_store *kcom_store_new_(size_t cap)
 {
 	if (cap > SIZE_MAX - STORE_HDR)
 		return NULL;
 	struct kcom_store *st = kcom_alloc(STORE_HDR + cap, KCOM_STORE_ALIGN);
-	if (st == NULL)
-		return NULL;
-	kcom_refcount_init(&st->refs, 1);
-	st->cap = cap;
-	st->data = (unsigned char *)st + STORE_HDR;
-	st->release = NULL;
-	st->ctx = NULL;
-	st->outside = 0;
-	st->phys = 0;
+	if (st != NULL)
+		store_init(st, (unsigned char *)st + STORE_HDR, cap);
 	return st;
 }
 
@@ -387,21 +393,22 @@ struct kcom_store *kcom_store_wrap_(void *mem, size_t len, void (*release)(void 
 	struct kcom_store *st = kcom_alloc(sizeof(*st), 0);
 	if (st == NULL)
 		return NULL;
-	kcom_refcount_init(&st->refs, 1);
-	st->cap = len;
-	st->data = mem;
+	store_init(st, mem, len);
 	st->release = release;
 	st->ctx = ctx;
 	st->outside = 1;
-	st->phys = 0;
 	return st;
 }
+
+static void slab_release(struct kcom_slab *sl);
 
 void kcom_store_release_(struct kcom_store *st)
 {
 	if (kcom_refcount_dec(&st->refs) != 0)
 		return;
-	if (st->outside) {
+	if (st->slab != NULL) {
+		slab_release(st->slab);
+	} else if (st->outside) {
 		if (st->release != NULL)
 			st->release(st->ctx, st->data, st->cap);
 		kcom_free(st, sizeof(*st), 0);
@@ -426,6 +433,107 @@ kcom_error_t kcom_store_move_(struct kcom_store **stp, size_t *base, size_t keep
 	/* Only now: another owner may be the last one, and it must not free what we copy from. */
 	kcom_store_release_(old);
 	return KCOM_OK;
+}
+
+/* ---- slabs: clusters cut in order from one allocation ---- */
+
+/*
+ * Under ASan, clusters stand apart by a poisoned gap, so an overrun from one into the next is
+ * still reported as it is between separate allocations.
+ */
+#ifdef __SANITIZE_ADDRESS__
+void __asan_poison_memory_region(void const volatile *addr, size_t size);
+void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
+#define SLAB_GAP 64
+#define SLAB_POISON(p, n) __asan_poison_memory_region((p), (n))
+#define SLAB_UNPOISON(p, n) __asan_unpoison_memory_region((p), (n))
+#else
+#define SLAB_GAP 0
+#define SLAB_POISON(p, n) ((void)(p), (void)(n))
+#define SLAB_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+/* The hosts' smallest page: a cluster that is a multiple of it gets page-aligned slabs. */
+#define SLAB_PAGE 4096
+
+struct kcom_slab {
+	kcom_refcount_t refs;   /* one per carved cluster still held, one for the carver */
+	size_t count;           /* clusters */
+	size_t used;            /* clusters carved; only the carver changes it */
+	size_t stride;          /* bytes from one cluster to the next */
+	size_t align;
+	unsigned char *data;    /* count * stride bytes */
+	struct kcom_store st[]; /* the clusters' headers */
+};
+
+static size_t slab_bytes(size_t count)
+{
+	return sizeof(struct kcom_slab) + count * sizeof(struct kcom_store);
+}
+
+/* A slab of `count` clusters with the carver's reference; NULL when no memory (or it cannot fit). */
+static struct kcom_slab *slab_new(size_t count, size_t cluster)
+{
+	size_t stride = cluster + SLAB_GAP;
+	if (stride < cluster || stride > SIZE_MAX / count)
+		return NULL;
+	struct kcom_slab *sl = kcom_alloc(slab_bytes(count), 0);
+	if (sl == NULL)
+		return NULL;
+	sl->align = cluster % SLAB_PAGE == 0 ? SLAB_PAGE : KCOM_STORE_ALIGN;
+	sl->data = kcom_alloc(count * stride, sl->align);
+	if (sl->data == NULL) {
+		kcom_free(sl, slab_bytes(count), 0);
+		return NULL;
+	}
+	kcom_refcount_init(&sl->refs, 1);
+	sl->count = count;
+	sl->used = 0;
+	sl->stride = stride;
+	for (size_t i = 0; SLAB_GAP != 0 && i < count; i++)
+		SLAB_POISON(sl->data + i * stride + cluster, SLAB_GAP);
+	return sl;
+}
+
+static void slab_release(struct kcom_slab *sl)
+{
+	if (kcom_refcount_dec(&sl->refs) != 0)
+		return;
+	SLAB_UNPOISON(sl->data, sl->count * sl->stride);
+	kcom_free(sl->data, sl->count * sl->stride, sl->align);
+	kcom_free(sl, slab_bytes(sl->count), 0);
+}
+
+struct kcom_store *kcom_carve_(struct kcom_carver *cv, size_t cluster)
+{
+	struct kcom_slab *sl = cv->slab;
+	KCOM_ASSERT(sl == NULL || sl->stride == cluster + SLAB_GAP);
+	if (sl == NULL || sl->used == sl->count) {
+		size_t count = cv->next != 0 ? cv->next : 1;
+		struct kcom_slab *fresh = slab_new(count, cluster);
+		if (fresh == NULL) {
+			cv->next = 1; /* the run may be what failed: the next call asks for one cluster */
+			return NULL;
+		}
+		if (sl != NULL)
+			slab_release(sl);
+		cv->slab = sl = fresh;
+		cv->next = KCOM_MIN(2 * fresh->count, (size_t)KCOM_SLAB_MAX);
+	}
+	struct kcom_store *st = &sl->st[sl->used];
+	store_init(st, sl->data + sl->used * sl->stride, cluster);
+	st->slab = sl;
+	sl->used++;
+	kcom_refcount_inc(&sl->refs);
+	return st;
+}
+
+void kcom_carver_fini_(struct kcom_carver *cv)
+{
+	if (cv->slab != NULL)
+		slab_release(cv->slab);
+	cv->slab = NULL;
+	cv->next = 0;
 }
 
 /* ---- physical maps ---- */

@@ -406,6 +406,88 @@ START_TEST(test_store)
 }
 END_TEST
 
+/* ---- the carver ---- */
+
+/*
+ * Clusters come in slabs of 1, 2, 4, ... KCOM_SLAB_MAX, each slab one run in memory (page-aligned
+ * for whole pages); a slab goes back with its last cluster after the carver moved on.
+ */
+START_TEST(test_carver)
+{
+	testenv_install();
+	enum { N = 1 + 2 + 4 + 8 + 16 + 16 + 5 };
+	static const size_t first[] = { 0, 1, 3, 7, 15, 31, 47 }; /* the first cluster of each slab */
+	struct kcom_carver cv = { NULL, 0 };
+	struct kcom_store *st[N];
+	for (size_t i = 0; i < N; i++) {
+		st[i] = kcom_carve_(&cv, 4096);
+		ck_assert_ptr_nonnull(st[i]);
+		ck_assert_uint_eq(st[i]->cap, 4096);
+		ck_assert(!st[i]->outside && !kcom_store_shared_(st[i]));
+		memset(st[i]->data, (int)i, 4096);
+	}
+	ck_assert_uint_eq(testenv_allocs(), 2 * 7); /* a header and a run per slab */
+	size_t stride = (size_t)(st[2]->data - st[1]->data);
+	ck_assert_uint_ge(stride, 4096);
+	ck_assert_uint_lt(stride, 8192); /* 4096, or 4096 and the gap ASan watches */
+	for (size_t s = 0; s < sizeof(first) / sizeof(first[0]); s++) {
+		size_t end = s + 1 < sizeof(first) / sizeof(first[0]) ? first[s + 1] : N;
+		ck_assert_uint_eq((uintptr_t)st[first[s]]->data % 4096, 0);
+		for (size_t i = first[s] + 1; i < end; i++)
+			ck_assert_ptr_eq(st[i]->data, st[i - 1]->data + stride);
+	}
+	for (size_t i = 0; i < N; i++) /* no cluster overlaps another */
+		ck_assert(st[i]->data[0] == (unsigned char)i && st[i]->data[4095] == (unsigned char)i);
+
+	/* One cluster held keeps its slab; the carver's slab lives until the carver finishes. */
+	kcom_store_hold_(st[20]);
+	for (size_t i = 0; i < N; i++)
+		kcom_store_release_(st[i]);
+	ck_assert_uint_eq(testenv_frees(), 2 * 5);
+	kcom_carver_fini_(&cv);
+	ck_assert_ptr_null(cv.slab);
+	ck_assert_uint_eq(testenv_frees(), 2 * 6);
+	ck_assert_uint_eq(st[20]->data[100], 20);
+	kcom_store_release_(st[20]);
+	ck_assert_uint_eq(testenv_allocs(), testenv_frees());
+	ck_assert_int_eq(testenv_bytes_outstanding(), 0);
+
+	/* A slab that cannot be had: NULL and nothing taken; the next call starts at one cluster. */
+	cv = (struct kcom_carver){ NULL, 8 };
+	for (unsigned long nth = 1; nth <= 2; nth++) {
+		testenv_fail_at(nth);
+		ck_assert_ptr_null(kcom_carve_(&cv, 4096));
+		ck_assert(testenv_failure_hit());
+		testenv_fail_at(0);
+		ck_assert_ptr_null(cv.slab);
+		ck_assert_int_eq(testenv_bytes_outstanding(), 0);
+		cv.next = 8;
+	}
+	testenv_fail_at(1);
+	ck_assert_ptr_null(kcom_carve_(&cv, 4096));
+	testenv_fail_at(0);
+	struct kcom_store *a = kcom_carve_(&cv, 4096), *b = kcom_carve_(&cv, 4096);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_ptr_ne(b->slab, a->slab); /* the first slab after the failure held one */
+	kcom_store_release_(a);
+	kcom_store_release_(b);
+	kcom_carver_fini_(&cv);
+	ck_assert_int_eq(testenv_bytes_outstanding(), 0);
+
+	/* A cluster of no whole pages: cache-line alignment. */
+	struct kcom_store *c = kcom_carve_(&cv, 100), *d = kcom_carve_(&cv, 100);
+	ck_assert_uint_eq((uintptr_t)c->data % KCOM_STORE_ALIGN, 0);
+	ck_assert_uint_eq(d->cap, 100);
+	kcom_store_release_(c);
+	kcom_store_release_(d);
+	kcom_carver_fini_(&cv);
+	ck_assert_uint_eq(testenv_allocs(), testenv_frees());
+	ck_assert_int_eq(testenv_bytes_outstanding(), 0);
+	testenv_uninstall();
+}
+END_TEST
+
 /* ---- small copies and the absio checks ---- */
 
 START_TEST(test_copy_small)
@@ -580,6 +662,7 @@ Suite *kit_suite(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("store");
 	tcase_add_test(tc, test_store);
+	tcase_add_test(tc, test_carver);
 	tcase_add_test(tc, test_copy_small);
 	tcase_add_test(tc, test_absio_checks);
 	suite_add_tcase(s, tc);
