@@ -876,6 +876,7 @@ struct mbufchain {
 	struct mc_index *index; /* NULL until built; reads load it with acquire */
 	size_t seeks;          /* reads through the tree since the segments changed */
 	size_t shares;         /* times the tree was shared (see mc_index's mine[]) */
+	struct kcom_carver carver; /* where its new clusters of `cluster` bytes come from */
 };
 
 static const struct kcom_bufio_ops mc_bufio_ops;
@@ -1038,12 +1039,15 @@ static void mc_segs_free(struct mc_segs *ss)
 /*
  * New private clusters holding the pieces' bytes in order, `chunk` bytes each (the last one
  * short, with the rest of its cluster free for appends; with `front`, the first one short and
- * its bytes at the end of a cluster with `room` free bytes before them, for prepends).  The
- * segments (each holding its store) are in *ss.  Fails with KCOM_E_OUTOFMEMORY, or with what a
- * PC_IO read said, having released everything.
+ * its bytes at the end of a cluster with `room` free bytes before them, for prepends).  Those
+ * of mc's cluster size are cut from mc's carver, so clusters written one after another lie
+ * one after another in memory; mc NULL (a caller that may not be mc's only thread): each its
+ * own allocation.  The segments (each holding its store) are in *ss.  Fails with
+ * KCOM_E_OUTOFMEMORY, or with what a PC_IO read said, having released everything (a carved
+ * cluster released goes back with its slab, not to the carver).
  */
-static kcom_error_t mc_clusters(const struct mc_piece *pc, size_t np, size_t chunk, int front, size_t room,
-                                struct mc_segs *ss)
+static kcom_error_t mc_clusters(struct mbufchain *mc, const struct mc_piece *pc, size_t np, size_t chunk, int front,
+                                size_t room, struct mc_segs *ss)
 {
 	size_t total = 0;
 	for (size_t i = 0; i < np; i++)
@@ -1073,7 +1077,7 @@ static kcom_error_t mc_clusters(const struct mc_piece *pc, size_t np, size_t chu
 		} else if (!front && i == nseg - 1) {
 			len = left;
 		}
-		struct kcom_store *st = kcom_store_new_(cap);
+		struct kcom_store *st = mc != NULL && cap == mc->cluster ? kcom_carve_(&mc->carver, cap) : kcom_store_new_(cap);
 		if (st == NULL) {
 			err = KCOM_E_OUTOFMEMORY;
 			break;
@@ -1204,7 +1208,7 @@ static kcom_error_t mc_privatize(struct mbufchain *mc, size_t a, size_t b, size_
 {
 	struct mc_piece pc = { .kind = PC_TREE, .tree = mc->root, .off = a, .len = b - a };
 	struct mc_segs ss;
-	kcom_error_t err = mc_clusters(&pc, 1, chunk, 0, 0, &ss);
+	kcom_error_t err = mc_clusters(mc, &pc, 1, chunk, 0, 0, &ss);
 	if (KCOM_FAILED(err))
 		return err;
 	return mc_replace(mc, a, b, &ss);
@@ -1361,7 +1365,7 @@ static kcom_error_t mc_put(struct mbufchain *mc, const void *buf, size_t off, si
 			{ .kind = buf != NULL ? PC_BUF : PC_ZERO, .buf = buf, .len = len },
 		};
 		struct mc_segs ss;
-		kcom_error_t err = mc_clusters(pc, 2, cs, 0, 0, &ss);
+		kcom_error_t err = mc_clusters(mc, pc, 2, cs, 0, 0, &ss);
 		if (KCOM_FAILED(err))
 			return err;
 		if (ss.n == 1) {
@@ -1395,7 +1399,7 @@ static kcom_error_t mc_put(struct mbufchain *mc, const void *buf, size_t off, si
 		{ .kind = PC_TREE, .tree = mc->root, .off = end, .len = end < b ? b - end : 0 },
 	};
 	struct mc_segs ss;
-	kcom_error_t err = mc_clusters(pc, 3, cs, 0, 0, &ss);
+	kcom_error_t err = mc_clusters(mc, pc, 3, cs, 0, 0, &ss);
 	if (KCOM_FAILED(err))
 		return err;
 	if (a == s0 && b == s0 + first->seg.len && ss.n == 1) {
@@ -1420,6 +1424,7 @@ static void mc_destroy(struct kcom_impl *impl)
 	struct mbufchain *mc = kcom_container_of(impl, struct mbufchain, impl);
 	node_release(mc->root);
 	index_free(mc->index);
+	kcom_carver_fini_(&mc->carver);
 	kcom_free(mc, sizeof(*mc), 0);
 }
 
@@ -1630,7 +1635,8 @@ static kcom_error_t mc_range_tree(struct mbufchain *mc, size_t off, size_t n, st
 	if (mc_held(mc)) {
 		struct mc_piece pc = { .kind = PC_TREE, .tree = mc->root, .off = off, .len = n };
 		struct mc_segs ss;
-		kcom_error_t err = mc_clusters(&pc, 1, mc->cluster, 0, 0, &ss);
+		/* Copies of one object may be taken in several threads at once: not from its carver. */
+		kcom_error_t err = mc_clusters(NULL, &pc, 1, mc->cluster, 0, 0, &ss);
 		if (KCOM_FAILED(err))
 			return err;
 		err = build(ss.v, ss.n, out);
@@ -1895,7 +1901,7 @@ static kcom_error_t mc_prepend(kcom_chain_t *ch, const void *buf, size_t n)
 	}
 	struct mc_piece pc = { .kind = buf != NULL ? PC_BUF : PC_ZERO, .buf = buf, .len = n };
 	struct mc_segs ss;
-	kcom_error_t err = mc_clusters(&pc, 1, mc->cluster, 1, mc->headroom, &ss);
+	kcom_error_t err = mc_clusters(mc, &pc, 1, mc->cluster, 1, mc->headroom, &ss);
 	if (KCOM_FAILED(err))
 		return err;
 	return mc_replace(mc, 0, 0, &ss);
@@ -1934,7 +1940,7 @@ static kcom_error_t mc_append(kcom_chain_t *ch, kcom_bufio_t *src, kcom_off_t of
 	} else {
 		struct mc_piece pc = { .kind = PC_IO, .io = src, .off = (size_t)off, .len = n };
 		struct mc_segs ss;
-		err = mc_clusters(&pc, 1, mc->cluster, 0, 0, &ss);
+		err = mc_clusters(mc, &pc, 1, mc->cluster, 0, 0, &ss);
 		if (KCOM_SUCCEEDED(err)) {
 			err = build(ss.v, ss.n, &add);
 			mc_segs_free(&ss);
@@ -2124,6 +2130,7 @@ static kcom_error_t mc_new(size_t cluster, struct mbufchain **out)
 	mc->index = NULL;
 	mc->seeks = 0;
 	mc->shares = 0;
+	mc->carver = (struct kcom_carver){ NULL, 0 };
 	*out = mc;
 	return KCOM_OK;
 }

@@ -355,6 +355,35 @@ START_TEST(test_append_in_place)
 }
 END_TEST
 
+/*
+ * Clusters written one after another lie one after another in memory: a chain built from 4 KiB
+ * appends is a few runs (slabs of 1, 2, 4, 8, then 16 clusters), not 256 separate blocks.
+ */
+START_TEST(test_appends_are_adjacent)
+{
+	enum { SIZE = 1u << 20, N = SIZE / 4096 };
+	kcom_bufio_t *io = pattern_chain(SIZE, 4096, 4096);
+	kcom_bufvec_t *vec;
+	ck_assert_int_eq(kcom_bufio_query(io, &kcom_bufvec_iid, (void **)&vec), KCOM_OK);
+	static struct kcom_iovec v[N];
+	size_t count = 0;
+	ck_assert_int_eq(kcom_bufvec_map_vec(vec, 0, SIZE, KCOM_MAP_READ, v, N, &count), KCOM_OK);
+	ck_assert_uint_eq(count, N);
+	ptrdiff_t stride = (unsigned char *)v[2].base - (unsigned char *)v[1].base; /* 4096, or more under ASan */
+	ck_assert_int_ge(stride, 4096);
+	ck_assert_int_lt(stride, 8192);
+	size_t runs = 1;
+	for (size_t i = 1; i < count; i++) {
+		ck_assert_uint_eq(v[i].len, 4096);
+		runs += (unsigned char *)v[i].base - (unsigned char *)v[i - 1].base != stride;
+	}
+	ck_assert_uint_eq(runs, 4 + 16); /* slabs of 1, 2, 4, 8; the other 241 clusters: 15 of 16, one of 1 */
+	ck_assert_int_eq(kcom_bufvec_unmap_vec(vec, 0, SIZE, KCOM_MAP_READ, v, count), KCOM_OK);
+	kcom_bufvec_release(vec);
+	ck_assert_uint_eq(kcom_bufio_release(io), 0);
+}
+END_TEST
+
 /* ---- the chain interface ---- */
 
 START_TEST(test_prepend_in_reserved_room)
@@ -1199,6 +1228,7 @@ Suite *mbufchain_suite(void)
 	tcase_add_test(tc, test_write_after_copy_cost);
 	tcase_add_test(tc, test_write_after_copy_allocfail);
 	tcase_add_test(tc, test_append_in_place);
+	tcase_add_test(tc, test_appends_are_adjacent);
 	tcase_add_test(tc, test_two_threads);
 	tcase_add_test(tc, test_seek_index_two_readers);
 	tcase_add_test(tc, test_random_model);
