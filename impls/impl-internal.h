@@ -267,7 +267,7 @@ struct kcom_store *kcom_store_new_(size_t cap);
  * kernel's page allocator or Linux's page_frag hands out runs of pages.  Clusters taken one
  * after another are adjacent in memory, which is what the hardware's sequential prefetch and
  * the TLB want (doc/semantics.md, mbufchain: a 4 KiB cluster that is a malloc block of its own
- * costs sequential copies 10% on the development machine).
+ * costs sequential copies about 10%, measured on an Intel VM).
  * - Slabs double from one cluster to KCOM_SLAB_MAX, so an object never holds more unused
  *   clusters than it has taken, nor more than KCOM_SLAB_MAX - 1.  A slab that cannot be had
  *   fails that call; the next one asks for a slab of one cluster and doubles from there.

@@ -1077,7 +1077,8 @@ static kcom_error_t mc_clusters(struct mbufchain *mc, const struct mc_piece *pc,
 		} else if (!front && i == nseg - 1) {
 			len = left;
 		}
-		struct kcom_store *st = mc != NULL && cap == mc->cluster ? kcom_carve_(&mc->carver, cap) : kcom_store_new_(cap);
+		struct kcom_store *st =
+		        mc != NULL && cap == mc->cluster ? kcom_carve_(&mc->carver, cap) : kcom_store_new_(cap);
 		if (st == NULL) {
 			err = KCOM_E_OUTOFMEMORY;
 			break;
