@@ -148,7 +148,8 @@ static kcom_error_t hosted_virt_to_phys_pages(void *ctx, const void *addr, size_
  * Whole pages from mmap.  Huge: MAP_HUGETLB when the administrator reserved huge pages (each
  * one physically contiguous), else an anonymous region aligned to 2 MiB and advised with
  * MADV_HUGEPAGE, which the kernel backs with transparent huge pages where it can (touching
- * the region faults them in).  Sizes round up to the unit, the same way in free_pages.
+ * the region faults them in).  KCOM_PAGES_NOW populates the mapping in the same call.  Sizes
+ * round up to the unit, the same way in free_pages.
  */
 #define HOSTED_HUGE ((size_t)2 << 20)
 
@@ -166,13 +167,14 @@ static void *hosted_alloc_pages(void *ctx, size_t size, unsigned flags)
 	size_t len = hosted_pages_len(size, flags);
 	if (len == 0)
 		return NULL;
+	int now = (flags & KCOM_PAGES_NOW) ? MAP_POPULATE : 0;
 	void *p;
 	if (!(flags & KCOM_PAGES_HUGE)) {
-		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | now, -1, 0);
 		return p == MAP_FAILED ? NULL : p;
 	}
 #ifdef MAP_HUGETLB
-	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | now, -1, 0);
 	if (p != MAP_FAILED)
 		return p;
 #endif
@@ -190,6 +192,10 @@ static void *hosted_alloc_pages(void *ctx, size_t size, unsigned flags)
 		munmap((char *)at + len, HOSTED_HUGE - head);
 #ifdef MADV_HUGEPAGE
 	(void)madvise((void *)at, len, MADV_HUGEPAGE);
+#endif
+#ifdef MADV_POPULATE_WRITE
+	if (now != 0)
+		(void)madvise((void *)at, len, MADV_POPULATE_WRITE); /* Linux 5.14; else faults as touched */
 #endif
 	return (void *)at;
 }

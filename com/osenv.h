@@ -126,8 +126,8 @@ struct kcom_osenv {
 	 * @brief Allocates @p size bytes of whole pages (page-aligned, zeroed); with
 	 *        ::KCOM_PAGES_HUGE, backed by huge pages where the host has them, so that each
 	 *        huge page is one physically contiguous run (hosted: `MAP_HUGETLB`, else a region
-	 *        aligned to 2 MiB and advised for transparent huge pages).  NULL: the host offers
-	 *        nothing beyond alloc.
+	 *        aligned to 2 MiB and advised for transparent huge pages); with ::KCOM_PAGES_NOW,
+	 *        backed at once.  NULL: the host offers nothing beyond alloc.
 	 * @return the memory, or NULL when it cannot.
 	 */
 	void *(*alloc_pages)(void *ctx, size_t size, unsigned flags);
@@ -137,6 +137,12 @@ struct kcom_osenv {
 
 /** @brief kcom_osenv::alloc_pages flag: back the pages with huge pages where the host can. */
 #define KCOM_PAGES_HUGE 0x1u
+/**
+ * @brief kcom_osenv::alloc_pages flag: the caller is about to write the pages, so back them
+ *        all now, in one call, rather than with one fault a page (hosted: `MAP_POPULATE`).  A
+ *        host whose pages are always present ignores it.
+ */
+#define KCOM_PAGES_NOW 0x2u
 
 /**
  * @brief Installs the host's hooks.
@@ -255,7 +261,7 @@ void kcom_dma_free(void *ptr, size_t size);
 /**
  * @brief Allocates whole pages through the osenv's alloc_pages hook.
  * @param size bytes (the host rounds up to its pages, or its huge pages)
- * @param flags ::KCOM_PAGES_HUGE or 0
+ * @param flags ::KCOM_PAGES_HUGE, ::KCOM_PAGES_NOW, both or 0
  * @return the memory (page-aligned, zeroed), or NULL when the host has no such hook or no
  *         memory; the caller then falls back to kcom_alloc().
  */

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -168,6 +169,19 @@ START_TEST(test_pages)
 	ck_assert_uint_eq((uintptr_t)p % (uintptr_t)page, 0);
 	memset(p, 0xa5, (size_t)page); /* the size rounded up to a whole page */
 	kcom_free_pages(p, 1, 0);
+
+	/* Asked for now, every page is there before it is touched; otherwise none is. */
+	const size_t n = 16;
+	unsigned char there[16];
+	for (int now = 0; now <= 1; now++) {
+		p = kcom_alloc_pages(n * (size_t)page, now ? KCOM_PAGES_NOW : 0);
+		ck_assert_ptr_nonnull(p);
+		ck_assert_int_eq(mincore(p, n * (size_t)page, there), 0);
+		for (size_t i = 0; i < n; i++)
+			ck_assert_int_eq(there[i] & 1, now);
+		ck_assert(p[0] == 0 && p[n * (size_t)page - 1] == 0); /* zeroed all the same */
+		kcom_free_pages(p, n * (size_t)page, now ? KCOM_PAGES_NOW : 0);
+	}
 
 	const size_t huge = (size_t)2 << 20;
 	p = kcom_alloc_pages(huge + 1, KCOM_PAGES_HUGE);

@@ -6,7 +6,7 @@
 static const struct kcom_osenv *testenv_base;
 static unsigned long testenv_nallocs, testenv_nfrees, testenv_countdown;
 static int testenv_hit;
-static long long testenv_bytes;
+static long long testenv_bytes, testenv_page_bytes;
 
 static void *testenv_alloc(void *ctx, size_t size, size_t align)
 {
@@ -134,12 +134,17 @@ static uintptr_t testenv_thread_self(void *ctx)
 static void *testenv_alloc_pages(void *ctx, size_t size, unsigned flags)
 {
 	(void)ctx;
-	return testenv_base->alloc_pages(testenv_base->ctx, size, flags);
+	void *p = testenv_base->alloc_pages(testenv_base->ctx, size, flags);
+	if (p != NULL)
+		__atomic_add_fetch(&testenv_page_bytes, (long long)size, __ATOMIC_RELAXED);
+	return p;
 }
 
 static void testenv_free_pages(void *ctx, void *ptr, size_t size, unsigned flags)
 {
 	(void)ctx;
+	if (ptr != NULL)
+		__atomic_sub_fetch(&testenv_page_bytes, (long long)size, __ATOMIC_RELAXED);
 	testenv_base->free_pages(testenv_base->ctx, ptr, size, flags);
 }
 
@@ -190,7 +195,7 @@ void testenv_install(void)
 	testenv_base = kcom_osenv_hosted();
 	testenv_nallocs = testenv_nfrees = testenv_countdown = 0;
 	testenv_hit = 0;
-	testenv_bytes = 0;
+	testenv_bytes = testenv_page_bytes = 0;
 	testenv_pin_countdown = testenv_npins = 0;
 	testenv_pin_hit = 0;
 	testenv_no_phys = 0;
@@ -237,6 +242,11 @@ unsigned long testenv_frees(void)
 long long testenv_bytes_outstanding(void)
 {
 	return __atomic_load_n(&testenv_bytes, __ATOMIC_RELAXED);
+}
+
+long long testenv_pages_outstanding(void)
+{
+	return __atomic_load_n(&testenv_page_bytes, __ATOMIC_RELAXED);
 }
 
 void testenv_fail_pin_at(unsigned long nth, kcom_error_t err)

@@ -24,6 +24,8 @@ unsigned long testenv_allocs(void);
 unsigned long testenv_frees(void);
 /* Bytes allocated minus bytes freed (sized free must give back exactly what was taken). */
 long long testenv_bytes_outstanding(void);
+/* The same for alloc_pages and free_pages, which the two counts above leave out. */
+long long testenv_pages_outstanding(void);
 
 /* The nth pin from now fails with `err` (1: the next one); 0 disarms. */
 void testenv_fail_pin_at(unsigned long nth, kcom_error_t err);
