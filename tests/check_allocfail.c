@@ -268,6 +268,7 @@ START_TEST(test_allocfail)
 		ck_assert_msg(testenv_allocs() == testenv_frees(), "%s at %lu: %lu allocations, %lu frees", c->name,
 		              nth, testenv_allocs(), testenv_frees());
 		ck_assert_int_eq(testenv_bytes_outstanding(), 0);
+		ck_assert_int_eq(testenv_pages_outstanding(), 0);
 		testenv_uninstall();
 		if (!hit)
 			break;
@@ -678,6 +679,7 @@ static struct sweep row_op_run(const struct contract_impl *row, const struct row
 		ck_assert_msg(testenv_allocs() == testenv_frees(), "%s/%s, %s %lu: %lu allocations, %lu frees", row->name,
 		              rop->name, fault->what, nth, testenv_allocs(), testenv_frees());
 		ck_assert_int_eq(testenv_bytes_outstanding(), 0);
+		ck_assert_int_eq(testenv_pages_outstanding(), 0);
 		struct testenv_range pinned[TESTENV_MAX_PINS];
 		ck_assert_msg(testenv_pinned(pinned, TESTENV_MAX_PINS) == 0, "%s/%s, %s %lu: a range still pinned",
 		              row->name, rop->name, fault->what, nth);

@@ -415,6 +415,7 @@ END_TEST
 START_TEST(test_carver)
 {
 	testenv_install();
+	testenv_hide_pages(1); /* every slab from the heap first: two allocations each */
 	enum { N = 1 + 2 + 4 + 8 + 16 + 16 + 5 };
 	static const size_t first[] = { 0, 1, 3, 7, 15, 31, 47 }; /* the first cluster of each slab */
 	struct kcom_carver cv = { NULL, 0 };
@@ -451,6 +452,30 @@ START_TEST(test_carver)
 	kcom_store_release_(st[20]);
 	ck_assert_uint_eq(testenv_allocs(), testenv_frees());
 	ck_assert_int_eq(testenv_bytes_outstanding(), 0);
+
+	/* With a page allocator, the runs of 16 whole pages come from it (when no ASan gap parts them). */
+	testenv_hide_pages(0);
+	unsigned long before = testenv_allocs();
+	for (size_t i = 0; i < 31; i++)
+		st[i] = kcom_carve_(&cv, 4096);
+	ck_assert_uint_eq(testenv_allocs() - before, 4 * 2 + (stride == 4096 ? 1 : 2));
+	ck_assert_int_eq(testenv_pages_outstanding(), stride == 4096 ? 16 * 4096 : 0);
+	ck_assert_uint_eq((uintptr_t)st[15]->data % 4096, 0);
+	for (size_t i = 0; i < 31; i++) {
+		ck_assert_ptr_nonnull(st[i]);
+		memset(st[i]->data, (int)i, 4096);
+	}
+	for (size_t i = 16; i < 31; i++)
+		ck_assert_ptr_eq(st[i]->data, st[i - 1]->data + stride);
+	for (size_t i = 0; i < 31; i++) {
+		ck_assert(st[i]->data[0] == (unsigned char)i && st[i]->data[4095] == (unsigned char)i);
+		kcom_store_release_(st[i]);
+	}
+	ck_assert_int_eq(testenv_pages_outstanding(), stride == 4096 ? 16 * 4096 : 0); /* the carver's */
+	kcom_carver_fini_(&cv);
+	ck_assert_uint_eq(testenv_allocs(), testenv_frees());
+	ck_assert_int_eq(testenv_bytes_outstanding(), 0);
+	ck_assert_int_eq(testenv_pages_outstanding(), 0);
 
 	/* A slab that cannot be had: NULL and nothing taken; the next call starts at one cluster. */
 	cv = (struct kcom_carver){ NULL, 8 };

@@ -34,6 +34,7 @@ static void teardown(void)
 {
 	ck_assert_uint_eq(testenv_allocs(), testenv_frees());
 	ck_assert_int_eq(testenv_bytes_outstanding(), 0);
+	ck_assert_int_eq(testenv_pages_outstanding(), 0);
 	testenv_uninstall();
 }
 
