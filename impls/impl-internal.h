@@ -271,6 +271,9 @@ struct kcom_store *kcom_store_new_(size_t cap);
  * - Slabs double from one cluster to KCOM_SLAB_MAX, so an object never holds more unused
  *   clusters than it has taken, nor more than KCOM_SLAB_MAX - 1.  A slab that cannot be had
  *   fails that call; the next one asks for a slab of one cluster and doubles from there.
+ * - A full slab of whole pages comes from the osenv's page allocator, backed at once
+ *   (KCOM_PAGES_NOW), where it has one; every other slab, and that one when the page
+ *   allocator says no, comes from the heap.
  * - A slab's memory goes back when its last cluster is released and its carver has moved to
  *   another slab or finished: one cluster kept alive keeps its whole slab.
  * - A carver has one owner at a time (the object whose mutations use it); its clusters may be
