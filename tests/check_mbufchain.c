@@ -379,8 +379,8 @@ START_TEST(test_appends_are_adjacent)
 		runs += (unsigned char *)v[i].base - (unsigned char *)v[i - 1].base != stride;
 	}
 	/*
-	 * At most a run a slab (1, 2, 4, 8, then 15 of 16 and one of 1); fewer where the heap puts
-	 * slabs side by side, as TSan's does.  Clusters allocated one by one would make 256.
+	 * At most a run a slab (1, 2, 4, 8, then 15 of 16 and one of 1); fewer where the allocator
+	 * puts slabs side by side, as TSan's heap does.  Clusters allocated one by one would make 256.
 	 */
 	ck_assert_uint_le(runs, 4 + 16);
 	ck_assert_int_eq(kcom_bufvec_unmap_vec(vec, 0, SIZE, KCOM_MAP_READ, v, count), KCOM_OK);
