@@ -530,6 +530,45 @@ START_TEST(test_copy_small)
 }
 END_TEST
 
+/*
+ * kcom_memcpy and its pieces path: lengths around the piece size and at distances inside and
+ * outside the 1..63-byte window within a page, every byte checked, and the bytes on either
+ * side of the destination untouched.  The pieces path is called directly too, so it runs on
+ * CPUs whose kcom_memcpy never takes it.
+ */
+START_TEST(test_copy_long)
+{
+	enum { MOST = 3 * 4096 + 100, ROOM = MOST + 2 * 4096 };
+	static const size_t lens[] = { 0, 1, 2047, 2048, 2049, 4096, 4097, 6144, MOST };
+	static const size_t dists[] = { 0, 1, 16, 31, 32, 63, 64, 65, 4080, 4095 };
+	unsigned char *src = malloc(ROOM), *dst = malloc(ROOM + 4096);
+	ck_assert_ptr_nonnull(src);
+	ck_assert_ptr_nonnull(dst);
+	for (size_t i = 0; i < ROOM; i++)
+		src[i] = (unsigned char)(i * 131 + (i >> 8) + 7);
+	/* A source at the start of a page of src's, and a destination at each distance from it. */
+	size_t s0 = (4096 - (uintptr_t)src % 4096) % 4096;
+	for (int way = 0; way < 2; way++)
+		for (size_t l = 0; l < sizeof(lens) / sizeof(lens[0]); l++)
+			for (size_t k = 0; k < sizeof(dists) / sizeof(dists[0]); k++) {
+				size_t n = lens[l];
+				size_t d0 = ((uintptr_t)src + s0 + dists[k] - (uintptr_t)dst) % 4096;
+				d0 = d0 != 0 ? d0 : 4096; /* room for the guard byte before it */
+				memset(dst, 0xee, ROOM + 4096);
+				if (way == 0)
+					kcom_memcpy(dst + d0, src + s0, n);
+				else
+					kcom_memcpy_pieces_(dst + d0, src + s0, n);
+				ck_assert_uint_eq(((uintptr_t)(dst + d0) - (uintptr_t)(src + s0)) % 4096, dists[k]);
+				ck_assert_mem_eq(dst + d0, src + s0, n);
+				ck_assert_uint_eq(dst[d0 - 1], 0xee);
+				ck_assert_uint_eq(dst[d0 + n], 0xee);
+			}
+	free(src);
+	free(dst);
+}
+END_TEST
+
 START_TEST(test_absio_checks)
 {
 	char b[4];
@@ -689,6 +728,7 @@ Suite *kit_suite(void)
 	tcase_add_test(tc, test_store);
 	tcase_add_test(tc, test_carver);
 	tcase_add_test(tc, test_copy_small);
+	tcase_add_test(tc, test_copy_long);
 	tcase_add_test(tc, test_absio_checks);
 	suite_add_tcase(s, tc);
 	return s;
