@@ -415,9 +415,17 @@ static void run_row(const uint8_t *data, size_t size)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *only = getenv("KCOM_FUZZ_ROW");
+	int ran = 0;
 	for (row = 0; row < (int)contract_nimpls; row++)
-		if (only == NULL || strcmp(only, contract_impls[row].name) == 0)
+		if (only == NULL || strcmp(only, contract_impls[row].name) == 0) {
 			run_row(data, size);
+			ran++;
+		}
+	if (ran == 0) {
+		/* A misspelt row would otherwise fuzz nothing and pass. */
+		fprintf(stderr, "fuzz: KCOM_FUZZ_ROW=%s names no row of the contract table\n", only);
+		abort();
+	}
 	return 0;
 }
 
