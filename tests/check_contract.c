@@ -895,6 +895,8 @@ Suite *contract_suite(void)
 	};
 	for (size_t t = 0; t < sizeof(tests) / sizeof(tests[0]); t++) {
 		TCase *tc = tcase_create(tests[t].name);
+		/* The tag lets a run leave the suite out (tests/check-others.test). */
+		tcase_set_tags(tc, "contract");
 		tcase_set_timeout(tc, 120);
 		tcase_add_loop_test(tc, tests[t].test, 0, (int)contract_nimpls);
 		suite_add_tcase(s, tc);
