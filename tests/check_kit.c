@@ -531,15 +531,15 @@ START_TEST(test_copy_small)
 END_TEST
 
 /*
- * kcom_memcpy and its pieces path: lengths around the piece size and at distances inside and
- * outside the 1..63-byte window within a page, every byte checked, and the bytes on either
- * side of the destination untouched.  The pieces path is called directly too, so it runs on
- * CPUs whose kcom_memcpy never takes it.
+ * kcom_memcpy and its block path: lengths around the block size and the long-copy threshold,
+ * at distances inside and outside the 1..63-byte window within a page, every byte checked, and
+ * the bytes on either side of the destination untouched.  The block path is called directly
+ * too, so it runs on CPUs whose kcom_memcpy never takes it.
  */
 START_TEST(test_copy_long)
 {
 	enum { MOST = 3 * 4096 + 100, ROOM = MOST + 2 * 4096 };
-	static const size_t lens[] = { 0, 1, 2047, 2048, 2049, 4096, 4097, 6144, MOST };
+	static const size_t lens[] = { 0, 1, 63, 64, 65, 127, 128, 129, 2047, 2048, 2049, 4096, 4097, 6144, MOST };
 	static const size_t dists[] = { 0, 1, 16, 31, 32, 63, 64, 65, 4080, 4095 };
 	unsigned char *src = malloc(ROOM), *dst = malloc(ROOM + 4096);
 	ck_assert_ptr_nonnull(src);
@@ -558,7 +558,7 @@ START_TEST(test_copy_long)
 				if (way == 0)
 					kcom_memcpy(dst + d0, src + s0, n);
 				else
-					kcom_memcpy_pieces_(dst + d0, src + s0, n);
+					kcom_memcpy_blocks_(dst + d0, src + s0, n);
 				ck_assert_uint_eq(((uintptr_t)(dst + d0) - (uintptr_t)(src + s0)) % 4096, dists[k]);
 				ck_assert_mem_eq(dst + d0, src + s0, n);
 				ck_assert_uint_eq(dst[d0 - 1], 0xee);
