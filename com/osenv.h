@@ -5,9 +5,10 @@
  * The core, absio, bufio and the implementations call nothing from the C library but
  * `string.h`-level functions; memory, pinning, physical addresses, locks, logging and panic all
  * come through the ::kcom_osenv installed with kcom_osenv_set().  A hosted build (libkcom on
- * Linux) starts with the default from kcom_osenv_hosted(): `posix_memalign`, `mlock`,
- * `/proc/self/pagemap`, pthread mutexes, stderr, abort.  A kernel installs its own table before
- * its first kcom call and never gets the hosted one.
+ * Linux) starts with the default from kcom_osenv_hosted(): `malloc` (`posix_memalign` for an
+ * alignment past `max_align_t`'s), `mlock`, `/proc/self/pagemap`, pthread mutexes, stderr,
+ * abort.  A kernel installs its own table before its first kcom call and never gets the hosted
+ * one.
  *
  * Install a table before creating objects, or wrap the current one (as the tests do to make
  * the Nth allocation fail): an object frees its memory through the table current at the time,
@@ -160,8 +161,8 @@ const struct kcom_osenv *kcom_osenv_set(const struct kcom_osenv *env);
 const struct kcom_osenv *kcom_osenv_get(void);
 
 /**
- * @brief The hosted default table: posix_memalign/free, mlock/munlock, /proc/self/pagemap,
- *        pthread mutexes, stderr, abort.
+ * @brief The hosted default table: malloc (posix_memalign past max_align_t)/free,
+ *        mlock/munlock, /proc/self/pagemap, pthread mutexes, stderr, abort.
  *
  * Defined only in hosted builds (libkcom); a freestanding core does not contain it.
  * virt_to_phys fails with KCOM_E_NOPHYS when the kernel hides frame numbers (it shows them to
