@@ -27,6 +27,7 @@ int kcom_copy_in_blocks_(void)
 
 /* 16 bytes that may sit anywhere and alias anything: a vector register, where there is one. */
 typedef unsigned char copy_v16 __attribute__((vector_size(16), aligned(1), may_alias));
+_Static_assert(KCOM_COPY_BLOCK_ == 4 * sizeof(copy_v16), "copy_block moves four vectors");
 
 /* One block: its four loads before its four stores (4-8% faster than load-store pairs on Zen 3). */
 static inline void copy_block(unsigned char *d, const unsigned char *s)

@@ -539,7 +539,9 @@ END_TEST
 START_TEST(test_copy_long)
 {
 	enum { MOST = 3 * 4096 + 100, ROOM = MOST + 2 * 4096 };
-	static const size_t lens[] = { 0, 1, 63, 64, 65, 127, 128, 129, 2047, 2048, 2049, 4096, 4097, 6144, MOST };
+	static const size_t lens[] = {
+		0, 1, 63, 64, 65, 127, 128, 129, 2047, 2048, 2049, 4096, 4097, 6144, MOST,
+	};
 	static const size_t dists[] = { 0, 1, 16, 31, 32, 63, 64, 65, 4080, 4095 };
 	unsigned char *src = malloc(ROOM), *dst = malloc(ROOM + 4096);
 	ck_assert_ptr_nonnull(src);
