@@ -1644,9 +1644,13 @@ static kcom_error_t mc_range_tree(struct mbufchain *mc, size_t off, size_t n, st
 		mc_segs_free(&ss);
 		return err;
 	}
-	struct mc_node *lo, *mid, *hi;
 	node_hold(mc->root);
 	mc_shared(mc);
+	if (off == 0 && n == mc_total(mc->root)) { /* the whole chain: its tree as it is */
+		*out = mc->root;
+		return KCOM_OK;
+	}
+	struct mc_node *lo, *mid, *hi;
 	kcom_error_t err = split(mc->root, off, &lo, &mid);
 	if (KCOM_FAILED(err))
 		return err;
