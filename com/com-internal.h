@@ -21,16 +21,24 @@
 #define kcom_memcmp(a, b, n) __builtin_memcmp((a), (b), (n))
 
 /*
- * kcom_memcpy is memcpy, except for one case on AMD's x86 CPUs: a copy longer than
- * KCOM_COPY_LONG_ whose destination lies 1 to 63 bytes past its source's place in a 4 KiB
- * page.  There `rep movsb`, which glibc's memcpy uses from about 2 KiB up (Debian 12's
- * glibc 2.36 included; glibc bug 30994), runs up to 15 times slower than at any other
- * distance, and a page-aligned cluster read into a buffer from malloc (16 bytes into its page)
- * is that case.  glibc's vector loop is no way out: at that distance it copies backward, which
- * from memory runs at about two thirds of the speed.  Such a copy goes forward in blocks of
- * KCOM_COPY_BLOCK_ bytes instead, which runs at memcpy's speed at a good distance.  The check
- * costs a subtraction and two compares; a constant-size copy of at most KCOM_COPY_LONG_ bytes
- * compiles to the builtin alone.
+ * kcom_memcpy is memcpy, except for two placements on AMD's x86 CPUs, both for copies longer
+ * than KCOM_COPY_LONG_, where `rep movsb` (which glibc's memcpy uses from about 2 KiB up,
+ * Debian 12's glibc 2.36 included) is slow on Zen 3:
+ * - the destination lies 1 to 63 bytes past the source's place in a 4 KiB page.  There
+ *   `rep movsb` runs up to 15 times slower than at any other distance (glibc bug 30994), and
+ *   a page-aligned cluster read into a buffer from malloc (16 bytes into its page) is that
+ *   case.  glibc's vector loop is no way out: at that distance it copies backward, which from
+ *   memory runs at about two thirds of the speed.
+ * - the distance is an odd multiple of 16 (dst - src = 16 mod 32) and the destination is
+ *   16-byte aligned: a buffer from malloc written into a page-aligned cluster, or read from or
+ *   written to a membuf.  There 4 KiB and longer copies with `rep movsb` ran up to 20% slower
+ *   than the blocks, in L1, L2, L3 and from memory.  At a multiple of 32 the two are
+ *   even in L2 and `rep movsb` is much faster in L1; where the blocks would split cache lines
+ *   they lose a third from L2.  Those copies stay with memcpy.
+ * Such a copy goes forward in blocks of KCOM_COPY_BLOCK_ bytes instead, which runs at
+ * memcpy's speed at a good distance.  The check costs a subtraction, a mask and a few
+ * compares; a constant-size copy of at most KCOM_COPY_LONG_ bytes compiles to the builtin
+ * alone.
  */
 #define KCOM_COPY_LONG_ ((size_t)2048)
 #define KCOM_COPY_BLOCK_ ((size_t)64)
@@ -41,6 +49,13 @@
 #define KCOM_COPY_ALIASING_ 0
 #endif
 
+/* Whether dst and src lie in one of the two placements above (on any CPU). */
+static inline int kcom_copy_placed_badly_(const void *dst, const void *src)
+{
+	uintptr_t e = ((uintptr_t)dst - (uintptr_t)src) & 4095u;
+	return e - 1u < 63u || ((e & 31u) == 16u && ((uintptr_t)dst & 15u) == 0);
+}
+
 /* Copies n bytes forward in blocks of KCOM_COPY_BLOCK_ (com/copy.c; any CPU, any n). */
 void kcom_memcpy_blocks_(void *dst, const void *src, size_t n);
 
@@ -50,8 +65,7 @@ int kcom_copy_in_blocks_(void);
 
 static inline void kcom_memcpy_(void *dst, const void *src, size_t n)
 {
-	if (n > KCOM_COPY_LONG_ && ((((uintptr_t)dst - (uintptr_t)src) & 4095u) - 1u) < 63u &&
-	    kcom_copy_in_blocks_())
+	if (n > KCOM_COPY_LONG_ && kcom_copy_placed_badly_(dst, src) && kcom_copy_in_blocks_())
 		kcom_memcpy_blocks_(dst, src, n);
 	else
 		__builtin_memcpy(dst, src, n);

@@ -532,9 +532,10 @@ END_TEST
 
 /*
  * kcom_memcpy and its block path: lengths around the block size and the long-copy threshold,
- * at distances inside and outside the 1..63-byte window within a page, every byte checked, and
- * the bytes on either side of the destination untouched.  The block path is called directly
- * too, so it runs on CPUs whose kcom_memcpy never takes it.
+ * at distances inside and outside its two placements (1..63 bytes; odd multiples of 16 from an
+ * aligned destination), every byte checked, and the bytes on either side of the destination
+ * untouched.  The block path is called directly too, so it runs on CPUs whose kcom_memcpy
+ * never takes it.
  */
 START_TEST(test_copy_long)
 {
@@ -542,7 +543,12 @@ START_TEST(test_copy_long)
 	static const size_t lens[] = {
 		0, 1, 63, 64, 65, 127, 128, 129, 2047, 2048, 2049, 4096, 4097, 6144, MOST,
 	};
-	static const size_t dists[] = { 0, 1, 16, 31, 32, 63, 64, 65, 4080, 4095 };
+	static const size_t dists[] = {
+		0, 1, 16, 31, 32, 63, 64, 65, 112, 128, 4032, 4033, 4048, 4064, 4080, 4095,
+	};
+	/* Whether each takes the blocks on AMD, from a page-aligned source (so dst & 15 == dist & 15). */
+	static const int bad[] = { 0, 1, 1, 1, 1, 1, 0, 0, 1, 0, 0, 0, 1, 0, 1, 0 };
+	_Static_assert(sizeof(bad) / sizeof(bad[0]) == sizeof(dists) / sizeof(dists[0]), "one answer a distance");
 	unsigned char *src = malloc(ROOM), *dst = malloc(ROOM + 4096);
 	ck_assert_ptr_nonnull(src);
 	ck_assert_ptr_nonnull(dst);
@@ -562,10 +568,15 @@ START_TEST(test_copy_long)
 				else
 					kcom_memcpy_blocks_(dst + d0, src + s0, n);
 				ck_assert_uint_eq(((uintptr_t)(dst + d0) - (uintptr_t)(src + s0)) % 4096, dists[k]);
+				ck_assert_int_eq(kcom_copy_placed_badly_(dst + d0, src + s0), bad[k]);
 				ck_assert_mem_eq(dst + d0, src + s0, n);
 				ck_assert_uint_eq(dst[d0 - 1], 0xee);
 				ck_assert_uint_eq(dst[d0 + n], 0xee);
 			}
+	/* An odd multiple of 16 apart but an unaligned destination: the blocks would split lines. */
+	ck_assert(!kcom_copy_placed_badly_(src + s0 + 8 + 112, src + s0 + 8));
+	ck_assert(!kcom_copy_placed_badly_(src + s0 + 4096 + 4, src + s0 + 20));
+	ck_assert(kcom_copy_placed_badly_(src + s0 + 4096 + 32, src + s0 + 48));
 	free(src);
 	free(dst);
 }
