@@ -6,7 +6,9 @@
  * counters only; allocation and the device's callbacks run outside it.  A device cannot go
  * while it has channels or a channel is being made (`pending`), so a callback never runs for a
  * device that is gone: a channel that goes is first taken off its thread's list, destroyed
- * outside the lock, and only then uncounted.
+ * outside the lock, and only then uncounted.  A device retired while it still has channels
+ * (SPDK's deferred unregister) stays in the table, refusing new channels, until the thread that
+ * uncounts its last one takes it out and calls its `gone` callback.
  *
  * Thread exit: the first channel a thread gets registers the osenv's thread-exit hook for the
  * thread's record; the hook destroys whatever the thread still holds and frees the record.
@@ -29,6 +31,7 @@ struct iodev {
 	size_t ctx_size;
 	uint32_t channels; /* live channels, including ones being destroyed */
 	uint32_t pending;  /* channels being made */
+	kcom_iodev_gone_fn gone; /* retired: called when the last channel has gone; NULL: not retired */
 };
 
 struct iothread {
@@ -93,15 +96,52 @@ static void channel_unlink(struct kcom_iochannel *ch)
 	}
 }
 
+/* Lock held: unlinks `d` from the table. */
+static void iodev_unlink(struct iodev *d)
+{
+	struct iodev **pp = &io.devs;
+	while (*pp != d)
+		pp = &(*pp)->next;
+	*pp = d->next;
+}
+
+/*
+ * Lock held: one channel of `d` went, or one being made was not.  A retired device left with
+ * none is unlinked and returned: the caller calls its `gone` and frees it, outside the lock.
+ */
+static struct iodev *iodev_uncount(struct iodev *d, int made)
+{
+	if (made)
+		d->channels--;
+	else
+		d->pending--;
+	if (d->gone == NULL || d->channels != 0 || d->pending != 0)
+		return NULL;
+	iodev_unlink(d);
+	return d;
+}
+
+/* Calls a retired device's `gone` and frees its record (lock not held). */
+static void iodev_finish(struct iodev *d)
+{
+	if (d == NULL)
+		return;
+	kcom_iodev_gone_fn gone = d->gone;
+	void *dev = d->dev;
+	kcom_free(d, sizeof(*d), 0);
+	gone(dev);
+}
+
 /* Destroys a channel already off its thread's list (lock not held), then uncounts it. */
 static void channel_destroy(struct kcom_iochannel *ch)
 {
 	struct iodev *d = ch->dev;
 	d->destroy(d->dev, ch->ctx);
-	kcom_spin_acquire_(&io.lock);
-	d->channels--;
-	kcom_spin_release_(&io.lock);
 	kcom_free(ch, ch->alloc, IOCHANNEL_ALIGN);
+	kcom_spin_acquire_(&io.lock);
+	struct iodev *done = iodev_uncount(d, 1);
+	kcom_spin_release_(&io.lock);
+	iodev_finish(done);
 }
 
 kcom_error_t kcom_iodev_register(void *dev, kcom_iochannel_create_fn create, kcom_iochannel_destroy_fn destroy,
@@ -120,6 +160,7 @@ kcom_error_t kcom_iodev_register(void *dev, kcom_iochannel_create_fn create, kco
 	d->ctx_size = ctx_size;
 	d->channels = 0;
 	d->pending = 0;
+	d->gone = NULL;
 	kcom_spin_acquire_(&io.lock);
 	if (iodev_find(dev) != NULL) {
 		kcom_spin_release_(&io.lock);
@@ -132,27 +173,40 @@ kcom_error_t kcom_iodev_register(void *dev, kcom_iochannel_create_fn create, kco
 	return KCOM_OK;
 }
 
-kcom_error_t kcom_iodev_unregister(void *dev)
+/* Takes `dev` out of the table now when it has no channel; else, with `gone`, retires it. */
+static kcom_error_t iodev_remove(void *dev, kcom_iodev_gone_fn gone)
 {
 	if (dev == NULL)
 		return KCOM_E_INVALIDARG;
 	kcom_spin_acquire_(&io.lock);
-	struct iodev **pp = &io.devs;
-	while (*pp != NULL && (*pp)->dev != dev)
-		pp = &(*pp)->next;
-	struct iodev *d = *pp;
-	if (d == NULL) {
+	struct iodev *d = iodev_find(dev);
+	if (d == NULL || d->gone != NULL) { /* not registered, or retired already */
 		kcom_spin_release_(&io.lock);
 		return KCOM_E_NOTFOUND;
 	}
 	if (d->channels != 0 || d->pending != 0) {
+		d->gone = gone; /* NULL: nothing changes */
 		kcom_spin_release_(&io.lock);
-		return KCOM_E_BUSY;
+		return gone != NULL ? KCOM_OK : KCOM_E_BUSY;
 	}
-	*pp = d->next;
+	iodev_unlink(d);
 	kcom_spin_release_(&io.lock);
 	kcom_free(d, sizeof(*d), 0);
+	if (gone != NULL)
+		gone(dev);
 	return KCOM_OK;
+}
+
+kcom_error_t kcom_iodev_unregister(void *dev)
+{
+	return iodev_remove(dev, NULL);
+}
+
+kcom_error_t kcom_iodev_retire(void *dev, kcom_iodev_gone_fn gone)
+{
+	if (gone == NULL)
+		return KCOM_E_INVALIDARG;
+	return iodev_remove(dev, gone);
 }
 
 /* The osenv's thread-exit hook: destroys what the thread still holds, frees its record. */
@@ -193,7 +247,7 @@ kcom_error_t kcom_iochannel_get(void *dev, struct kcom_iochannel **out_ch)
 
 	kcom_spin_acquire_(&io.lock);
 	struct iodev *d = iodev_find(dev);
-	if (d == NULL) {
+	if (d == NULL || d->gone != NULL) { /* not registered, or retired */
 		kcom_spin_release_(&io.lock);
 		return KCOM_E_NOTFOUND;
 	}
@@ -242,8 +296,9 @@ kcom_error_t kcom_iochannel_get(void *dev, struct kcom_iochannel **out_ch)
 		if (ch != NULL)
 			kcom_free(ch, alloc, IOCHANNEL_ALIGN);
 		kcom_spin_acquire_(&io.lock);
-		d->pending--;
+		struct iodev *done = iodev_uncount(d, 0);
 		kcom_spin_release_(&io.lock);
+		iodev_finish(done);
 		return err;
 	}
 

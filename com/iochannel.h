@@ -56,6 +56,12 @@ typedef kcom_error_t (*kcom_iochannel_create_fn)(void *dev, void *ctx);
 typedef void (*kcom_iochannel_destroy_fn)(void *dev, void *ctx);
 
 /**
+ * @brief Called once a retired device's last channel has gone (kcom_iodev_retire()).
+ * @param dev the device; no callback of it runs again, and it may be freed
+ */
+typedef void (*kcom_iodev_gone_fn)(void *dev);
+
+/**
  * @brief Registers a device that hands out per-thread channels.
  * @param dev the device (any pointer that names it; not NULL)
  * @param create called for each new channel (not NULL)
@@ -74,10 +80,29 @@ kcom_error_t kcom_iodev_register(void *dev, kcom_iochannel_create_fn create, kco
  * @param dev the device
  * @retval KCOM_OK unregistered
  * @retval KCOM_E_INVALIDARG @p dev is NULL
- * @retval KCOM_E_NOTFOUND @p dev is not registered
+ * @retval KCOM_E_NOTFOUND @p dev is not registered, or is retired (kcom_iodev_retire())
  * @retval KCOM_E_BUSY a channel to @p dev is outstanding (or being made); nothing changed
  */
 kcom_error_t kcom_iodev_unregister(void *dev);
+
+/**
+ * @brief Unregisters a device now or, while channels to it remain, once they have gone
+ *        (SPDK's deferred unregister).
+ *
+ * With no channel left (and none being made) this is kcom_iodev_unregister() followed by
+ * @p gone, before it returns.  Otherwise the device is retired: gets of new or existing
+ * channels give KCOM_E_NOTFOUND, the outstanding channels work and go as usual (their last put,
+ * or their threads' exit), and whichever thread uncounts the last of them calls @p gone after
+ * that channel's destroy callback.  So a destroy callback may drop the last reference to its
+ * device and have the device retire itself: the device outlives the callback.  Until @p gone
+ * runs, registering the same pointer again gives KCOM_E_EXISTS.
+ * @param dev the device
+ * @param gone called once when the device is out of the table (not NULL)
+ * @retval KCOM_OK unregistered (@p gone has run), or retired (@p gone runs later)
+ * @retval KCOM_E_INVALIDARG @p dev or @p gone is NULL
+ * @retval KCOM_E_NOTFOUND @p dev is not registered, or is retired already; nothing changed
+ */
+kcom_error_t kcom_iodev_retire(void *dev, kcom_iodev_gone_fn gone);
 
 /**
  * @brief Gives the calling thread its channel to a device, making it on first use.
@@ -85,7 +110,7 @@ kcom_error_t kcom_iodev_unregister(void *dev);
  * @param out_ch receives the channel with one more reference; NULL on failure
  * @retval KCOM_OK done
  * @retval KCOM_E_INVALIDARG a NULL argument
- * @retval KCOM_E_NOTFOUND @p dev is not registered
+ * @retval KCOM_E_NOTFOUND @p dev is not registered, or is retired (kcom_iodev_retire())
  * @retval KCOM_E_OUTOFMEMORY no memory for a new channel
  * @retval other what the device's create callback returned; nothing is kept
  */

@@ -5,12 +5,15 @@
  * The region is mapped once, whole, for the pool's life (so its memory never moves), and
  * wired once when it can be, recording each page's physical address.  Free pages sit in a
  * shared stack under the pool's osenv lock, or in threads' caches (the context of a per-thread
- * I/O channel whose device is the pool), which only their own thread touches.  Which pages are
- * handed out is one byte each, so a put is checked without the lock: the thread whose atomic
- * exchange finds the byte set owns the page again; any other put of it (a double put, the same
- * offset twice in one list, a racing second thread) finds it clear and is refused, and the
+ * I/O channel whose device is the pool), which only their own thread touches.  Who holds a
+ * page is one byte each (free, handed out to a caller, or owned by a message chain), so a put
+ * is checked without the lock: the thread whose compare-and-swap finds the byte at "handed
+ * out" owns the page again; any other put of it (a double put, the same offset twice in one
+ * list, a racing second thread, a page a chain owns) finds it otherwise and is refused, and the
  * bytes a refused put already cleared are set back: all or nothing.  A get sets the byte of a
- * page only its own thread holds, with a plain store.  Consecutive pages' bytes lie in
+ * page only its own thread holds, with a plain store.  Each cache holds a reference to the
+ * pool; a pool whose last reference goes with a cache's (its thread's exit) is retired from
+ * the I/O channel table and torn down once that cache is gone.  Consecutive pages' bytes lie in
  * different cache lines, so threads working on their own pages do not share lines; no counter
  * is shared on the fast path (info counts the bytes).
  *
@@ -49,12 +52,11 @@ struct pool {
 	uint32_t *stack;         /* free pages not in any cache */
 	size_t nstack;
 	size_t cache_max;        /* pages one cache holds at most */
-	unsigned char *out;      /* byte per page, at out_index(): 1 handed out, 0 free */
+	unsigned char *out;      /* byte per page, at out_byte(): OUT_FREE, OUT_CALLER or OUT_CHAIN */
 	size_t lines;            /* cache lines of `out` */
 	kcom_phys_t *phys;       /* per page, when the region wires; 0: spans two segments */
 	struct kcom_physseg *segs; /* the region's wiring (kept to unwire) */
 	size_t nsegs;
-	int registered;          /* the pool is an iodev (caches) */
 };
 
 static const struct kcom_pool_ops pool_ops;
@@ -73,6 +75,9 @@ static size_t pool_bytes(const struct pool *pl)
 }
 
 /* ---- handed-out bytes ---- */
+
+/* Who holds a page. */
+enum { OUT_FREE = 0, OUT_CALLER = 1, OUT_CHAIN = 2 };
 
 /* Pools up to this many pages give each page's byte a cache line of its own. */
 #define POOL_OUT_PADDED 4096
@@ -96,14 +101,29 @@ static size_t out_bytes(size_t count)
 /* Marks a page this thread alone holds as handed out. */
 static void out_mark(struct pool *pl, uint32_t page)
 {
-	KCOM_ASSERT(__atomic_load_n(out_byte(pl, page), __ATOMIC_RELAXED) == 0);
-	__atomic_store_n(out_byte(pl, page), 1, __ATOMIC_RELEASE);
+	KCOM_ASSERT(__atomic_load_n(out_byte(pl, page), __ATOMIC_RELAXED) == OUT_FREE);
+	__atomic_store_n(out_byte(pl, page), OUT_CALLER, __ATOMIC_RELEASE);
 }
 
-/* Takes a page back; 1 when it was handed out (the caller now owns it), 0 changing nothing. */
+/* Moves a page's byte from `from` to `to`; 1 when it was at `from`, 0 changing nothing. */
+static int out_move(struct pool *pl, uint32_t page, unsigned char from, unsigned char to)
+{
+	return __atomic_compare_exchange_n(out_byte(pl, page), &from, to, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+}
+
+/* Takes a page a caller holds back; 1 when it was handed out (we own it now), 0 changing nothing. */
 static int out_take(struct pool *pl, uint32_t page)
 {
-	return __atomic_exchange_n(out_byte(pl, page), 0, __ATOMIC_ACQ_REL) != 0;
+	return out_move(pl, page, OUT_CALLER, OUT_FREE);
+}
+
+/* Pages held by someone (caller or chain), counted without the lock: a snapshot. */
+static size_t out_held(const struct pool *pl)
+{
+	size_t held = 0;
+	for (size_t i = 0; i < out_bytes(pl->count); i++)
+		held += __atomic_load_n(&pl->out[i], __ATOMIC_RELAXED) != OUT_FREE;
+	return held;
 }
 
 /* ---- the pool interface ---- */
@@ -257,12 +277,9 @@ static kcom_error_t pool_info(kcom_pool_t *self, struct kcom_pool_info *out)
 	if (out == NULL)
 		return KCOM_E_INVALIDARG;
 	/* A snapshot: other threads may get and put while we count. */
-	size_t handed = 0;
-	for (size_t i = 0; i < out_bytes(pl->count); i++)
-		handed += __atomic_load_n(&pl->out[i], __ATOMIC_RELAXED);
 	out->page_size = pl->page_size;
 	out->count = pl->count;
-	out->free = pl->count - handed;
+	out->free = pl->count - out_held(pl);
 	return KCOM_OK;
 }
 
@@ -293,13 +310,23 @@ static const struct kcom_pool_ops pool_ops = {
 
 /* ---- messages: chains over pages ---- */
 
+/* Gives the first `n` pages of a failed kcom_pool_chain() back to their caller. */
+static void chain_unclaim(struct pool *pl, const kcom_off_t *offs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int was = out_move(pl, (uint32_t)((size_t)offs[i] >> pl->shift), OUT_CHAIN, OUT_CALLER);
+		KCOM_ASSERT(was);
+		(void)was;
+	}
+}
+
 /* A page's store is gone (the last chain or copy sharing it): the page goes back. */
 static void page_return(void *ctx, void *mem, size_t len)
 {
 	struct pool *pl = ctx;
 	(void)len;
 	uint32_t page = (uint32_t)((size_t)((unsigned char *)mem - pl->base) >> pl->shift);
-	int was = out_take(pl, page);
+	int was = out_move(pl, page, OUT_CHAIN, OUT_FREE);
 	KCOM_ASSERT(was); /* the chain owned it */
 	(void)was;
 	kcom_lock_acquire(&pl->lock);
@@ -319,20 +346,27 @@ kcom_error_t kcom_pool_chain(kcom_pool_t *pool, const kcom_off_t *offs, size_t n
 	if (n == 0 ? len != 0 : len <= (n - 1) * pl->page_size || len > n * pl->page_size)
 		return KCOM_E_INVALIDARG;
 	size_t limit = pool_bytes(pl);
+	for (size_t i = 0; i < n; i++)
+		if (offs[i] < 0 || (uint64_t)offs[i] >= limit || ((size_t)offs[i] & (pl->page_size - 1)) != 0)
+			return KCOM_E_INVALIDARG;
+	/*
+	 * Claim the pages for the chain first, as a put takes them: a page not handed out to a
+	 * caller right now (free, in a chain already, or listed twice) undoes the claims before it.
+	 */
 	for (size_t i = 0; i < n; i++) {
-		if (offs[i] < 0 || (uint64_t)offs[i] >= limit || ((size_t)offs[i] & (pl->page_size - 1)) != 0 ||
-		    __atomic_load_n(out_byte(pl, (uint32_t)((size_t)offs[i] >> pl->shift)), __ATOMIC_ACQUIRE) == 0)
-			return KCOM_E_INVALIDARG; /* not a page handed out right now */
-		for (size_t j = 0; j < i; j++)
-			if (offs[j] == offs[i])
-				return KCOM_E_INVALIDARG;
+		if (!out_move(pl, (uint32_t)((size_t)offs[i] >> pl->shift), OUT_CALLER, OUT_CHAIN)) {
+			chain_unclaim(pl, offs, i);
+			return KCOM_E_INVALIDARG;
+		}
 	}
 
 	/* One store a page, over the region's memory: allocated before anything is given away. */
 	size_t bytes = n * (sizeof(struct kcom_store *) + 2 * sizeof(size_t));
 	struct kcom_store **stores = n != 0 ? kcom_alloc(bytes, 0) : NULL;
-	if (n != 0 && stores == NULL)
+	if (n != 0 && stores == NULL) {
+		chain_unclaim(pl, offs, n);
 		return KCOM_E_OUTOFMEMORY;
+	}
 	size_t *zero = (size_t *)(void *)(stores + n), *lens = zero + n;
 	size_t made = 0;
 	kcom_error_t err = KCOM_OK;
@@ -361,8 +395,10 @@ kcom_error_t kcom_pool_chain(kcom_pool_t *pool, const kcom_off_t *offs, size_t n
 	for (size_t i = 0; i < made; i++)
 		kcom_store_release_(stores[i]); /* ours; the chain's stay */
 	kcom_free(stores, bytes, 0);
-	if (KCOM_FAILED(err))
+	if (KCOM_FAILED(err)) {
+		chain_unclaim(pl, offs, n);
 		return err;
+	}
 	*out_io = chain;
 	return KCOM_OK;
 }
@@ -371,14 +407,19 @@ kcom_error_t kcom_pool_chain(kcom_pool_t *pool, const kcom_off_t *offs, size_t n
 
 static kcom_error_t cache_create(void *dev, void *ctx)
 {
+	struct pool *pl = dev;
 	struct pool_cache *c = ctx;
-	c->pool = dev;
+	c->pool = pl;
 	c->owner = kcom_thread_self();
 	c->count = 0;
+	kcom_impl_addref_(&pl->impl); /* the cache's reference */
 	return KCOM_OK;
 }
 
-/* The last close, or the thread's exit: its pages go back to the shared stack. */
+/*
+ * The last close, or the thread's exit: its pages go back to the shared stack, and its
+ * reference to the pool goes (the last one retires the pool: pool_destroy()).
+ */
 static void cache_destroy(void *dev, void *ctx)
 {
 	struct pool *pl = dev;
@@ -387,6 +428,7 @@ static void cache_destroy(void *dev, void *ctx)
 	stack_push(pl, c->pages, c->count);
 	kcom_lock_release(&pl->lock);
 	c->count = 0;
+	kcom_impl_release_(&pl->impl);
 }
 
 kcom_error_t kcom_pool_cache_open(kcom_pool_t *pool, struct kcom_iochannel **out_cache)
@@ -426,16 +468,25 @@ static void pool_teardown(struct pool *pl)
 	kcom_free(pl, sizeof(*pl), 0);
 }
 
+/* The pool is out of the I/O channel table: no cache of it is left. */
+static void pool_gone(void *dev)
+{
+	struct pool *pl = dev;
+	kcom_lock_fini(&pl->lock);
+	pool_teardown(pl);
+}
+
+/*
+ * The last reference went.  Every cache holds one, so a cache still counted here is the one
+ * whose destroy callback dropped it (its thread's exit, or its last close): retiring defers
+ * the teardown until the channel table has let go of that cache.
+ */
 static void pool_destroy(struct kcom_impl *impl)
 {
 	struct pool *pl = kcom_container_of(impl, struct pool, impl);
-	if (pl->registered && KCOM_FAILED(kcom_iodev_unregister(pl))) {
-		/* A cache is still open: freeing the pool would leave it dangling. */
-		kcom_log(KCOM_LOG_ERROR, "pool released with a page cache still open: kept, not freed");
-		return;
-	}
-	kcom_lock_fini(&pl->lock);
-	pool_teardown(pl);
+	kcom_error_t err = kcom_iodev_retire(pl, pool_gone);
+	KCOM_ASSERT(KCOM_SUCCEEDED(err));
+	(void)err;
 }
 
 static kcom_error_t pool_sanity(struct kcom_impl *impl, char *why, size_t len)
@@ -444,18 +495,14 @@ static kcom_error_t pool_sanity(struct kcom_impl *impl, char *why, size_t len)
 	/* Run with no other thread using the pool: then every page is handed out, in the stack, or in a cache. */
 	kcom_lock_acquire(&pl->lock);
 	kcom_error_t err = KCOM_OK;
-	size_t handed = 0;
-	for (size_t i = 0; i < out_bytes(pl->count); i++) {
-		unsigned char b = __atomic_load_n(&pl->out[i], __ATOMIC_RELAXED);
-		if (b > 1)
-			err = kcom_impl_insane_(why, len, "pool: a handed-out byte is neither 0 nor 1");
-		handed += b;
-	}
-	if (KCOM_SUCCEEDED(err) && handed + pl->nstack > pl->count)
+	for (size_t i = 0; i < out_bytes(pl->count); i++)
+		if (__atomic_load_n(&pl->out[i], __ATOMIC_RELAXED) > OUT_CHAIN)
+			err = kcom_impl_insane_(why, len, "pool: a page's holder byte is none of free, caller, chain");
+	if (KCOM_SUCCEEDED(err) && out_held(pl) + pl->nstack > pl->count)
 		err = kcom_impl_insane_(why, len, "pool: more pages free and handed out than the pool has");
 	for (size_t i = 0; i < pl->nstack && KCOM_SUCCEEDED(err); i++) {
 		uint32_t page = pl->stack[i];
-		if (page >= pl->count || __atomic_load_n(out_byte(pl, page), __ATOMIC_RELAXED) != 0)
+		if (page >= pl->count || __atomic_load_n(out_byte(pl, page), __ATOMIC_RELAXED) != OUT_FREE)
 			err = kcom_impl_insane_(why, len, "pool: a free page is out of range or marked handed out");
 	}
 	kcom_lock_release(&pl->lock);
@@ -600,7 +647,6 @@ kcom_error_t kcom_pool_create(size_t page_size, size_t count, kcom_bufio_t *regi
 		kcom_lock_fini(&pl->lock);
 		goto fail;
 	}
-	pl->registered = 1;
 	*out_pool = &pl->pool;
 	return KCOM_OK;
 fail:

@@ -9,12 +9,13 @@
  * addresses the pool then learns once (kcom_pool_page_phys()).  Clients get pages as offsets
  * into the region and give them back:
  * - get is all or nothing (KCOM_E_NOSPACE when fewer pages are free), and so is put: an offset
- *   that is not page-aligned, outside the region, or not handed out right now (a double put)
- *   is KCOM_E_INVALIDARG and nothing is returned;
+ *   that is not page-aligned, outside the region, or not handed out right now (a double put,
+ *   or a page a message chain owns) is KCOM_E_INVALIDARG and nothing is returned;
  * - a thread that gets and puts often opens its cache once (kcom_pool_cache_open(): a
  *   per-thread I/O channel, com/iochannel.h) and passes it to every call; get and put then use
  *   the cache and take the pool's lock only when it is empty or full.  A thread that exits
- *   with its cache open has it flushed back to the pool.
+ *   with its cache open has it flushed back to the pool.  A cache holds a reference to the
+ *   pool, so a pool released with caches open lives until the last of them is closed.
  *
  * Objects answer IUnknown, ::kcom_pool_iid and kcom_debug.  The class (::kcom_pool_clsid) makes
  * a pool of 16 pages of 64 KiB over a membuf.
@@ -138,7 +139,8 @@ kcom_error_t kcom_pool_cache_close(struct kcom_iochannel *cache);
  * @param out_io receives the chain (one reference); NULL on failure
  * @retval KCOM_OK built; the pages are the chain's
  * @retval KCOM_E_INVALIDARG a bad length for @p n pages, an offset that is not a page handed
- *         out right now, a page listed twice, a NULL pointer; the pages are still the caller's
+ *         out to the caller right now (free, or in a chain already), a page listed twice, a
+ *         NULL pointer; the pages are still the caller's
  * @retval KCOM_E_OUTOFMEMORY no memory; the pages are still the caller's
  */
 kcom_error_t kcom_pool_chain(kcom_pool_t *pool, const kcom_off_t *offs, size_t n, size_t len, kcom_bufio_t **out_io);
@@ -189,7 +191,8 @@ static inline kcom_error_t kcom_pool_get(kcom_pool_t *self, struct kcom_iochanne
  * @param offs their offsets, as get gave them
  * @retval KCOM_OK returned
  * @retval KCOM_E_INVALIDARG an offset not page-aligned, outside the region, not handed out (a
- *         double put, or one listed twice), a NULL @p offs, a foreign cache: nothing returned
+ *         double put, one listed twice, or a page a chain owns), a NULL @p offs, a foreign
+ *         cache: nothing returned
  */
 static inline kcom_error_t kcom_pool_put(kcom_pool_t *self, struct kcom_iochannel *cache, size_t n,
                                          const kcom_off_t *offs)

@@ -20,7 +20,17 @@ struct dev {
 	int destroys;
 	int fail_create;
 	kcom_error_t fail_with;
+	int retire_in_destroy; /* the destroy callback retires its device (a pool's last cache) */
+	int gones;             /* kcom_iodev_retire()'s callback ran */
+	int destroys_at_gone;  /* destroys counted when it ran */
 };
+
+static void dev_gone(void *devp)
+{
+	struct dev *d = devp;
+	d->destroys_at_gone = __atomic_load_n(&d->destroys, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&d->gones, 1, __ATOMIC_RELAXED);
+}
 
 struct chan_ctx {
 	uint64_t magic;
@@ -51,6 +61,8 @@ static void dev_destroy(void *devp, void *ctx)
 	ck_assert_uint_eq(c->magic, CTX_MAGIC);
 	c->magic = 0;
 	__atomic_add_fetch(&d->destroys, 1, __ATOMIC_RELAXED);
+	if (d->retire_in_destroy) /* its channel still counted: retired, gone after we return */
+		ck_assert_int_eq(kcom_iodev_retire(d, dev_gone), KCOM_OK);
 }
 
 static int count(const int *p)
@@ -382,6 +394,110 @@ START_TEST(test_exit_hook_refused)
 }
 END_TEST
 
+/*
+ * Retiring a device (kcom_iodev_retire): at once when no channel is left; else refusing new
+ * gets until the last channel goes (a put, or its thread's exit), then `gone`, after that
+ * channel's destroy; a destroy callback may retire its own device.  Misuse changes nothing.
+ */
+struct retiree {
+	struct dev *d;
+	pthread_barrier_t *got, *go;
+	int keep;       /* exit holding the channel */
+	kcom_error_t again; /* a second get after the retire */
+};
+
+static void *retiree_main(void *arg)
+{
+	struct retiree *r = arg;
+	struct kcom_iochannel *ch, *other = (void *)1;
+	kcom_error_t err = kcom_iochannel_get(r->d, &ch);
+	pthread_barrier_wait(r->got);
+	pthread_barrier_wait(r->go); /* retired meanwhile */
+	r->again = kcom_iochannel_get(r->d, &other);
+	if (KCOM_FAILED(err) || other != NULL)
+		return (void *)1;
+	if (((struct chan_ctx *)kcom_iochannel_ctx(ch))->magic != CTX_MAGIC)
+		return (void *)2; /* a retired device's channel still works */
+	if (!r->keep && KCOM_FAILED(kcom_iochannel_put(ch)))
+		return (void *)3;
+	return NULL;
+}
+
+static void *get_put_body(void *arg)
+{
+	struct kcom_iochannel *ch;
+	ck_assert_int_eq(kcom_iochannel_get(arg, &ch), KCOM_OK);
+	ck_assert_int_eq(kcom_iochannel_put(ch), KCOM_OK);
+	return NULL;
+}
+
+START_TEST(test_retire)
+{
+	struct dev d = { 0 };
+	testenv_install();
+	/* No channel: gone at once. */
+	ck_assert_int_eq(kcom_iodev_retire(&d, dev_gone), KCOM_E_NOTFOUND); /* not registered */
+	ck_assert_int_eq(kcom_iodev_register(&d, dev_create, dev_destroy, sizeof(struct chan_ctx)), KCOM_OK);
+	ck_assert_int_eq(kcom_iodev_retire(NULL, dev_gone), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_iodev_retire(&d, NULL), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_iodev_retire(&d, dev_gone), KCOM_OK);
+	ck_assert_int_eq(d.gones, 1);
+	ck_assert_int_eq(kcom_iodev_retire(&d, dev_gone), KCOM_E_NOTFOUND);
+	ck_assert_int_eq(kcom_iodev_unregister(&d), KCOM_E_NOTFOUND);
+	ck_assert_int_eq(d.gones, 1);
+
+	/* A channel on another thread: 0, it puts; 1, it exits holding the channel. */
+	for (int keep = 0; keep <= 1; keep++) {
+		d = (struct dev){ 0 };
+		ck_assert_int_eq(kcom_iodev_register(&d, dev_create, dev_destroy, sizeof(struct chan_ctx)), KCOM_OK);
+		pthread_barrier_t got, go;
+		pthread_barrier_init(&got, NULL, 2);
+		pthread_barrier_init(&go, NULL, 2);
+		struct retiree r = { &d, &got, &go, keep, KCOM_OK };
+		pthread_t t;
+		ck_assert_int_eq(pthread_create(&t, NULL, retiree_main, &r), 0);
+		pthread_barrier_wait(&got);
+		ck_assert_int_eq(kcom_iodev_unregister(&d), KCOM_E_BUSY);
+		ck_assert_int_eq(kcom_iodev_retire(&d, dev_gone), KCOM_OK);
+		ck_assert_int_eq(count(&d.gones), 0);
+		/* Retired: no new channel, no second retire or unregister, no second registration yet. */
+		struct kcom_iochannel *ch = (void *)1;
+		ck_assert_int_eq(kcom_iochannel_get(&d, &ch), KCOM_E_NOTFOUND);
+		ck_assert_ptr_null(ch);
+		ck_assert_int_eq(kcom_iodev_retire(&d, dev_gone), KCOM_E_NOTFOUND);
+		ck_assert_int_eq(kcom_iodev_unregister(&d), KCOM_E_NOTFOUND);
+		ck_assert_int_eq(kcom_iodev_register(&d, dev_create, dev_destroy, 8), KCOM_E_EXISTS);
+		pthread_barrier_wait(&go);
+		void *ret;
+		ck_assert_int_eq(pthread_join(t, &ret), 0);
+		ck_assert_ptr_null(ret);
+		pthread_barrier_destroy(&got);
+		pthread_barrier_destroy(&go);
+		ck_assert_int_eq(r.again, KCOM_E_NOTFOUND); /* even on the thread holding one */
+		ck_assert_int_eq(count(&d.creates), 1);
+		ck_assert_int_eq(count(&d.destroys), 1);
+		ck_assert_int_eq(count(&d.gones), 1);
+		ck_assert_int_eq(d.destroys_at_gone, 1); /* after the channel's destroy */
+		/* Out of the table: the pointer can be registered anew. */
+		ck_assert_int_eq(kcom_iodev_register(&d, dev_create, dev_destroy, 8), KCOM_OK);
+		ck_assert_int_eq(kcom_iodev_unregister(&d), KCOM_OK);
+	}
+
+	/* The destroy callback retires its own device: gone once, after that destroy. */
+	d = (struct dev){ .retire_in_destroy = 1 };
+	ck_assert_int_eq(kcom_iodev_register(&d, dev_create, dev_destroy, sizeof(struct chan_ctx)), KCOM_OK);
+	on_thread(get_put_body, &d);
+	ck_assert_int_eq(d.destroys, 1);
+	ck_assert_int_eq(d.gones, 1);
+	ck_assert_int_eq(d.destroys_at_gone, 1);
+	ck_assert_int_eq(kcom_iodev_unregister(&d), KCOM_E_NOTFOUND);
+
+	ck_assert_uint_eq(testenv_allocs(), testenv_frees());
+	ck_assert_int_eq(testenv_bytes_outstanding(), 0);
+	testenv_uninstall();
+}
+END_TEST
+
 Suite *iochannel_suite(void)
 {
 	Suite *s = suite_create("iochannel");
@@ -394,6 +510,7 @@ Suite *iochannel_suite(void)
 	tcase_add_test(tc, test_foreign_put);
 	tcase_add_test(tc, test_no_exit_hook);
 	tcase_add_test(tc, test_exit_hook_refused);
+	tcase_add_test(tc, test_retire);
 	suite_add_tcase(s, tc);
 	return s;
 }

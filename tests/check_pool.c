@@ -307,6 +307,47 @@ START_TEST(test_cache_one_thread)
 }
 END_TEST
 
+/*
+ * A cache holds a reference to its pool: a pool released with a cache open keeps serving it,
+ * and goes with the cache's close (0) or with its thread's exit (1), freeing everything.
+ */
+static void *cache_outlives_body(void *arg)
+{
+	int exit_open = *(int *)arg;
+	kcom_pool_t *p;
+	struct kcom_iochannel *c;
+	kcom_off_t offs[3];
+	if (KCOM_FAILED(kcom_pool_create(PAGE, 16, NULL, &p)) || KCOM_FAILED(kcom_pool_cache_open(p, &c)))
+		return (void *)1;
+	if (kcom_pool_addref(p) != 3 || kcom_pool_release(p) != 2)
+		return (void *)2; /* ours and the cache's */
+	if (KCOM_FAILED(kcom_pool_get(p, c, 3, offs)) || kcom_pool_release(p) != 1)
+		return (void *)3;
+	/* Only the cache holds the pool now, and it still works. */
+	if (KCOM_FAILED(kcom_pool_put(p, c, 3, offs)) || KCOM_FAILED(kcom_pool_get(p, c, 2, offs)) ||
+	    KCOM_FAILED(kcom_pool_put(p, c, 2, offs)) || kcom_pool_put(p, c, 1, offs) != KCOM_E_INVALIDARG)
+		return (void *)4;
+	if (!exit_open && KCOM_FAILED(kcom_pool_cache_close(c)))
+		return (void *)5;
+	return NULL;
+}
+
+START_TEST(test_cache_outlives_release)
+{
+	int exit_open = _i;
+	testenv_install();
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, cache_outlives_body, &exit_open), 0);
+	void *ret;
+	ck_assert_int_eq(pthread_join(t, &ret), 0);
+	ck_assert_ptr_null(ret);
+	/* The pool, its region, its cache and the thread's record: all freed. */
+	ck_assert_uint_eq(testenv_allocs(), testenv_frees());
+	ck_assert_int_eq(testenv_bytes_outstanding(), 0);
+	testenv_uninstall();
+}
+END_TEST
+
 /* Threads at once, each with its cache, each getting and putting its own pages. */
 #define NTHREADS 4
 #define ROUNDS 20000
@@ -413,6 +454,26 @@ START_TEST(test_chain_message)
 		ck_assert_ptr_null(chain);
 		ck_assert_uint_eq(free_pages(p), 64 - npages);
 	}
+
+	/*
+	 * The chain owns its pages now: a put of one is a double return, a second chain over one
+	 * takes a page twice; both are refused and change nothing, also beside a page of ours.
+	 */
+	ck_assert_int_eq(kcom_pool_put(p, NULL, 1, &offs[3]), KCOM_E_INVALIDARG);
+	kcom_off_t mixed[2];
+	ck_assert_int_eq(kcom_pool_get(p, NULL, 1, &mixed[0]), KCOM_OK);
+	mixed[1] = offs[5];
+	ck_assert_int_eq(kcom_pool_put(p, NULL, 2, mixed), KCOM_E_INVALIDARG);
+	kcom_bufio_t *second = (void *)1;
+	ck_assert_int_eq(kcom_pool_chain(p, mixed, 2, KCOM_POOL_PAGE_SIZE + 1, &second), KCOM_E_INVALIDARG);
+	ck_assert_ptr_null(second);
+	ck_assert_int_eq(kcom_pool_chain(p, &offs[5], 1, 1, &second), KCOM_E_INVALIDARG);
+	ck_assert_uint_eq(free_pages(p), 64 - npages - 1);
+	assert_sane(p);
+	ck_assert_int_eq(kcom_pool_put(p, NULL, 1, &mixed[0]), KCOM_OK); /* still ours */
+	ck_assert_int_eq(kcom_pool_get(p, NULL, 1, &mixed[0]), KCOM_OK);
+	ck_assert_int_ne(mixed[0], offs[3]); /* the refused put gave nothing back */
+	ck_assert_int_eq(kcom_pool_put(p, NULL, 1, &mixed[0]), KCOM_OK);
 
 	/* The chain reads as the pages did, with no copy: a page's bytes are the chain's. */
 	size_t size;
@@ -531,6 +592,7 @@ Suite *pool_suite(void)
 	tcase_add_test(tc, test_create_no_lock);
 	tcase_add_test(tc, test_cache_one_thread);
 	tcase_add_loop_test(tc, test_cache_threads, 0, 2);
+	tcase_add_loop_test(tc, test_cache_outlives_release, 0, 2);
 	tcase_add_test(tc, test_chain_message);
 	tcase_add_test(tc, test_dma_pool_chain);
 	suite_add_tcase(s, tc);
