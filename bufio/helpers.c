@@ -272,6 +272,19 @@ static kcom_error_t copy_into_mapping(kcom_absio_t *dst, kcom_off_t dst_off, kco
 	return KCOM_FAILED(err) ? err : uerr;
 }
 
+/*
+ * A write at `off` refused with `err`: whether that is the destination's end, which it cannot
+ * grow past (a fixed size, or a mapping outstanding).  A write that starts inside the object
+ * is short there instead, so only one that starts at or past the end is refused for that
+ * reason; the range copy then ends there, short, as documented.
+ */
+static int dst_ends_at(kcom_absio_t *dst, kcom_off_t off, kcom_error_t err)
+{
+	size_t size;
+	return (err == KCOM_E_NOSPACE || err == KCOM_E_BUSY) && KCOM_SUCCEEDED(kcom_absio_getsize(dst, &size)) &&
+	       (uint64_t)off >= size;
+}
+
 /* Source mapped read-only in pieces: write each straight to dst.  KCOM_E_NOTIMPL when src cannot. */
 static kcom_error_t copy_from_pieces(kcom_absio_t *dst, kcom_off_t dst_off, kcom_absio_t *src, kcom_off_t src_off,
                                      size_t n, size_t *out_copied)
@@ -290,6 +303,8 @@ static kcom_error_t copy_from_pieces(kcom_absio_t *dst, kcom_off_t dst_off, kcom
 	for (size_t i = 0; i < count && KCOM_SUCCEEDED(err); i++) {
 		size_t put;
 		err = kcom_absio_write(dst, iov[i].base, dst_off + (kcom_off_t)done, iov[i].len, &put);
+		if (dst_ends_at(dst, dst_off + (kcom_off_t)done, err))
+			err = KCOM_OK;
 		done += put;
 		if (put < iov[i].len)
 			break;
@@ -302,8 +317,8 @@ static kcom_error_t copy_from_pieces(kcom_absio_t *dst, kcom_off_t dst_off, kcom
 
 /*
  * Through a bounce buffer in chunks of `buf` (`chunk` bytes), forwards or, for a destination
- * after its source in one object, backwards (as memmove).  Stops at the first short write and
- * says how many bytes landed; a backwards copy is only ever asked for a range that exists, so
+ * after its source in one object, backwards (as memmove).  Stops at the first short write, or
+ * at the destination's end, and says how many bytes landed; a backwards copy is only ever asked for a range that exists, so
  * its writes are never short.
  */
 static kcom_error_t copy_chunks(kcom_absio_t *dst, kcom_off_t dst_off, kcom_absio_t *src, kcom_off_t src_off,
@@ -316,8 +331,11 @@ static kcom_error_t copy_chunks(kcom_absio_t *dst, kcom_off_t dst_off, kcom_absi
 		size_t at = backwards ? n - done - len : done;
 		size_t got, put = 0;
 		err = read_full(src, buf, src_off + (kcom_off_t)at, len, &got);
-		if (KCOM_SUCCEEDED(err))
+		if (KCOM_SUCCEEDED(err)) {
 			err = kcom_absio_write(dst, buf, dst_off + (kcom_off_t)at, got, &put);
+			if (dst_ends_at(dst, dst_off + (kcom_off_t)at, err))
+				err = KCOM_OK;
+		}
 		done += put;
 		if (KCOM_FAILED(err) || put < len)
 			break;
@@ -351,11 +369,9 @@ static kcom_error_t copy_same_object(kcom_absio_t *io, kcom_off_t dst_off, kcom_
 	size_t head = (size_t)KCOM_MIN((uint64_t)n, inside);
 	size_t tail_done = 0, head_done = 0;
 	if (head < n) {
+		/* When it cannot grow (now), the range ends at the object's end: a short copy. */
 		err = copy_chunks(io, dst_off + (kcom_off_t)head, io, src_off + (kcom_off_t)head, n - head, 0, buf, chunk,
 		                  &tail_done);
-		/* Cannot grow (now): the range ends at the object's end, a short copy. */
-		if (err == KCOM_E_NOSPACE || err == KCOM_E_BUSY)
-			err = KCOM_OK;
 	}
 	if (KCOM_SUCCEEDED(err) && head != 0)
 		err = copy_chunks(io, dst_off, io, src_off, head, dst_off > src_off, buf, chunk, &head_done);

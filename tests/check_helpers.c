@@ -276,6 +276,55 @@ START_TEST(test_copy_range_fixed_dst)
 END_TEST
 
 /*
+ * Two objects, a destination that cannot grow and ends on a bounce chunk's edge: the write
+ * that would start at its end is refused (KCOM_E_NOSPACE, or KCOM_E_BUSY while mapped), and
+ * the copy is short there, not failed; so is one that starts at or past the end.  Sources: a
+ * membuf (written from its mapping) and a read/write-only double (bounced in chunks).
+ * Destinations: a wrapping membuf, a membuf with a mapping outstanding, a fixed-size double.
+ */
+START_TEST(test_copy_range_dst_ends)
+{
+	int src_kind = _i / 3, dst_kind = _i % 3;
+	const size_t size = 64u * 1024u, big = 200000;
+	kcom_absio_t *src = src_kind == 0 ? kcom_bufio_absio(membuf_with_pattern(big)) : plain_with_pattern(big, 0);
+	uint8_t *mem = calloc(1, size);
+	kcom_bufio_t *mapped = NULL;
+	void *addr = NULL;
+	kcom_absio_t *dst;
+	if (dst_kind == 0) {
+		kcom_bufio_t *b;
+		ck_assert_int_eq(kcom_membuf_wrap(mem, size, NULL, NULL, &b), KCOM_OK);
+		dst = kcom_bufio_absio(b);
+	} else if (dst_kind == 1) {
+		ck_assert_int_eq(kcom_membuf_create(size, &mapped), KCOM_OK);
+		ck_assert_int_eq(kcom_bufio_map(mapped, &addr, 0, 16), KCOM_OK);
+		dst = kcom_bufio_absio(mapped);
+	} else {
+		ck_assert_int_eq(plainio_create(size, PLAINIO_FIXED, &dst), KCOM_OK);
+	}
+	size_t done = 99;
+	ck_assert_int_eq(kcom_absio_copy_range(dst, 0, src, 0, big, &done), KCOM_OK);
+	ck_assert_uint_eq(done, size);
+	assert_pattern_at(dst, 0, size, 0);
+	const kcom_off_t at[] = { (kcom_off_t)size, (kcom_off_t)size + 10 };
+	for (size_t i = 0; i < 2; i++) {
+		done = 99;
+		ck_assert_int_eq(kcom_absio_copy_range(dst, at[i], src, 5, 1000, &done), KCOM_OK);
+		ck_assert_uint_eq(done, 0);
+	}
+	size_t now;
+	ck_assert_int_eq(kcom_absio_getsize(dst, &now), KCOM_OK);
+	ck_assert_uint_eq(now, size);
+	assert_pattern_at(dst, 0, size, 0);
+	if (mapped != NULL)
+		ck_assert_int_eq(kcom_bufio_unmap(mapped, addr, 0, 16), KCOM_OK);
+	ck_assert_uint_eq(kcom_absio_release(dst), 0);
+	kcom_absio_release(src);
+	free(mem);
+}
+END_TEST
+
+/*
  * Regression (issue 5, defect 1): one object on both sides, the destination after the source,
  * more than one bounce chunk, and a destination that cannot grow.  The bytes that fit are
  * copied as memmove would, and the count says how many: always the first bytes of the range.
@@ -492,6 +541,7 @@ Suite *helpers_suite(void)
 	tcase_add_loop_test(tc, test_copy_range_all_pairs, 0, 9);
 	tcase_add_loop_test(tc, test_copy_range_overlap, 0, 3);
 	tcase_add_test(tc, test_copy_range_fixed_dst);
+	tcase_add_loop_test(tc, test_copy_range_dst_ends, 0, 6);
 	tcase_add_loop_test(tc, test_copy_range_overlap_cannot_grow, 0, 3);
 	tcase_add_test(tc, test_copy_range_overlap_grows);
 	tcase_add_test(tc, test_copy_range_bad_args);
