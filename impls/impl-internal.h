@@ -374,7 +374,10 @@ kcom_error_t kcom_dma_constraints_valid_(const struct kcom_dma_constraints *c, s
  */
 kcom_error_t kcom_physmap_check_(const struct kcom_physmap *map, const struct kcom_dma_constraints *c);
 
-/* The physical address of [off, off + n) when it lies in one segment; KCOM_E_NOTCONTIG else. */
+/*
+ * The physical address of [off, off + n) when it lies in one segment; KCOM_E_NOTCONTIG else.
+ * n == 0 at the end names the address just past the last byte (0 for a map of no memory).
+ */
 kcom_error_t kcom_physmap_contig_(const struct kcom_physmap *map, size_t off, size_t n, kcom_phys_t *out_phys);
 
 /*

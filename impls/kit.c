@@ -685,6 +685,12 @@ kcom_error_t kcom_physmap_check_(const struct kcom_physmap *map, const struct kc
 kcom_error_t kcom_physmap_contig_(const struct kcom_physmap *map, size_t off, size_t n, kcom_phys_t *out_phys)
 {
 	*out_phys = 0;
+	if (n == 0 && (map->count == 0 || off >= map->len)) {
+		/* No byte to name: just past the last one, or 0 when there is no memory at all. */
+		if (map->count != 0 && off == map->len)
+			*out_phys = map->segs[map->count - 1].addr + map->segs[map->count - 1].len;
+		return map->count != 0 && off > map->len ? KCOM_E_NOTCONTIG : KCOM_OK;
+	}
 	if (map->count == 0 || off >= map->len)
 		return KCOM_E_NOTCONTIG;
 	const struct kcom_physmap_seg *s = &map->segs[kcom_physmap_find_(map, off)];

@@ -526,6 +526,52 @@ START_TEST(test_addresses_match_pagemap)
 }
 END_TEST
 
+/*
+ * Zero-length wires are allowed anywhere in range, also at the end (doc/semantics.md): at a
+ * byte, its address; at the end of a buffer whose size fills its pages, just past the last
+ * byte; on an empty buffer (no pages), 0.  Each is a wiring to unwire like any other.
+ */
+START_TEST(test_wire_empty_ranges)
+{
+	if (!available(CAP_WIRES, "zero-length wires"))
+		return;
+	kcom_bufio_t *io;
+	ck_assert_int_eq(kcom_dmabuf_create(2 * PAGE, 0, NULL, &io), KCOM_OK);
+	uint8_t *mem = bytes_of(io, 2 * PAGE);
+	const size_t at[] = { 0, 100, PAGE, 2 * PAGE };
+	for (size_t i = 0; i < 4; i++) {
+		kcom_phys_t phys = 1;
+		ck_assert_int_eq(kcom_bufio_wire(io, &phys, (kcom_off_t)at[i], 0), KCOM_OK);
+		kcom_phys_t want = at[i] < 2 * PAGE ? pagemap_phys(mem + at[i]) : pagemap_phys(mem + 2 * PAGE - 1) + 1;
+		ck_assert_uint_eq(phys, want);
+		ck_assert_uint_eq(wirings(io), 1);
+		assert_sane(io);
+		ck_assert_int_eq(kcom_bufio_unwire(io, phys, (kcom_off_t)at[i], 0), KCOM_OK);
+	}
+	kcom_phys_t phys = 1;
+	ck_assert_int_eq(kcom_bufio_wire(io, &phys, 2 * PAGE + 1, 0), KCOM_E_RANGE);
+	ck_assert_uint_eq(phys, 0);
+	ck_assert_uint_eq(wirings(io), 0);
+	ck_assert_uint_eq(kcom_bufio_release(io), 0);
+
+	/* Empty: made empty, and an empty copy. */
+	kcom_bufio_t *empty[2];
+	ck_assert_int_eq(kcom_dmabuf_create(0, 0, NULL, &empty[0]), KCOM_OK);
+	ck_assert_int_eq(kcom_dmabuf_create(PAGE, 0, NULL, &io), KCOM_OK);
+	ck_assert_int_eq(kcom_bufio_copy(io, PAGE, 0, &empty[1]), KCOM_OK);
+	ck_assert_uint_eq(kcom_bufio_release(io), 0);
+	for (size_t i = 0; i < 2; i++) {
+		phys = 1;
+		ck_assert_int_eq(kcom_bufio_wire(empty[i], &phys, 0, 0), KCOM_OK);
+		ck_assert_uint_eq(phys, 0);
+		ck_assert_uint_eq(wirings(empty[i]), 1);
+		assert_sane(empty[i]);
+		ck_assert_int_eq(kcom_bufio_unwire(empty[i], 0, 0, 0), KCOM_OK);
+		ck_assert_uint_eq(kcom_bufio_release(empty[i]), 0);
+	}
+}
+END_TEST
+
 /* wire_vec cuts at the device's boundary and longest segment, and says how many it needs. */
 START_TEST(test_wire_vec_split)
 {
@@ -863,6 +909,7 @@ Suite *dmabuf_suite(void)
 	tcase_add_test(tc, test_constraints_each_error);
 	tcase_add_test(tc, test_addresses_match_pagemap);
 	tcase_add_test(tc, test_wire_vec_split);
+	tcase_add_test(tc, test_wire_empty_ranges);
 	tcase_add_test(tc, test_device_moves_bytes);
 	tcase_add_test(tc, test_batch_translation);
 	tcase_add_test(tc, test_bounce_membuf);
