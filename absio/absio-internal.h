@@ -17,6 +17,21 @@ static inline kcom_error_t kcom_absio_check_span_(kcom_off_t off, size_t n)
 	return KCOM_OK;
 }
 
+/*
+ * A new size for setsize: KCOM_E_INVALIDARG past KCOM_OFF_MAX (no byte there could be
+ * addressed, and sizes above it would overflow the next offset's checks), else KCOM_OK.
+ */
+static inline kcom_error_t kcom_absio_check_size_(size_t size)
+{
+#if SIZE_MAX > INT64_MAX /* KCOM_OFF_MAX; a narrower size_t never passes it */
+	if (size > (size_t)KCOM_OFF_MAX)
+		return KCOM_E_INVALIDARG;
+#else
+	(void)size;
+#endif
+	return KCOM_OK;
+}
+
 /* kcom_absio_check_io_'s "the call is already complete" answer: a success, never returned. */
 #define KCOM_ABSIO_DONE_ 1
 

@@ -151,6 +151,8 @@ static inline kcom_error_t kcom_absio_getsize(kcom_absio_t *self, size_t *out_si
  * @param self the object
  * @param size the new size
  * @retval KCOM_OK done
+ * @retval KCOM_E_INVALIDARG @p size is past ::KCOM_OFF_MAX (no byte there could be addressed);
+ *         nothing changed
  * @retval KCOM_E_NOTIMPL the object has a fixed size
  * @retval KCOM_E_NOSPACE past the object's fixed capacity
  * @retval KCOM_E_BUSY a mapping is outstanding (the size is frozen while mapped)

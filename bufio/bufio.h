@@ -145,7 +145,8 @@ static inline kcom_error_t kcom_bufio_getsize(kcom_bufio_t *self, size_t *out_si
 }
 
 /** @brief absio setsize; see kcom_absio_setsize(). @param self the object @param size new size
- *  @retval KCOM_OK done @retval KCOM_E_NOTIMPL fixed size @retval KCOM_E_NOSPACE past capacity
+ *  @retval KCOM_OK done @retval KCOM_E_INVALIDARG past ::KCOM_OFF_MAX
+ *  @retval KCOM_E_NOTIMPL fixed size @retval KCOM_E_NOSPACE past capacity
  *  @retval KCOM_E_BUSY mapped @retval KCOM_E_OUTOFMEMORY no memory */
 static inline kcom_error_t kcom_bufio_setsize(kcom_bufio_t *self, size_t size)
 {
@@ -163,6 +164,8 @@ static inline kcom_error_t kcom_bufio_setsize(kcom_bufio_t *self, size_t size)
  * @retval KCOM_E_NOTCONTIG the range is not contiguous in memory here
  * @retval KCOM_E_RANGE the range is not inside the object
  * @retval KCOM_E_INVALIDARG negative @p off, overflow, NULL @p out_addr
+ * @retval KCOM_E_BUSY the range would have to move (coalescing segments, or making shared
+ *         storage private) and another mapping covers some of its bytes; nothing changed
  * @retval KCOM_E_OUTOFMEMORY making shared storage private, or recording the mapping, failed
  */
 static inline kcom_error_t kcom_bufio_map(kcom_bufio_t *self, void **out_addr, kcom_off_t off, size_t n)

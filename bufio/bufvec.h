@@ -109,6 +109,8 @@ static inline uint32_t kcom_bufvec_release(kcom_bufvec_t *self)
  * @retval KCOM_E_TOOSMALL @p max is too small; nothing mapped, `*out_count` says how many
  * @retval KCOM_E_RANGE the range is not inside the object
  * @retval KCOM_E_INVALIDARG bad offset or flags, NULL @p vec with max > 0, NULL @p out_count
+ * @retval KCOM_E_BUSY a writable map of shared storage would have to move bytes another
+ *         mapping covers; nothing mapped
  * @retval KCOM_E_OUTOFMEMORY no memory; nothing mapped
  */
 static inline kcom_error_t kcom_bufvec_map_vec(kcom_bufvec_t *self, kcom_off_t off, size_t n, unsigned flags,

@@ -216,6 +216,9 @@ static kcom_error_t dmabuf_setsize(kcom_bufio_t *io, size_t size)
 	struct dmabuf *db = impl_from_bufio(io);
 	if (size == db->size)
 		return KCOM_OK;
+	kcom_error_t err = kcom_absio_check_size_(size);
+	if (KCOM_FAILED(err))
+		return err;
 	if (dmabuf_held(db))
 		return KCOM_E_BUSY;
 	if (size > db->cap)

@@ -707,12 +707,35 @@ static size_t mc_index_seeks(uint32_t h)
 #endif
 }
 
+/*
+ * A chain of more segments than this gets no seek index: it would take 44 bytes a segment
+ * (2^26 segments are 256 GiB of 4 KiB clusters), and a tree whose subtrees are shared many
+ * times over (a chain appended to itself) describes far more segments than it has nodes, so
+ * counting them must stop early.
+ */
+#define MC_INDEX_MAX ((size_t)1 << 26)
+
+/* t's segments, or MC_INDEX_MAX + 1 as soon as there are more than MC_INDEX_MAX. */
 static size_t tree_segments(const struct mc_node *t)
 {
 	size_t n = 0;
-	for (; t != NULL; t = t->r)
+	for (; t != NULL && n <= MC_INDEX_MAX; t = t->r)
 		n += 1 + tree_segments(t->l);
-	return n;
+	return KCOM_MIN(n, MC_INDEX_MAX + 1);
+}
+
+/* Whether a balanced tree of height h can have at most MC_INDEX_MAX nodes (the fewest it has). */
+static int tree_may_index(uint32_t h)
+{
+	size_t fewest = 0, below = 0; /* the fewest nodes at heights i and i - 1 */
+	for (uint32_t i = 1; i <= h; i++) {
+		size_t next = fewest + below + 1;
+		below = fewest;
+		fewest = next;
+		if (fewest > MC_INDEX_MAX)
+			return 0;
+	}
+	return 1;
 }
 
 /* What index_fill fills. */
@@ -744,8 +767,10 @@ static void index_fill(const struct mc_node *t, struct mc_fill *f, int mine)
 /* The index of the non-empty tree t; NULL when allocation fails. */
 static struct mc_index *index_build(const struct mc_node *t, size_t shares)
 {
+	if (!tree_may_index(t->height))
+		return NULL; /* not even counted: a tree this tall has too many segments */
 	size_t n = tree_segments(t), size = t->total;
-	if (n >= UINT32_MAX || n > SIZE_MAX / 64) /* buckets are 32-bit; the sizes below cannot wrap */
+	if (n > MC_INDEX_MAX) /* so buckets fit 32 bits, and the sizes below cannot wrap */
 		return NULL;
 	unsigned shift = 0;
 	while (((size - 1) >> shift) >= n)
@@ -1570,6 +1595,9 @@ static kcom_error_t mc_setsize(kcom_bufio_t *io, size_t size)
 	struct mbufchain *mc = impl_from_bufio(io);
 	if (size == mc->size)
 		return KCOM_OK;
+	kcom_error_t err = kcom_absio_check_size_(size);
+	if (KCOM_FAILED(err))
+		return err;
 	if (mc_held(mc))
 		return KCOM_E_BUSY;
 	if (size < mc->size)

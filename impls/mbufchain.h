@@ -8,8 +8,8 @@
  * - a read or write at any offset finds its segment in O(log segments), never by a list walk;
  *   a chain read many times without changing its segments builds a flat seek index of them
  *   (at most 44 bytes a segment on 64-bit hosts, allocated once, dropped by the next change of
- *   segments), after which a seek is a bucket lookup: O(1) for segments of even size,
- *   O(log segments) at worst;
+ *   segments; none for a chain of more than 2^26 segments), after which a seek is a bucket
+ *   lookup: O(1) for segments of even size, O(log segments) at worst;
  * - copy() of the whole chain shares the tree itself (one reference on the root: O(1)); a
  *   sub-range copy builds a small new spine by splitting (O(log segments));
  * - a write to shared bytes copies the nodes on the path to them (O(log segments)) and at most
@@ -20,11 +20,14 @@
  * map() of a range inside one segment is a direct pointer into its cluster (the cluster is
  * first made private when shared).  map() of a range across segments coalesces them into one
  * new cluster (a pullup): it costs one copy of that range, and afterwards the range is one
- * segment.  kcom_bufvec's map_vec returns the segments as they are, without copying; a read-only
- * map_vec never breaks sharing.  While any mapping is outstanding the size is frozen
- * (KCOM_E_BUSY), and a write that would have to move mapped bytes to a new cluster is refused
- * with KCOM_E_BUSY; copy() then copies the bytes at once.  wire and wire_vec say KCOM_E_NOTIMPL:
- * clusters are pageable memory.
+ * segment.  kcom_bufvec's read-only map_vec returns the segments as they are, without copying,
+ * and never breaks sharing; a writable map_vec of shared bytes first makes them private (a copy
+ * into new clusters, whose count it then returns).  While any mapping is outstanding the size
+ * is frozen (KCOM_E_BUSY), and a write, map or writable map_vec that would have to move mapped
+ * bytes to a new cluster (a pullup, or making a shared cluster private) is refused with
+ * KCOM_E_BUSY; copy() then copies the bytes at once.  wire and wire_vec say KCOM_E_NOTIMPL for
+ * the chain's own clusters, which are pageable memory; a chain over a DMA-backed pool's pages
+ * (kcom_pool_chain()) wires those pages.
  *
  * The chain operations (prepend, append by reference, split, trim) are the extension interface
  * ::kcom_chain_t, found by query.
@@ -123,11 +126,14 @@ static inline uint32_t kcom_chain_release(kcom_chain_t *self)
 }
 
 /**
- * @brief Reserves header room: the cluster the next kcom_chain_prepend() allocates keeps
- *        @p room free bytes before its data, so later prepends of up to that much fill it in
- *        place.  Existing bytes never move.
+ * @brief Sets the header room: each cluster a later kcom_chain_prepend() allocates keeps at
+ *        least @p room free bytes before its data, so prepends of up to that much after it
+ *        fill it in place.  Existing bytes never move.  The setting stays until changed.
+ *
+ * A prepend's cluster is the chain's cluster size or, when the bytes and the room need more,
+ * that much; its data sit at its end, so whatever the data do not use is room either way.
  * @param self the chain
- * @param room bytes of room (0: no more than the prepend needs)
+ * @param room bytes of room at least (0, the default: what the cluster has left)
  * @retval KCOM_OK recorded
  */
 static inline kcom_error_t kcom_chain_reserve(kcom_chain_t *self, size_t room)
@@ -144,7 +150,7 @@ static inline kcom_error_t kcom_chain_reserve(kcom_chain_t *self, size_t room)
  * @param n how many
  * @retval KCOM_OK done
  * @retval KCOM_E_BUSY a mapping is outstanding (the size is frozen)
- * @retval KCOM_E_INVALIDARG the size would overflow
+ * @retval KCOM_E_INVALIDARG the size would pass ::KCOM_OFF_MAX
  * @retval KCOM_E_OUTOFMEMORY no memory; nothing changed
  */
 static inline kcom_error_t kcom_chain_prepend(kcom_chain_t *self, const void *buf, size_t n)
@@ -162,7 +168,7 @@ static inline kcom_error_t kcom_chain_prepend(kcom_chain_t *self, const void *bu
  * @param n bytes
  * @retval KCOM_OK done
  * @retval KCOM_E_RANGE the range is not inside @p src
- * @retval KCOM_E_INVALIDARG NULL @p src, or a bad offset
+ * @retval KCOM_E_INVALIDARG NULL @p src, a bad offset, or the size would pass ::KCOM_OFF_MAX
  * @retval KCOM_E_BUSY a mapping of @p self is outstanding
  * @retval KCOM_E_OUTOFMEMORY no memory; nothing changed
  */

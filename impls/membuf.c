@@ -193,6 +193,9 @@ static kcom_error_t membuf_setsize(kcom_bufio_t *io, size_t size)
 	struct membuf *mb = impl_from_bufio(io);
 	if (size == mb->size)
 		return KCOM_OK;
+	kcom_error_t err = kcom_absio_check_size_(size);
+	if (KCOM_FAILED(err))
+		return err;
 	if (kcom_ledger_mapped_(&mb->impl))
 		return KCOM_E_BUSY;
 	if (size < mb->size) {
@@ -200,7 +203,7 @@ static kcom_error_t membuf_setsize(kcom_bufio_t *io, size_t size)
 		mb->size = size;
 		return KCOM_OK;
 	}
-	kcom_error_t err = membuf_make_writable(mb, size);
+	err = membuf_make_writable(mb, size);
 	if (KCOM_FAILED(err))
 		return err;
 	kcom_memset(membuf_bytes(mb) + mb->size, 0, size - mb->size);

@@ -246,10 +246,11 @@ static kcom_error_t filebuf_setsize(kcom_bufio_t *io, size_t size)
 		return err;
 	if (size == now)
 		return KCOM_OK;
+	err = kcom_absio_check_size_(size);
+	if (KCOM_FAILED(err))
+		return err;
 	if (kcom_ledger_mapped_(&fb->impl))
 		return KCOM_E_BUSY;
-	if ((uint64_t)size > (uint64_t)KCOM_OFF_MAX)
-		return KCOM_E_INVALIDARG;
 	while (ftruncate(fb->fd, (off_t)size) != 0)
 		if (errno != EINTR)
 			return filebuf_errno(errno);

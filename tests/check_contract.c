@@ -407,6 +407,13 @@ START_TEST(test_setsize)
 		ck_assert_int_eq(kcom_bufio_getsize(io, &size), KCOM_OK);
 		ck_assert_uint_eq(size, SIZE);
 	}
+	/* Past KCOM_OFF_MAX no byte could be addressed: refused, nothing changed. */
+	const size_t huge[] = { (size_t)KCOM_OFF_MAX + 1, SIZE_MAX };
+	for (size_t i = 0; i < 2; i++) {
+		ck_assert_int_eq(kcom_bufio_setsize(io, huge[i]), KCOM_E_INVALIDARG);
+		ck_assert_int_eq(kcom_bufio_getsize(io, &size), KCOM_OK);
+		ck_assert_uint_eq(size, has(CAP_GROWS) ? SIZE * 4 : SIZE);
+	}
 	ck_assert_int_eq(kcom_bufio_setsize(io, 0), KCOM_OK);
 	ck_assert_int_eq(kcom_bufio_getsize(io, &size), KCOM_OK);
 	ck_assert_uint_eq(size, 0);

@@ -519,6 +519,50 @@ START_TEST(test_split_and_trim)
 }
 END_TEST
 
+/*
+ * The size stops at KCOM_OFF_MAX, whichever operation would pass it: a chain appended to
+ * itself by reference gets there in about fifty appends with little memory, and then setsize,
+ * prepend, append and writes past it are refused with nothing changed (setsize once let the
+ * size past it, after which the others' overflow checks wrapped and the size came round to 0).
+ * No sanity walk here: the tree describes about 2^51 segments.
+ */
+START_TEST(test_size_limit)
+{
+	kcom_bufio_t *io = pattern_chain(4096, 4096, 4096);
+	kcom_chain_t *ch = chain_of(io);
+	const size_t max = (size_t)KCOM_OFF_MAX;
+	size_t size = 4096, got;
+	while (size < max) {
+		ck_assert_int_eq(kcom_chain_append(ch, io, 0, MIN(size, max - size)), KCOM_OK);
+		size += MIN(size, max - size);
+	}
+	ck_assert_int_eq(kcom_bufio_getsize(io, &size), KCOM_OK);
+	ck_assert_uint_eq(size, max);
+	ck_assert_int_eq(kcom_bufio_setsize(io, max + 1), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_bufio_setsize(io, SIZE_MAX), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_chain_prepend(ch, "p", 1), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_chain_append(ch, io, 0, 1), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_bufio_write(io, "w", KCOM_OFF_MAX, 1, &got), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_bufio_getsize(io, &size), KCOM_OK);
+	ck_assert_uint_eq(size, max);
+	/* The last bytes are still the pattern's, 4096 bytes a period, and writable in place. */
+	uint8_t b[2];
+	ck_assert_int_eq(kcom_bufio_read(io, b, KCOM_OFF_MAX - 2, 2, &got), KCOM_OK);
+	ck_assert_uint_eq(got, 2);
+	ck_assert_uint_eq(b[0], contract_pattern((max - 2) % 4096));
+	ck_assert_uint_eq(b[1], contract_pattern((max - 1) % 4096));
+	ck_assert_int_eq(kcom_bufio_write(io, "w", KCOM_OFF_MAX - 1, 1, &got), KCOM_OK);
+	ck_assert_int_eq(kcom_bufio_read(io, b, KCOM_OFF_MAX - 1, 1, &got), KCOM_OK);
+	ck_assert_uint_eq(b[0], 'w');
+	/* Shrinking still works. */
+	ck_assert_int_eq(kcom_bufio_setsize(io, 4096), KCOM_OK);
+	assert_sane(io);
+	contract_assert_pattern(io, 4096);
+	kcom_chain_release(ch);
+	ck_assert_uint_eq(kcom_bufio_release(io), 0);
+}
+END_TEST
+
 START_TEST(test_class_and_interfaces)
 {
 	void *obj;
@@ -1213,6 +1257,7 @@ Suite *mbufchain_suite(void)
 	tcase_add_test(tc, test_prepend_in_reserved_room);
 	tcase_add_test(tc, test_append_by_reference);
 	tcase_add_test(tc, test_split_and_trim);
+	tcase_add_test(tc, test_size_limit);
 	tcase_add_test(tc, test_class_and_interfaces);
 	tcase_add_test(tc, test_seek_index_follows_changes);
 	tcase_add_test(tc, test_seek_index_writes_respect_sharing);

@@ -132,6 +132,8 @@ static kcom_error_t plain_setsize(kcom_bufio_t *io, size_t size)
 	struct plainio *p = plain_from(io);
 	if (p->flags & PLAINIO_FIXED)
 		return KCOM_E_NOTIMPL;
+	if ((uint64_t)size > (uint64_t)KCOM_OFF_MAX) /* as every implementation's setsize */
+		return KCOM_E_INVALIDARG;
 	if (size <= p->size) {
 		p->size = size;
 		return KCOM_OK;
