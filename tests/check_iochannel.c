@@ -314,6 +314,17 @@ struct holder {
 	pthread_barrier_t *got, *go;
 };
 
+/* Releases a thread waiting at `go`, joins it (it must return NULL), drops both barriers. */
+static void let_go_and_join(pthread_t t, pthread_barrier_t *got, pthread_barrier_t *go)
+{
+	pthread_barrier_wait(go);
+	void *ret;
+	ck_assert_int_eq(pthread_join(t, &ret), 0);
+	ck_assert_ptr_null(ret);
+	pthread_barrier_destroy(got);
+	pthread_barrier_destroy(go);
+}
+
 /* Gets a channel, lets the main thread drop its own, then puts. */
 static void *holder_main(void *arg)
 {
@@ -352,12 +363,7 @@ START_TEST(test_no_exit_hook)
 	pthread_barrier_wait(&got);
 	ck_assert_int_eq(kcom_iochannel_put(ce), KCOM_OK); /* this thread's last: its record goes */
 	ck_assert_int_eq(count(&e.destroys), 1);
-	pthread_barrier_wait(&go);
-	void *ret;
-	ck_assert_int_eq(pthread_join(t, &ret), 0);
-	ck_assert_ptr_null(ret);
-	pthread_barrier_destroy(&got);
-	pthread_barrier_destroy(&go);
+	let_go_and_join(t, &got, &go);
 	ck_assert_int_eq(count(&d.destroys), 2);
 
 	ck_assert_int_eq(kcom_iodev_unregister(&d), KCOM_OK);
@@ -467,12 +473,7 @@ START_TEST(test_retire)
 		ck_assert_int_eq(kcom_iodev_retire(&d, dev_gone), KCOM_E_NOTFOUND);
 		ck_assert_int_eq(kcom_iodev_unregister(&d), KCOM_E_NOTFOUND);
 		ck_assert_int_eq(kcom_iodev_register(&d, dev_create, dev_destroy, 8), KCOM_E_EXISTS);
-		pthread_barrier_wait(&go);
-		void *ret;
-		ck_assert_int_eq(pthread_join(t, &ret), 0);
-		ck_assert_ptr_null(ret);
-		pthread_barrier_destroy(&got);
-		pthread_barrier_destroy(&go);
+		let_go_and_join(t, &got, &go);
 		ck_assert_int_eq(r.again, KCOM_E_NOTFOUND); /* even on the thread holding one */
 		ck_assert_int_eq(count(&d.creates), 1);
 		ck_assert_int_eq(count(&d.destroys), 1);
