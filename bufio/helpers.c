@@ -458,8 +458,14 @@ kcom_error_t kcom_bufio_duplicate_class(kcom_absio_t *src, kcom_off_t off, size_
 	err = kcom_create(clsid, &kcom_bufio_iid, (void **)&copy);
 	if (KCOM_FAILED(err))
 		return err;
-	size_t done;
-	err = kcom_absio_copy_range(kcom_bufio_absio(copy), 0, src, off, n, &done);
+	/* A class whose new objects are not empty: they must hold the range and nothing else. */
+	size_t fresh;
+	err = kcom_bufio_getsize(copy, &fresh);
+	if (KCOM_SUCCEEDED(err) && fresh != 0)
+		err = kcom_bufio_setsize(copy, 0);
+	size_t done = n;
+	if (KCOM_SUCCEEDED(err))
+		err = kcom_absio_copy_range(kcom_bufio_absio(copy), 0, src, off, n, &done);
 	if (KCOM_SUCCEEDED(err) && done != n) /* the source shrank under us, or the object is too small */
 		err = KCOM_FAILED(check_inside(src, off, n)) ? KCOM_E_UNEXPECTED : KCOM_E_NOSPACE;
 	if (KCOM_FAILED(err)) {

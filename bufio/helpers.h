@@ -160,13 +160,16 @@ kcom_error_t kcom_bufio_duplicate(kcom_absio_t *src, kcom_off_t off, size_t n, k
  * @param off start
  * @param n bytes; the range must lie inside the object
  * @param clsid the class to create when src's copy() fails (its objects must answer bufio and
- *        grow by writes); NULL for the product's default
+ *        grow by writes; a new object that is not empty is truncated first); NULL for the
+ *        product's default
  * @param out_io receives the new object (one reference); NULL on failure
  * @retval KCOM_OK done
  * @retval KCOM_E_RANGE the range is not inside the object
  * @retval KCOM_E_INVALIDARG NULL pointer, negative offset, overflow
  * @retval KCOM_E_NOTFOUND no such class (or no default)
  * @retval KCOM_E_NOINTERFACE the class's objects do not answer bufio
+ * @retval KCOM_E_NOTIMPL a new object of the class is not empty and cannot be truncated (a
+ *         fixed-size class); nothing is returned
  * @retval KCOM_E_NOSPACE the new object could not take all @p n bytes
  * @retval KCOM_E_UNEXPECTED the source shrank during the copy; nothing is returned
  * @retval KCOM_E_OUTOFMEMORY no memory

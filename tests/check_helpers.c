@@ -493,6 +493,70 @@ START_TEST(test_duplicate)
 }
 END_TEST
 
+/*
+ * Into a class whose new objects are not empty: the duplicate holds the range and nothing
+ * else (it was the range followed by the fresh object's own bytes); a class whose objects
+ * cannot be truncated gives no duplicate.  0: a growable membuf of 8 bytes; 1: a fixed-size
+ * double of 8 bytes.
+ */
+static int nonempty_kind;
+
+static kcom_error_t nonempty_factory(const kcom_iid_t *iid, void **out)
+{
+	kcom_bufio_t *io;
+	kcom_error_t err;
+	if (nonempty_kind == 0) {
+		err = kcom_membuf_create(8, &io);
+	} else {
+		kcom_absio_t *a;
+		err = plainio_create(8, PLAINIO_BUFIO | PLAINIO_FIXED, &a);
+		if (KCOM_SUCCEEDED(err)) {
+			err = kcom_absio_query(a, &kcom_bufio_iid, (void **)&io);
+			kcom_absio_release(a);
+		}
+	}
+	if (KCOM_FAILED(err))
+		return err;
+	size_t put;
+	err = kcom_bufio_write(io, "\xee\xee\xee\xee\xee\xee\xee\xee", 0, 8, &put);
+	if (KCOM_SUCCEEDED(err))
+		err = kcom_bufio_query(io, iid, out);
+	kcom_bufio_release(io);
+	return err;
+}
+
+static const struct kcom_class nonempty_class = {
+	.clsid = KCOM_GUID(0x6e6f6e65, 0x6d70, 0x7479, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01),
+	.name = "nonempty",
+	.create = nonempty_factory,
+};
+
+START_TEST(test_duplicate_nonempty_class)
+{
+	nonempty_kind = _i;
+	ck_assert_int_eq(kcom_class_register(&nonempty_class), KCOM_OK);
+	kcom_absio_t *src = plain_with_pattern(4000, 0); /* no copy(): the class is used */
+	const size_t n[] = { 4, 0, 100 };
+	for (size_t k = 0; k < 3; k++) {
+		kcom_bufio_t *dup = (void *)1;
+		kcom_error_t err = kcom_bufio_duplicate_class(src, 10, n[k], &nonempty_class.clsid, &dup);
+		if (_i == 1) {
+			ck_assert_int_eq(err, KCOM_E_NOTIMPL);
+			ck_assert_ptr_null(dup);
+			continue;
+		}
+		ck_assert_int_eq(err, KCOM_OK);
+		size_t size;
+		ck_assert_int_eq(kcom_bufio_getsize(dup, &size), KCOM_OK);
+		ck_assert_uint_eq(size, n[k]);
+		assert_pattern_at(kcom_bufio_absio(dup), 0, n[k], 10);
+		ck_assert_uint_eq(kcom_bufio_release(dup), 0);
+	}
+	ck_assert_uint_eq(kcom_absio_release(src), 0);
+	ck_assert_int_eq(kcom_class_unregister(&nonempty_class.clsid), KCOM_OK);
+}
+END_TEST
+
 /* A membuf duplicates by copy(): it allocates an object, not the bytes. */
 START_TEST(test_duplicate_uses_copy)
 {
@@ -552,6 +616,7 @@ Suite *helpers_suite(void)
 	tc = tcase_create("duplicate");
 	tcase_add_loop_test(tc, test_duplicate, 0, 3);
 	tcase_add_test(tc, test_duplicate_uses_copy);
+	tcase_add_loop_test(tc, test_duplicate_nonempty_class, 0, 2);
 	tcase_add_loop_test(tc, test_duplicate_read_fails, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
