@@ -7,6 +7,12 @@
  * registration needs is allocated before taking it and the old one freed after dropping it,
  * so the lock is never held across a call out of this file.  A failed growth leaves the table
  * as it was.  Built-in classes cannot be removed: they are part of the product.
+ *
+ * A registered class's code may go away (a module's, unloaded), so kcom_create counts the
+ * calls of each registered class's factory that are running: a class with one running cannot
+ * be removed (KCOM_E_BUSY), and a module about to be unloaded first closes its classes, which
+ * no lookup finds from then on, so that the count of its live objects it reads next cannot be
+ * raised by a create that had found the class before.
  */
 #include "config.h"
 
@@ -15,9 +21,15 @@
 #include <com/product.h>
 #include "com/com-internal.h"
 
+struct class_entry {
+	const struct kcom_class *cls;
+	uint32_t calls; /* kcom_create calls of its factory running now */
+	int closed;     /* kcom_class_close_: no lookup finds it */
+};
+
 static struct {
 	kcom_spinlock_t lock;
-	const struct kcom_class **items; /* registered classes, oldest first */
+	struct class_entry *items; /* registered classes, oldest first */
 	size_t count;
 	size_t cap;
 } class_table;
@@ -36,7 +48,7 @@ static size_t class_index_locked(const kcom_clsid_t *clsid)
 {
 	size_t i;
 	for (i = 0; i < class_table.count; i++)
-		if (kcom_guid_equal(&class_table.items[i]->clsid, clsid))
+		if (kcom_guid_equal(&class_table.items[i].cls->clsid, clsid))
 			break;
 	return i;
 }
@@ -48,7 +60,7 @@ kcom_error_t kcom_class_register(const struct kcom_class *cls)
 	if (class_builtin(&cls->clsid) != NULL)
 		return KCOM_E_EXISTS;
 
-	const struct kcom_class **spare = NULL; /* a bigger array, made outside the lock */
+	struct class_entry *spare = NULL; /* a bigger array, made outside the lock */
 	size_t spare_cap = 0;
 	for (;;) {
 		kcom_spin_acquire_(&class_table.lock);
@@ -69,7 +81,7 @@ kcom_error_t kcom_class_register(const struct kcom_class *cls)
 	}
 
 	/* Lock held, room assured: swap in the spare array only when the old one is full. */
-	const struct kcom_class **old = NULL;
+	struct class_entry *old = NULL;
 	size_t old_cap = 0;
 	if (class_table.count == class_table.cap) {
 		if (class_table.count != 0)
@@ -80,7 +92,7 @@ kcom_error_t kcom_class_register(const struct kcom_class *cls)
 		class_table.cap = spare_cap;
 		spare = NULL;
 	}
-	class_table.items[class_table.count++] = cls;
+	class_table.items[class_table.count++] = (struct class_entry){ cls, 0, 0 };
 	kcom_spin_release_(&class_table.lock);
 	kcom_free(old, old_cap * sizeof(*old), 0);
 	kcom_free(spare, spare_cap * sizeof(*spare), 0);
@@ -98,11 +110,42 @@ kcom_error_t kcom_class_unregister(const kcom_clsid_t *clsid)
 	size_t i = class_index_locked(clsid);
 	if (i == class_table.count) {
 		err = KCOM_E_NOTFOUND;
+	} else if (class_table.items[i].calls != 0) {
+		err = KCOM_E_BUSY; /* its factory is running: its code must stay */
 	} else {
 		/* Keep registration order: enumeration lists classes oldest first. */
 		kcom_memmove(&class_table.items[i], &class_table.items[i + 1],
 		             (class_table.count - i - 1) * sizeof(*class_table.items));
 		class_table.count--;
+	}
+	kcom_spin_release_(&class_table.lock);
+	return err;
+}
+
+/*
+ * The class with this ID; a registered one is counted as called when `call` (kcom_create),
+ * and then *out_counted says so.  A closed class is not found.
+ */
+static kcom_error_t class_lookup(const kcom_clsid_t *clsid, int call, const struct kcom_class **out_cls,
+                                 int *out_counted)
+{
+	*out_counted = 0;
+	const struct kcom_class *cls = class_builtin(clsid);
+	if (cls != NULL) {
+		*out_cls = cls;
+		return KCOM_OK;
+	}
+	kcom_error_t err = KCOM_OK;
+	kcom_spin_acquire_(&class_table.lock);
+	size_t i = class_index_locked(clsid);
+	if (i == class_table.count || class_table.items[i].closed) {
+		err = KCOM_E_NOTFOUND;
+	} else {
+		*out_cls = class_table.items[i].cls;
+		if (call) {
+			class_table.items[i].calls++;
+			*out_counted = 1;
+		}
 	}
 	kcom_spin_release_(&class_table.lock);
 	return err;
@@ -114,20 +157,40 @@ kcom_error_t kcom_class_find(const kcom_clsid_t *clsid, const struct kcom_class 
 		*out_cls = NULL;
 	if (clsid == NULL || out_cls == NULL)
 		return KCOM_E_INVALIDARG;
-	const struct kcom_class *cls = class_builtin(clsid);
-	if (cls != NULL) {
-		*out_cls = cls;
-		return KCOM_OK;
-	}
+	int counted;
+	return class_lookup(clsid, 0, out_cls, &counted);
+}
+
+/* Lock held: the entry of this very class description, or NULL when it is not registered. */
+static struct class_entry *class_entry_locked(const struct kcom_class *cls)
+{
+	size_t i = class_index_locked(&cls->clsid);
+	return i != class_table.count && class_table.items[i].cls == cls ? &class_table.items[i] : NULL;
+}
+
+kcom_error_t kcom_class_close_(const struct kcom_class *const *classes, size_t n)
+{
 	kcom_error_t err = KCOM_OK;
 	kcom_spin_acquire_(&class_table.lock);
-	size_t i = class_index_locked(clsid);
-	if (i == class_table.count)
-		err = KCOM_E_NOTFOUND;
-	else
-		*out_cls = class_table.items[i];
+	for (size_t k = 0; k < n && KCOM_SUCCEEDED(err); k++) {
+		const struct class_entry *e = class_entry_locked(classes[k]);
+		err = e == NULL ? KCOM_E_NOTFOUND : e->calls != 0 ? KCOM_E_BUSY : KCOM_OK;
+	}
+	for (size_t k = 0; k < n && KCOM_SUCCEEDED(err); k++)
+		class_entry_locked(classes[k])->closed = 1;
 	kcom_spin_release_(&class_table.lock);
 	return err;
+}
+
+void kcom_class_reopen_(const struct kcom_class *const *classes, size_t n)
+{
+	kcom_spin_acquire_(&class_table.lock);
+	for (size_t k = 0; k < n; k++) {
+		struct class_entry *e = class_entry_locked(classes[k]);
+		if (e != NULL)
+			e->closed = 0;
+	}
+	kcom_spin_release_(&class_table.lock);
 }
 
 kcom_error_t kcom_class_enum(size_t index, const struct kcom_class **out_cls)
@@ -144,7 +207,7 @@ kcom_error_t kcom_class_enum(size_t index, const struct kcom_class **out_cls)
 	kcom_error_t err = KCOM_OK;
 	kcom_spin_acquire_(&class_table.lock);
 	if (index < class_table.count)
-		*out_cls = class_table.items[index];
+		*out_cls = class_table.items[index].cls;
 	else
 		err = KCOM_E_NOTFOUND;
 	kcom_spin_release_(&class_table.lock);
@@ -158,12 +221,21 @@ kcom_error_t kcom_create(const kcom_clsid_t *clsid, const kcom_iid_t *iid, void 
 	if (clsid == NULL || iid == NULL || out == NULL)
 		return KCOM_E_INVALIDARG;
 	const struct kcom_class *cls;
-	kcom_error_t err = kcom_class_find(clsid, &cls);
+	int counted;
+	kcom_error_t err = class_lookup(clsid, 1, &cls, &counted);
 	if (KCOM_FAILED(err))
 		return err;
-	/* Classes are static descriptions: calling the factory outside the lock is safe. */
+	/* Outside the lock; a registered class's code stays while the call is counted. */
 	err = cls->create(iid, out);
 	if (KCOM_FAILED(err))
 		*out = NULL;
+	if (counted) {
+		kcom_spin_acquire_(&class_table.lock);
+		struct class_entry *e = class_entry_locked(cls);
+		KCOM_ASSERT(e != NULL && e->calls > 0); /* it cannot be removed while counted */
+		if (e != NULL)
+			e->calls--;
+		kcom_spin_release_(&class_table.lock);
+	}
 	return err;
 }

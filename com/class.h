@@ -71,6 +71,7 @@ kcom_error_t kcom_class_register(const struct kcom_class *cls);
  * @retval KCOM_E_INVALIDARG @p clsid is NULL
  * @retval KCOM_E_NOTFOUND no such class
  * @retval KCOM_E_ACCESSDENIED the class is one of the product's built-in classes, which stay
+ * @retval KCOM_E_BUSY a kcom_create() of the class is running its factory; nothing changed
  */
 kcom_error_t kcom_class_unregister(const kcom_clsid_t *clsid);
 

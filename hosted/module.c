@@ -11,7 +11,8 @@
  * reverse: classes registered so far are unregistered, fini undoes init, the handle is
  * closed.  Nothing is added to the list until the whole load has succeeded.  Unload refuses
  * (KCOM_E_BUSY) while the module says objects of its classes are alive, so the code under a
- * live object is never unmapped.
+ * live object is never unmapped.  It closes the classes first (no kcom_create finds them, and
+ * none is inside a factory), so an object being made while it counts is not missed.
  *
  * Records and messages come from the C library (this is hosted code, and an osenv that fails
  * allocations on purpose must not make a loaded module look unloaded); the class table's own
@@ -26,10 +27,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+#include <sys/stat.h>
 
 #include <com/class.h>
 #include <com/module.h>
+#include "com/com-internal.h"
 
 /* libltdl's own suffix for shared objects, when the build did not say (ELF hosts). */
 #ifndef LT_MODULE_EXT
@@ -91,7 +93,7 @@ static struct kcom_module *module_find_locked(lt_dlhandle handle)
 	return NULL;
 }
 
-/* Whether a file `base` (tried with libltdl's extensions) exists. */
+/* Whether a file `base` (tried with libltdl's extensions) exists: a folder of that name does not count. */
 static int module_file_exists(const char *base)
 {
 	static const char *const exts[] = { "", ".la", LT_MODULE_EXT };
@@ -99,7 +101,8 @@ static int module_file_exists(const char *base)
 	for (size_t i = 0; i < sizeof(exts) / sizeof(exts[0]); i++) {
 		if (snprintf(path, sizeof(path), "%s%s", base, exts[i]) >= (int)sizeof(path))
 			continue;
-		if (access(path, F_OK) == 0)
+		struct stat st;
+		if (stat(path, &st) == 0 && !S_ISDIR(st.st_mode))
 			return 1;
 	}
 	return 0;
@@ -146,8 +149,6 @@ static kcom_error_t module_open_locked(const char *name, lt_dlhandle *out_handle
 	snprintf(dirs, envlen + dirlen + 2, "%s%s%s", env != NULL ? env : "", envlen != 0 ? ":" : "", KCOM_MODULE_DIR);
 
 	kcom_error_t err = KCOM_E_NOTFOUND;
-	module_fail("kcom module %s: not found in KCOM_MODULE_PATH (%s) nor in %s", name, env != NULL ? env : "unset",
-	            KCOM_MODULE_DIR);
 	char *save = NULL;
 	for (char *dir = strtok_r(dirs, ":", &save); dir != NULL; dir = strtok_r(NULL, ":", &save)) {
 		char path[4096];
@@ -173,6 +174,9 @@ static kcom_error_t module_open_locked(const char *name, lt_dlhandle *out_handle
 		break;
 	}
 	free(dirs);
+	if (err == KCOM_E_NOTFOUND)
+		module_fail("kcom module %s: not found in KCOM_MODULE_PATH (%s) nor in %s", name, env != NULL ? env : "unset",
+		            KCOM_MODULE_DIR);
 	return err;
 }
 
@@ -325,12 +329,21 @@ kcom_error_t kcom_module_unload(kcom_module_t *module)
 		return KCOM_OK;
 	}
 	const struct kcom_module_desc *d = module->desc;
-	uint32_t live = d->live != NULL ? d->live() : UINT32_MAX;
+	if (d->live == NULL) {
+		module_fail("kcom module %s: it cannot count its objects, so it stays loaded", d->name);
+		pthread_mutex_unlock(&module_lock);
+		return KCOM_E_BUSY;
+	}
+	/* No new object from now on, and no factory running: then the count cannot be raised. */
+	if (KCOM_FAILED(kcom_class_close_(d->classes, d->nclasses))) {
+		module_fail("kcom module %s: an object of its classes is being made", d->name);
+		pthread_mutex_unlock(&module_lock);
+		return KCOM_E_BUSY;
+	}
+	uint32_t live = d->live();
 	if (live != 0) {
-		if (d->live == NULL)
-			module_fail("kcom module %s: it cannot count its objects, so it stays loaded", d->name);
-		else
-			module_fail("kcom module %s: %u object(s) of its classes are alive", d->name, (unsigned)live);
+		kcom_class_reopen_(d->classes, d->nclasses);
+		module_fail("kcom module %s: %u object(s) of its classes are alive", d->name, (unsigned)live);
 		pthread_mutex_unlock(&module_lock);
 		return KCOM_E_BUSY;
 	}

@@ -20,16 +20,19 @@
  *   that fails after some bytes landed reports the short count, one that lands nothing fails
  *   and leaves the file as it was.
  * - getsize and setsize are `fstat` and `ftruncate`; growing reads as zeros.
- * - map is `mmap(MAP_SHARED)` of the page-aligned span around the range (a mapping already
- *   covering the range is shared, so one offset always maps at one address); unmap takes map's
- *   exact arguments; while anything is mapped the size is frozen (KCOM_E_BUSY).
+ * - map is an address in one `mmap(MAP_SHARED)` of the whole file, made by the first mapping
+ *   and shared by every other until the last is unmapped, so one offset always maps at one
+ *   address (the mmap costs address space, not memory); unmap takes map's exact arguments;
+ *   while anything is mapped the size is frozen (KCOM_E_BUSY).
  * - kcom_bufvec's map_vec gives the same mapping as one piece; wire and wire_vec are
  *   KCOM_E_NOTIMPL (page-cache pages are not handed to devices).
  * - copy is a new membuf holding the range's bytes (through the class table).
  * - Host errors become the kcom codes that name them: ENOSPC/EDQUOT KCOM_E_NOSPACE,
- *   EACCES/EPERM/EROFS KCOM_E_ACCESSDENIED, EBADF KCOM_E_BADHANDLE, EFBIG KCOM_E_TOOBIG,
- *   ENOENT KCOM_E_NOTFOUND, ENOMEM KCOM_E_OUTOFMEMORY, EINVAL/EISDIR KCOM_E_INVALIDARG,
- *   EOVERFLOW KCOM_E_OVERFLOW, anything else KCOM_E_IO.
+ *   EACCES/EPERM/EROFS/ETXTBSY KCOM_E_ACCESSDENIED, EBADF KCOM_E_BADHANDLE, EFBIG
+ *   KCOM_E_TOOBIG, ENOENT/ENOTDIR KCOM_E_NOTFOUND, ENOMEM KCOM_E_OUTOFMEMORY,
+ *   EINVAL/EISDIR/ESPIPE KCOM_E_INVALIDARG, EOVERFLOW KCOM_E_OVERFLOW, EEXIST KCOM_E_EXISTS,
+ *   anything else KCOM_E_IO.  (So setsize of a file open read-only, which ftruncate refuses
+ *   with EINVAL, is KCOM_E_INVALIDARG.)
  *
  * Objects answer IUnknown, absio, bufio, bufvec, kcom_fileio, bufinfo and debug.  One object
  * is not for concurrent mutation from several threads.

@@ -7,12 +7,13 @@
  * reports the short count (absio's rule) and one that lands nothing fails, leaving the file as
  * it was (pwrite that fails writes nothing).
  *
- * Mappings are *windows*: an mmap(MAP_SHARED) of the page-aligned span around a range, shared
- * by every mapping that fits inside it, so one offset always maps at one address, and
- * unmapped when its last mapping ends.  Each mapping is a kit ledger hold whose priv is its
- * window.  While any window exists the size is frozen: setsize and writes past the end say
- * KCOM_E_BUSY (a truncated file under a mapping would fault on access).  A window and its hold
- * are allocated before anything is mmap'ed, so a failure leaves nothing behind.
+ * Mappings share one *window*: an mmap(MAP_SHARED) of the whole file, made by the first mapping
+ * and unmapped when the last one ends.  While it exists the size is frozen (setsize and writes
+ * past the end say KCOM_E_BUSY: a truncated file under a mapping would fault on access), so
+ * every later mapping lies inside it and one offset always maps at one address, whichever
+ * ranges were mapped first.  Mapping the whole file costs address space, not memory: pages are
+ * faulted in as they are touched.  Each mapping is a kit ledger hold, allocated before anything
+ * is mmap'ed, so a failure leaves nothing behind.
  *
  * copy makes a membuf through the class table and reads the range into it: an independent
  * object (a write to either side is never seen by the other), as cheap as one read.
@@ -39,22 +40,16 @@
 #include "absio/absio-internal.h"
 #include "impls/impl-internal.h"
 
-struct filebuf_window {
-	struct filebuf_window *next;
-	unsigned char *base; /* mmap's result: file offset `start` */
-	size_t start;        /* page-aligned */
-	size_t len;          /* page multiple */
-	uint32_t users;      /* mappings (holds) inside it */
-};
-
 struct filebuf {
 	kcom_bufio_t bufio;
 	kcom_bufvec_t bufvec;
 	kcom_fileio_t fileio;
 	struct kcom_impl impl;           /* count, ledger of mappings, debug and bufinfo */
 	int fd;
-	int writable;                    /* fd open for writing: windows are PROT_WRITE too */
-	struct filebuf_window *windows;
+	int writable;                    /* fd open for writing: the window is PROT_WRITE too */
+	unsigned char *window;           /* the whole file mmap'ed from offset 0, while mapped; else NULL */
+	size_t window_len;               /* its length: the size rounded up to pages, at least one */
+	uint32_t window_users;           /* mappings (holds) in it */
 };
 
 static const struct kcom_bufio_ops filebuf_bufio_ops;
@@ -144,7 +139,7 @@ KCOM_IMPL_IUNKNOWN_(filebuf, kcom_bufio_t, struct filebuf, bufio)
 static void filebuf_destroy(struct kcom_impl *impl)
 {
 	struct filebuf *fb = kcom_container_of(impl, struct filebuf, impl);
-	KCOM_ASSERT(fb->windows == NULL); /* every window has holds, every hold a reference */
+	KCOM_ASSERT(fb->window == NULL); /* the window has holds, every hold a reference */
 	close(fb->fd);
 	kcom_free(fb, sizeof(*fb), 0);
 	__atomic_sub_fetch(&filebuf_live, 1, __ATOMIC_RELEASE); /* last: the module may go now */
@@ -155,13 +150,9 @@ static kcom_error_t filebuf_sanity(struct kcom_impl *impl, char *why, size_t len
 	struct filebuf *fb = kcom_container_of(impl, struct filebuf, impl);
 	if (fb->fd < 0)
 		return kcom_impl_insane_(why, len, "filebuf: no descriptor");
-	uint32_t users = 0;
-	for (const struct filebuf_window *w = fb->windows; w != NULL; w = w->next) {
-		if (w->users == 0)
-			return kcom_impl_insane_(why, len, "filebuf: a window with no mapping");
-		users += w->users;
-	}
-	if (users != impl->ledger.maps)
+	if ((fb->window != NULL) != (fb->window_users != 0))
+		return kcom_impl_insane_(why, len, "filebuf: a window with no mapping, or mappings with no window");
+	if (fb->window_users != impl->ledger.maps)
 		return kcom_impl_insane_(why, len, "filebuf: window users do not match the ledger's mappings");
 	return KCOM_OK;
 }
@@ -260,9 +251,9 @@ static kcom_error_t filebuf_setsize(kcom_bufio_t *io, size_t size)
 /* ---- mappings ---- */
 
 /*
- * Records a mapping of [key->off, key->off + key->n) and returns its address: inside a window
- * that already covers it, else in a new window over the page-aligned span.  The mapping holds
- * a reference.  On failure nothing changed (no hold, no window, nothing mmap'ed).
+ * Records a mapping of [key->off, key->off + key->n) and returns its address in the window,
+ * which the first mapping makes.  The mapping holds a reference.  On failure nothing changed
+ * (no hold, no window, nothing mmap'ed).
  */
 static kcom_error_t filebuf_map_range(struct filebuf *fb, struct kcom_hold_key *key, struct kcom_iovec *piece,
                                       void **out_addr)
@@ -278,71 +269,48 @@ static kcom_error_t filebuf_map_range(struct filebuf *fb, struct kcom_hold_key *
 	if ((key->flags & KCOM_MAP_WRITE) && !fb->writable)
 		return KCOM_E_ACCESSDENIED;
 
-	size_t page = filebuf_page();
-	size_t off = (size_t)key->off;
-	size_t start = off & ~(page - 1);
-	size_t end = off + key->n;
-	size_t span = ((end - start) + page - 1) & ~(page - 1);
-	if (span == 0)
-		span = page; /* an empty range still maps somewhere definite */
-
-	struct filebuf_window *w;
-	for (w = fb->windows; w != NULL; w = w->next)
-		if (w->start <= start && start + span <= w->start + w->len)
-			break;
 	struct kcom_hold *h = kcom_hold_alloc_(key->veclen);
 	if (h == NULL)
 		return KCOM_E_OUTOFMEMORY;
-	struct filebuf_window *fresh = NULL;
-	if (w == NULL) {
-		fresh = kcom_alloc(sizeof(*fresh), 0);
-		if (fresh == NULL) {
-			kcom_hold_free_(h);
-			return KCOM_E_OUTOFMEMORY;
-		}
+	if (fb->window == NULL) {
+		/* The whole file, frozen from now on; an empty one still maps somewhere definite. */
+		size_t page = filebuf_page();
+		size_t len = size > SIZE_MAX - (page - 1) ? 0 : (size + page - 1) & ~(page - 1);
+		if (size == 0)
+			len = page;
 		int prot = PROT_READ | (fb->writable ? PROT_WRITE : 0);
-		void *base = mmap(NULL, span, prot, MAP_SHARED, fb->fd, (off_t)start);
+		void *base = len != 0 ? mmap(NULL, len, prot, MAP_SHARED, fb->fd, 0) : MAP_FAILED;
 		if (base == MAP_FAILED) {
-			err = filebuf_errno(errno);
-			kcom_free(fresh, sizeof(*fresh), 0);
+			err = len != 0 ? filebuf_errno(errno) : KCOM_E_OUTOFMEMORY;
 			kcom_hold_free_(h);
 			return err;
 		}
-		fresh->base = base;
-		fresh->start = start;
-		fresh->len = span;
-		fresh->users = 0;
-		fresh->next = fb->windows;
-		fb->windows = fresh;
-		w = fresh;
+		fb->window = base;
+		fb->window_len = len;
 	}
-	w->users++;
-	*out_addr = w->base + (off - w->start);
+	fb->window_users++;
+	*out_addr = fb->window + key->off;
 	if (piece != NULL) {
 		piece->base = *out_addr;
 		piece->len = key->n;
 	} else {
 		key->addr = (uintptr_t)*out_addr;
 	}
-	kcom_ledger_insert_(&fb->impl, h, key, w);
+	kcom_ledger_insert_(&fb->impl, h, key, NULL);
 	return KCOM_OK;
 }
 
-/* Ends the mapping matching `key`: its window loses a user, and goes with its last one. */
+/* Ends the mapping matching `key`: the window loses a user, and goes with its last one. */
 static kcom_error_t filebuf_unmap_key(struct filebuf *fb, const struct kcom_hold_key *key)
 {
 	struct kcom_hold *h = kcom_ledger_remove_(&fb->impl, key);
 	if (h == NULL)
 		return KCOM_E_INVALIDARG;
-	struct filebuf_window *w = h->priv;
 	kcom_hold_free_(h);
-	if (--w->users == 0) {
-		struct filebuf_window **pp = &fb->windows;
-		while (*pp != w)
-			pp = &(*pp)->next;
-		*pp = w->next;
-		munmap(w->base, w->len);
-		kcom_free(w, sizeof(*w), 0);
+	if (--fb->window_users == 0) {
+		munmap(fb->window, fb->window_len);
+		fb->window = NULL;
+		fb->window_len = 0;
 	}
 	kcom_impl_release_(&fb->impl); /* the hold's reference; may free the object */
 	return KCOM_OK;
@@ -605,7 +573,9 @@ static kcom_error_t filebuf_class_create(const kcom_iid_t *iid, void **out)
 	kcom_impl_init_(&fb->impl, &filebuf_desc);
 	fb->fd = fd;
 	fb->writable = 1;
-	fb->windows = NULL;
+	fb->window = NULL;
+	fb->window_len = 0;
+	fb->window_users = 0;
 	__atomic_add_fetch(&filebuf_live, 1, __ATOMIC_ACQ_REL);
 	err = kcom_impl_query_(&fb->impl, iid, out);
 	kcom_impl_release_(&fb->impl); /* on failure, frees it */
@@ -624,7 +594,7 @@ static const struct kcom_class *const filebuf_classes[] = { &filebuf_class };
 const struct kcom_module_desc kcom_module = {
 	.abi = KCOM_MODULE_ABI,
 	.name = "filebuf",
-	.description = "a bufio over a file: pread/pwrite, mmap windows, membuf copies",
+	.description = "a bufio over a file: pread/pwrite, one mmap window, membuf copies",
 	.classes = filebuf_classes,
 	.nclasses = 1,
 	.live = filebuf_count,

@@ -581,6 +581,59 @@ START_TEST(test_class_two_threads)
 }
 END_TEST
 
+/*
+ * A class whose factory is running cannot be removed (its code, a module's, may be about to
+ * go): KCOM_E_BUSY, nothing changed, until the call returns.
+ */
+static pthread_barrier_t factory_in, factory_go;
+
+static kcom_error_t blocking_factory(const kcom_iid_t *iid, void **out)
+{
+	pthread_barrier_wait(&factory_in);
+	pthread_barrier_wait(&factory_go);
+	return test_factory(iid, out);
+}
+
+static const struct kcom_class blocking_class = {
+	.clsid = TEST_CLSID(0x20),
+	.name = "blocking",
+	.create = blocking_factory,
+	.ifaces = test_iids,
+};
+
+static void *blocking_create_main(void *arg)
+{
+	(void)arg;
+	kcom_bufio_t *io;
+	if (KCOM_FAILED(kcom_create(&blocking_class.clsid, &kcom_bufio_iid, (void **)&io)))
+		return (void *)1;
+	kcom_bufio_release(io);
+	return NULL;
+}
+
+START_TEST(test_class_unregister_while_creating)
+{
+	pthread_barrier_init(&factory_in, NULL, 2);
+	pthread_barrier_init(&factory_go, NULL, 2);
+	ck_assert_int_eq(kcom_class_register(&blocking_class), KCOM_OK);
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, blocking_create_main, NULL), 0);
+	pthread_barrier_wait(&factory_in); /* the factory is running */
+	ck_assert_int_eq(kcom_class_unregister(&blocking_class.clsid), KCOM_E_BUSY);
+	const struct kcom_class *cls;
+	ck_assert_int_eq(kcom_class_find(&blocking_class.clsid, &cls), KCOM_OK);
+	ck_assert_ptr_eq(cls, &blocking_class);
+	pthread_barrier_wait(&factory_go);
+	void *ret;
+	ck_assert_int_eq(pthread_join(t, &ret), 0);
+	ck_assert_ptr_null(ret);
+	ck_assert_int_eq(kcom_class_unregister(&blocking_class.clsid), KCOM_OK);
+	ck_assert_int_eq(kcom_class_find(&blocking_class.clsid, &cls), KCOM_E_NOTFOUND);
+	pthread_barrier_destroy(&factory_in);
+	pthread_barrier_destroy(&factory_go);
+}
+END_TEST
+
 Suite *class_suite(void)
 {
 	Suite *s = suite_create("class");
@@ -597,6 +650,7 @@ Suite *class_suite(void)
 	tc = tcase_create("register");
 	tcase_add_test(tc, test_class_register_create_unregister);
 	tcase_add_test(tc, test_class_two_threads);
+	tcase_add_test(tc, test_class_unregister_while_creating);
 	tcase_add_test(tc, test_class_create_factory_failure);
 	tcase_add_test(tc, test_class_unregister_keeps_order);
 	tcase_add_test(tc, test_class_null_args);

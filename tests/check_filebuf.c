@@ -271,6 +271,19 @@ START_TEST(test_map_span)
 	/* Inside the same window: one offset, one address. */
 	ck_assert_int_eq(kcom_bufio_map(io, &b, off + 4, 2), KCOM_OK);
 	ck_assert_ptr_eq(b, (char *)a + 4);
+	/*
+	 * A range around the first one, from byte 0 to the end: still one address per offset (a
+	 * window over the first range's pages only gave `off` a second address here).
+	 */
+	void *all;
+	size_t size = (size_t)page * 3 + 100;
+	ck_assert_int_eq(kcom_bufio_map(io, &all, 0, size), KCOM_OK);
+	ck_assert_ptr_eq((char *)all + off, a);
+	void *end;
+	ck_assert_int_eq(kcom_bufio_map(io, &end, (kcom_off_t)size, 0), KCOM_OK);
+	ck_assert_ptr_eq(end, (char *)all + size);
+	ck_assert_int_eq(kcom_bufio_unmap(io, end, (kcom_off_t)size, 0), KCOM_OK);
+	ck_assert_int_eq(kcom_bufio_unmap(io, all, 0, size), KCOM_OK);
 	kcom_debug_t *dbg;
 	struct kcom_debug_counts counts;
 	ck_assert_int_eq(kcom_bufio_query(io, &kcom_debug_iid, (void **)&dbg), KCOM_OK);

@@ -6,9 +6,11 @@
  */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <com/com.h>
@@ -178,6 +180,112 @@ START_TEST(test_class_clash)
 }
 END_TEST
 
+/*
+ * The last unload racing creates on another thread: each unload either refuses (an object is
+ * alive, or being made) or unmaps code no thread is in, and each create either makes an
+ * object or finds no class.  Unload used to count live objects before taking the classes out
+ * of the table, so a create that had just found the class ran in unmapped code (SIGSEGV).
+ */
+static volatile int race_stop;
+
+static void *race_creator(void *arg)
+{
+	(void)arg;
+	unsigned long made = 0;
+	while (!__atomic_load_n(&race_stop, __ATOMIC_RELAXED)) {
+		kcom_iunknown_t *obj;
+		kcom_error_t err = kcom_create(&testmod_clsid, &kcom_iunknown_iid, (void **)&obj);
+		if (KCOM_SUCCEEDED(err)) {
+			made++;
+			kcom_iunknown_release(obj);
+		} else if (err != KCOM_E_NOTFOUND) {
+			return (void *)1;
+		}
+	}
+	return made > 0 ? NULL : (void *)2;
+}
+
+START_TEST(test_unload_races_create)
+{
+	need_path();
+	kcom_module_t *m;
+	ck_assert_int_eq(kcom_module_load("kcomtest_good", &m), KCOM_OK);
+	race_stop = 0;
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, race_creator, NULL), 0);
+	unsigned unloads = 0;
+	for (int i = 0; i < 200000 && unloads < 200; i++) {
+		kcom_error_t err = kcom_module_unload(m);
+		ck_assert_msg(err == KCOM_OK || err == KCOM_E_BUSY, "unload: %s", kcom_strerror(err));
+		if (err == KCOM_OK) {
+			unloads++;
+			ck_assert_int_eq(kcom_module_load("kcomtest_good", &m), KCOM_OK);
+		}
+	}
+	__atomic_store_n(&race_stop, 1, __ATOMIC_RELAXED);
+	void *ret;
+	ck_assert_int_eq(pthread_join(t, &ret), 0);
+	ck_assert_ptr_null(ret);
+	ck_assert_uint_gt(unloads, 0);
+	ck_assert_int_eq(kcom_module_unload(m), KCOM_OK);
+	ck_assert_int_eq(testmod_registrations(), 0);
+}
+END_TEST
+
+/*
+ * The search: a folder in the path that holds a *folder* of the module's name is passed over
+ * (only a file can shadow a module further down); and a successful load leaves no failure
+ * behind in kcom_module_error(), which was "not found" after any search.
+ */
+static void *fresh_thread_load(void *shadow_dir)
+{
+	kcom_module_t *m;
+	if (KCOM_FAILED(kcom_module_load("kcomtest_good", &m)))
+		return (void *)1;
+	if (strstr(kcom_module_file(m), shadow_dir) != NULL)
+		return (void *)2; /* the folder was taken for the module */
+	if (strcmp(kcom_module_error(), "") != 0)
+		return (void *)3;
+	return KCOM_SUCCEEDED(kcom_module_unload(m)) ? NULL : (void *)4;
+}
+
+START_TEST(test_search_skips_folders)
+{
+	need_path();
+	char dir[] = "/tmp/kcom-shadow-XXXXXX";
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	char sub[300];
+	snprintf(sub, sizeof(sub), "%s/kcomtest_good", dir);
+	ck_assert_int_eq(mkdir(sub, 0700), 0);
+	const char *old = getenv("KCOM_MODULE_PATH");
+	char *saved = strdup(old);
+	size_t len = strlen(dir) + strlen(old) + 2;
+	char *path = malloc(len);
+	snprintf(path, len, "%s:%s", dir, old);
+	ck_assert_int_eq(setenv("KCOM_MODULE_PATH", path, 1), 0);
+
+	/* On a fresh thread, whose message is "" (nothing failed there yet). */
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, fresh_thread_load, dir), 0);
+	void *ret;
+	ck_assert_int_eq(pthread_join(t, &ret), 0);
+	ck_assert_ptr_null(ret);
+	/* A failure is reported, and stays reported across a success. */
+	kcom_module_t *m;
+	ck_assert_int_eq(kcom_module_load("kcomtest_no_such_module", &m), KCOM_E_NOTFOUND);
+	ck_assert_ptr_nonnull(strstr(kcom_module_error(), "not found"));
+	ck_assert_int_eq(kcom_module_load("kcomtest_good", &m), KCOM_OK);
+	ck_assert_ptr_nonnull(strstr(kcom_module_error(), "kcomtest_no_such_module"));
+	ck_assert_int_eq(kcom_module_unload(m), KCOM_OK);
+
+	ck_assert_int_eq(setenv("KCOM_MODULE_PATH", saved, 1), 0);
+	free(saved);
+	free(path);
+	rmdir(sub);
+	rmdir(dir);
+}
+END_TEST
+
 START_TEST(test_module_dir)
 {
 	ck_assert_ptr_nonnull(strstr(kcom_module_dir(), "/modules"));
@@ -196,6 +304,14 @@ Suite *module_suite(void)
 	tcase_add_test(tc, test_init_fails);
 	tcase_add_test(tc, test_class_clash);
 	tcase_add_test(tc, test_module_dir);
+	tcase_add_test(tc, test_search_skips_folders);
+	suite_add_tcase(s, tc);
+
+	/* Two threads racing: tagged "slow", which check-valgrind leaves out (it runs threads one at a time). */
+	tc = tcase_create("module-race");
+	tcase_set_tags(tc, "slow");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_unload_races_create);
 	suite_add_tcase(s, tc);
 	return s;
 }
