@@ -69,7 +69,14 @@ struct kcom_hold {
 	unsigned char vec[];
 };
 
+/*
+ * An object's outstanding holds.  Read-only mappings are reads, which several threads may make
+ * of one object at once, so the list changes under a spin lock (holds are allocated before and
+ * freed after it) and the counts are atomic.  Walks of the list outside the kit happen in
+ * mutations, which have the object to themselves.
+ */
 struct kcom_ledger {
+	kcom_spinlock_t lock;
 	struct kcom_hold *head; /* newest first */
 	uint32_t maps;
 	uint32_t wires;
@@ -194,12 +201,12 @@ kcom_error_t kcom_ledger_drop_(struct kcom_impl *impl, const struct kcom_hold_ke
 
 static inline int kcom_ledger_mapped_(const struct kcom_impl *impl)
 {
-	return impl->ledger.maps != 0;
+	return __atomic_load_n(&impl->ledger.maps, __ATOMIC_RELAXED) != 0;
 }
 
 static inline int kcom_ledger_wired_(const struct kcom_impl *impl)
 {
-	return impl->ledger.wires != 0;
+	return __atomic_load_n(&impl->ledger.wires, __ATOMIC_RELAXED) != 0;
 }
 
 /* map_vec's flags: READ and/or WRITE, nothing else. */

@@ -51,13 +51,16 @@ static kcom_error_t kit_debug_check(kcom_debug_t *dbg, char *why, size_t len)
 	if (why != NULL && len > 0)
 		why[0] = '\0';
 	uint32_t maps = 0, wires = 0;
+	kcom_spin_acquire_(&impl->ledger.lock);
 	for (const struct kcom_hold *h = impl->ledger.head; h != NULL; h = h->next) {
 		if (h->key.kind == KCOM_HOLD_MAP || h->key.kind == KCOM_HOLD_MAP_VEC)
 			maps++;
 		else
 			wires++;
 	}
-	if (maps != impl->ledger.maps || wires != impl->ledger.wires)
+	int agree = maps == impl->ledger.maps && wires == impl->ledger.wires;
+	kcom_spin_release_(&impl->ledger.lock);
+	if (!agree)
 		return kcom_impl_insane_(why, len, "ledger: counts do not match the records");
 	if (kcom_refcount_get(&impl->refs) < 1 + maps + wires)
 		return kcom_impl_insane_(why, len, "ledger: fewer references than holds");
@@ -70,8 +73,8 @@ static kcom_error_t kit_debug_counts(kcom_debug_t *dbg, struct kcom_debug_counts
 		return KCOM_E_INVALIDARG;
 	struct kcom_impl *impl = impl_from_debug(dbg);
 	out->refs = kcom_refcount_get(&impl->refs);
-	out->mappings = impl->ledger.maps;
-	out->wirings = impl->ledger.wires;
+	out->mappings = __atomic_load_n(&impl->ledger.maps, __ATOMIC_RELAXED);
+	out->wirings = __atomic_load_n(&impl->ledger.wires, __ATOMIC_RELAXED);
 	return KCOM_OK;
 }
 
@@ -157,9 +160,7 @@ void kcom_impl_init_(struct kcom_impl *impl, const struct kcom_impl_desc *desc)
 	impl->name[0] = '\0';
 	kcom_refcount_init(&impl->refs, 1);
 	impl->desc = desc;
-	impl->ledger.head = NULL;
-	impl->ledger.maps = 0;
-	impl->ledger.wires = 0;
+	impl->ledger = (struct kcom_ledger){ .head = NULL };
 }
 
 /* ---- the ledger ---- */
@@ -194,13 +195,12 @@ void kcom_ledger_insert_(struct kcom_impl *impl, struct kcom_hold *h, const stru
 		kcom_memcpy(h->vec, key->vec, key->veclen);
 	h->key.vec = h->vec;
 	h->priv = priv;
+	kcom_refcount_inc(&impl->refs);
+	kcom_spin_acquire_(&impl->ledger.lock);
 	h->next = impl->ledger.head;
 	impl->ledger.head = h;
-	if (hold_is_map(key->kind))
-		impl->ledger.maps++;
-	else
-		impl->ledger.wires++;
-	kcom_refcount_inc(&impl->refs);
+	__atomic_add_fetch(hold_is_map(key->kind) ? &impl->ledger.maps : &impl->ledger.wires, 1, __ATOMIC_RELAXED);
+	kcom_spin_release_(&impl->ledger.lock);
 }
 
 static int hold_matches(const struct kcom_hold *h, const struct kcom_hold_key *key)
@@ -212,18 +212,20 @@ static int hold_matches(const struct kcom_hold *h, const struct kcom_hold_key *k
 
 struct kcom_hold *kcom_ledger_remove_(struct kcom_impl *impl, const struct kcom_hold_key *key)
 {
+	struct kcom_hold *found = NULL;
+	kcom_spin_acquire_(&impl->ledger.lock);
 	for (struct kcom_hold **pp = &impl->ledger.head; *pp != NULL; pp = &(*pp)->next) {
 		struct kcom_hold *h = *pp;
 		if (!hold_matches(h, key))
 			continue;
 		*pp = h->next;
-		if (hold_is_map(h->key.kind))
-			impl->ledger.maps--;
-		else
-			impl->ledger.wires--;
-		return h;
+		__atomic_sub_fetch(hold_is_map(h->key.kind) ? &impl->ledger.maps : &impl->ledger.wires, 1,
+		                   __ATOMIC_RELAXED);
+		found = h;
+		break;
 	}
-	return NULL;
+	kcom_spin_release_(&impl->ledger.lock);
+	return found;
 }
 
 kcom_error_t kcom_ledger_drop_(struct kcom_impl *impl, const struct kcom_hold_key *key)

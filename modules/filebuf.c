@@ -13,7 +13,9 @@
  * every later mapping lies inside it and one offset always maps at one address, whichever
  * ranges were mapped first.  Mapping the whole file costs address space, not memory: pages are
  * faulted in as they are touched.  Each mapping is a kit ledger hold, allocated before anything
- * is mmap'ed, so a failure leaves nothing behind.
+ * is mmap'ed, so a failure leaves nothing behind.  Mappings of one object may be made and ended
+ * from several threads at once (a mapping reads nothing it changes but the window), so the
+ * window is made, counted and unmapped under the object's lock.
  *
  * copy makes a membuf through the class table and reads the range into it: an independent
  * object (a write to either side is never seen by the other), as cheap as one read.
@@ -47,6 +49,7 @@ struct filebuf {
 	struct kcom_impl impl;           /* count, ledger of mappings, debug and bufinfo */
 	int fd;
 	int writable;                    /* fd open for writing: the window is PROT_WRITE too */
+	kcom_lock_t lock;                /* window, window_len, window_users */
 	unsigned char *window;           /* the whole file mmap'ed from offset 0, while mapped; else NULL */
 	size_t window_len;               /* its length: the size rounded up to pages, at least one */
 	uint32_t window_users;           /* mappings (holds) in it */
@@ -140,6 +143,7 @@ static void filebuf_destroy(struct kcom_impl *impl)
 {
 	struct filebuf *fb = kcom_container_of(impl, struct filebuf, impl);
 	KCOM_ASSERT(fb->window == NULL); /* the window has holds, every hold a reference */
+	kcom_lock_fini(&fb->lock);
 	close(fb->fd);
 	kcom_free(fb, sizeof(*fb), 0);
 	__atomic_sub_fetch(&filebuf_live, 1, __ATOMIC_RELEASE); /* last: the module may go now */
@@ -272,6 +276,7 @@ static kcom_error_t filebuf_map_range(struct filebuf *fb, struct kcom_hold_key *
 	struct kcom_hold *h = kcom_hold_alloc_(key->veclen);
 	if (h == NULL)
 		return KCOM_E_OUTOFMEMORY;
+	kcom_lock_acquire(&fb->lock);
 	if (fb->window == NULL) {
 		/* The whole file, frozen from now on; an empty one still maps somewhere definite. */
 		size_t page = filebuf_page();
@@ -282,6 +287,7 @@ static kcom_error_t filebuf_map_range(struct filebuf *fb, struct kcom_hold_key *
 		void *base = len != 0 ? mmap(NULL, len, prot, MAP_SHARED, fb->fd, 0) : MAP_FAILED;
 		if (base == MAP_FAILED) {
 			err = len != 0 ? filebuf_errno(errno) : KCOM_E_OUTOFMEMORY;
+			kcom_lock_release(&fb->lock);
 			kcom_hold_free_(h);
 			return err;
 		}
@@ -290,6 +296,7 @@ static kcom_error_t filebuf_map_range(struct filebuf *fb, struct kcom_hold_key *
 	}
 	fb->window_users++;
 	*out_addr = fb->window + key->off;
+	kcom_lock_release(&fb->lock);
 	if (piece != NULL) {
 		piece->base = *out_addr;
 		piece->len = key->n;
@@ -307,11 +314,13 @@ static kcom_error_t filebuf_unmap_key(struct filebuf *fb, const struct kcom_hold
 	if (h == NULL)
 		return KCOM_E_INVALIDARG;
 	kcom_hold_free_(h);
+	kcom_lock_acquire(&fb->lock);
 	if (--fb->window_users == 0) {
 		munmap(fb->window, fb->window_len);
 		fb->window = NULL;
 		fb->window_len = 0;
 	}
+	kcom_lock_release(&fb->lock);
 	kcom_impl_release_(&fb->impl); /* the hold's reference; may free the object */
 	return KCOM_OK;
 }
@@ -562,7 +571,12 @@ static kcom_error_t filebuf_class_create(const kcom_iid_t *iid, void **out)
 	if (fb == NULL)
 		return KCOM_E_OUTOFMEMORY;
 	int fd = -1;
-	kcom_error_t err = filebuf_tmpfile(&fd);
+	kcom_error_t err = kcom_lock_init(&fb->lock);
+	if (KCOM_SUCCEEDED(err)) {
+		err = filebuf_tmpfile(&fd);
+		if (KCOM_FAILED(err))
+			kcom_lock_fini(&fb->lock);
+	}
 	if (KCOM_FAILED(err)) {
 		kcom_free(fb, sizeof(*fb), 0);
 		return err;
