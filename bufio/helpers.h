@@ -119,8 +119,9 @@ void kcom_view_abort(struct kcom_view *view);
  * write would.  The same object on both sides with overlapping ranges copies as memmove does.
  *
  * A short copy always means that the first `*out_copied` bytes of the range were copied and
- * no others: the source ended, or the destination could not grow (a fixed-size object, or
- * one with a mapping outstanding), whatever the order the helper copied in.
+ * no others: the source ended, or the destination could not grow there (a fixed-size object,
+ * one with a mapping outstanding, or one out of room: a write at its end refused with
+ * KCOM_E_NOSPACE or KCOM_E_BUSY), whatever the order the helper copied in.
  * @param dst destination object
  * @param dst_off destination offset
  * @param src source object

@@ -174,12 +174,31 @@ kcom_error_t kcom_class_close_(const struct kcom_class *const *classes, size_t n
 	kcom_spin_acquire_(&class_table.lock);
 	for (size_t k = 0; k < n && KCOM_SUCCEEDED(err); k++) {
 		const struct class_entry *e = class_entry_locked(classes[k]);
-		err = e == NULL ? KCOM_E_NOTFOUND : e->calls != 0 ? KCOM_E_BUSY : KCOM_OK;
+		if (e != NULL && e->calls != 0)
+			err = KCOM_E_BUSY;
 	}
-	for (size_t k = 0; k < n && KCOM_SUCCEEDED(err); k++)
-		class_entry_locked(classes[k])->closed = 1;
+	for (size_t k = 0; k < n && KCOM_SUCCEEDED(err); k++) {
+		struct class_entry *e = class_entry_locked(classes[k]);
+		if (e != NULL) /* one the program took out itself has nothing to close */
+			e->closed = 1;
+	}
 	kcom_spin_release_(&class_table.lock);
 	return err;
+}
+
+void kcom_class_remove_(const struct kcom_class *const *classes, size_t n)
+{
+	kcom_spin_acquire_(&class_table.lock);
+	for (size_t k = 0; k < n; k++) {
+		struct class_entry *e = class_entry_locked(classes[k]);
+		if (e == NULL)
+			continue;
+		KCOM_ASSERT(e->closed && e->calls == 0);
+		size_t i = (size_t)(e - class_table.items);
+		kcom_memmove(e, e + 1, (class_table.count - i - 1) * sizeof(*e));
+		class_table.count--;
+	}
+	kcom_spin_release_(&class_table.lock);
 }
 
 void kcom_class_reopen_(const struct kcom_class *const *classes, size_t n)

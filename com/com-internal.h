@@ -160,12 +160,16 @@ static inline void kcom_spin_release_(kcom_spinlock_t *l)
 struct kcom_class;
 
 /*
- * Closes registered classes before their code may go (a module's last unload): from then on
- * no lookup finds them, so no kcom_create of them starts.  All or nothing: KCOM_E_BUSY while a
- * kcom_create of one of them is running, KCOM_E_NOTFOUND when one is not registered by that
- * description.  Closed classes are then unregistered, or reopened with kcom_class_reopen_.
+ * Closes registered classes before their code may go (a module's last unload, or a failed
+ * load): from then on no lookup finds them, so no kcom_create of them starts.  All or nothing:
+ * KCOM_E_BUSY while a kcom_create of one of them is running.  A class not registered by that
+ * very description (unregistered by the program meanwhile) is skipped.  Closed classes are
+ * then removed with kcom_class_remove_ (which, unlike kcom_class_unregister, takes out these
+ * descriptions only, never another class registered with the same ID), or reopened with
+ * kcom_class_reopen_.
  */
 kcom_error_t kcom_class_close_(const struct kcom_class *const *classes, size_t n);
+void kcom_class_remove_(const struct kcom_class *const *classes, size_t n);
 void kcom_class_reopen_(const struct kcom_class *const *classes, size_t n);
 
 #endif /* KCOM_COM_COM_INTERNAL_H */

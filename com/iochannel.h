@@ -94,8 +94,9 @@ kcom_error_t kcom_iodev_unregister(void *dev);
  * channels give KCOM_E_NOTFOUND, the outstanding channels work and go as usual (their last put,
  * or their threads' exit), and whichever thread uncounts the last of them calls @p gone after
  * that channel's destroy callback.  So a destroy callback may drop the last reference to its
- * device and have the device retire itself: the device outlives the callback.  Until @p gone
- * runs, registering the same pointer again gives KCOM_E_EXISTS.
+ * device and have the device retire itself: the device outlives the callback.  Until the
+ * device is out of the table (just before @p gone runs), registering the same pointer again
+ * gives KCOM_E_EXISTS.
  * @param dev the device
  * @param gone called once when the device is out of the table (not NULL)
  * @retval KCOM_OK unregistered (@p gone has run), or retired (@p gone runs later)

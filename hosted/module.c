@@ -26,8 +26,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <com/class.h>
 #include <com/module.h>
@@ -202,11 +204,39 @@ static kcom_error_t module_desc_check(const char *file, const struct kcom_module
 	return KCOM_OK;
 }
 
-/* Unregisters the module's first `n` classes. */
-static void module_unregister(const struct kcom_module_desc *d, size_t n)
+/*
+ * Before unmapping code whose last object just went: the thread whose release counted it may
+ * still be running the few instructions between that count and its return out of the module.
+ * COM waits before it frees an unused library for the same reason (CoFreeUnusedLibrariesEx's
+ * delay); so do we, briefly.  A thread preempted longer than that in those instructions is the
+ * race that remains (doc/semantics.md).
+ */
+#define MODULE_GRACE_NS 2000000L
+
+static void module_grace(void)
 {
-	while (n-- > 0)
-		kcom_class_unregister(&d->classes[n]->clsid);
+	struct timespec ts = { 0, MODULE_GRACE_NS };
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/*
+ * Takes the module's first `n` classes out of the table before its code may go: closed first,
+ * waiting for any kcom_create inside one of their factories (a failed load's classes may have
+ * been found meanwhile); then removed.  Returns how many objects of them are alive (UINT32_MAX
+ * when the module cannot count): while any is, the code must stay mapped.
+ */
+static uint32_t module_retract(const struct kcom_module_desc *d, size_t n)
+{
+	if (n == 0)
+		return 0; /* nothing was registered, so nothing was made */
+	while (kcom_class_close_(d->classes, n) == KCOM_E_BUSY)
+		sched_yield();
+	uint32_t live = d->live != NULL ? d->live() : UINT32_MAX;
+	kcom_class_remove_(d->classes, n);
+	if (live == 0)
+		module_grace(); /* objects of them may have been made and released meanwhile */
+	return live;
 }
 
 kcom_error_t kcom_module_load_with(const char *name, kcom_registry_t *registry, kcom_module_t **out_module)
@@ -274,7 +304,15 @@ kcom_error_t kcom_module_load_with(const char *name, kcom_registry_t *registry, 
 				            d->classes[i]->name);
 			else
 				module_fail("kcom module %s: class %s: %s", name, d->classes[i]->name, kcom_strerror(err));
-			module_unregister(d, i);
+			if (module_retract(d, i) != 0) {
+				/* Objects of its first classes were made meanwhile: their code stays. */
+				module_fail("kcom module %s: class %s: %s; objects of its other classes were made meanwhile, so "
+				            "it stays mapped",
+				            name, d->classes[i]->name, kcom_strerror(err));
+				free(m);
+				free(file);
+				goto out;
+			}
 			goto fail_fini;
 		}
 	}
@@ -348,10 +386,11 @@ kcom_error_t kcom_module_unload(kcom_module_t *module)
 		return KCOM_E_BUSY;
 	}
 	/* No object is left, so no one is inside its code: unregister, undo init, unmap. */
-	module_unregister(d, d->nclasses);
+	kcom_class_remove_(d->classes, d->nclasses);
 	if (d->fini != NULL)
 		d->fini(module->registry);
 	*pp = module->next;
+	module_grace();
 	lt_dlclose(module->handle);
 	pthread_mutex_unlock(&module_lock);
 	if (module->registry != NULL)

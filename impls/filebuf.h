@@ -22,8 +22,10 @@
  * - getsize and setsize are `fstat` and `ftruncate`; growing reads as zeros.
  * - map is an address in one `mmap(MAP_SHARED)` of the whole file, made by the first mapping
  *   and shared by every other until the last is unmapped, so one offset always maps at one
- *   address (the mmap costs address space, not memory); unmap takes map's exact arguments;
- *   while anything is mapped the size is frozen (KCOM_E_BUSY).
+ *   address (the mmap costs address space, not memory, but a 32-bit host may not fit a file of
+ *   gigabytes); unmap takes map's exact arguments; while anything is mapped the size is frozen
+ *   (KCOM_E_BUSY), and bytes the file gained behind the object's back meanwhile (through the
+ *   descriptor, by another process) cannot be mapped until the last mapping ends (KCOM_E_BUSY).
  * - kcom_bufvec's map_vec gives the same mapping as one piece; wire and wire_vec are
  *   KCOM_E_NOTIMPL (page-cache pages are not handed to devices).
  * - copy is a new membuf holding the range's bytes (through the class table).

@@ -12,7 +12,10 @@
  * past the end say KCOM_E_BUSY: a truncated file under a mapping would fault on access), so
  * every later mapping lies inside it and one offset always maps at one address, whichever
  * ranges were mapped first.  Mapping the whole file costs address space, not memory: pages are
- * faulted in as they are touched.  Each mapping is a kit ledger hold, allocated before anything
+ * faulted in as they are touched (on a 32-bit host a file of gigabytes may not fit, and its
+ * first map fails with KCOM_E_OUTOFMEMORY).  A file grown behind the object's back (through
+ * its descriptor, by another process) past the window cannot have the new bytes mapped until
+ * the last mapping ends: KCOM_E_BUSY.  Each mapping is a kit ledger hold, allocated before anything
  * is mmap'ed, so a failure leaves nothing behind.  Mappings of one object may be made and ended
  * from several threads at once (a mapping reads nothing it changes but the window), so the
  * window is made, counted and unmapped under the object's lock.
@@ -293,6 +296,13 @@ static kcom_error_t filebuf_map_range(struct filebuf *fb, struct kcom_hold_key *
 		}
 		fb->window = base;
 		fb->window_len = len;
+	}
+	if ((size_t)key->off + key->n > fb->window_len) {
+		/* The file grew behind our back (its descriptor, another process) past the window,
+		 * which cannot grow without moving what is mapped. */
+		kcom_lock_release(&fb->lock);
+		kcom_hold_free_(h);
+		return KCOM_E_BUSY;
 	}
 	fb->window_users++;
 	*out_addr = fb->window + key->off;

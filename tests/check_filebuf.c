@@ -302,6 +302,22 @@ START_TEST(test_map_span)
 	char why[128];
 	ck_assert_int_eq(kcom_debug_check(dbg, why, sizeof(why)), KCOM_OK);
 	ck_assert_int_eq(kcom_bufio_setsize(io, 1), KCOM_OK);
+
+	/*
+	 * The file grown behind the object's back while mapped: its new bytes lie past the window,
+	 * which cannot grow without moving the mapping, so they cannot be mapped until it ends (a
+	 * map there once returned an address past the window).
+	 */
+	ck_assert_int_eq(kcom_bufio_map(io, &a, 0, 1), KCOM_OK);
+	int other = open(path, O_RDWR);
+	ck_assert_int_ge(other, 0);
+	ck_assert_int_eq(ftruncate(other, 3 * page), 0);
+	ck_assert_int_eq(kcom_bufio_map(io, &b, 2 * page, 1), KCOM_E_BUSY);
+	ck_assert_ptr_null(b);
+	ck_assert_int_eq(kcom_bufio_unmap(io, a, 0, 1), KCOM_OK);
+	ck_assert_int_eq(kcom_bufio_map(io, &b, 2 * page, 1), KCOM_OK);
+	ck_assert_int_eq(kcom_bufio_unmap(io, b, 2 * page, 1), KCOM_OK);
+	close(other);
 	kcom_debug_release(dbg);
 	kcom_fileio_release(f);
 	ck_assert_uint_eq(kcom_bufio_release(io), 0);

@@ -205,6 +205,65 @@ static void *race_creator(void *arg)
 	return made > 0 ? NULL : (void *)2;
 }
 
+/*
+ * A load that fails after registering a class which another thread uses meanwhile: the class
+ * is taken out only once no create of it is running, and the code is unmapped only when no
+ * object of it lives (else it stays mapped); the table never keeps an entry into unmapped code
+ * (a failed load once left one behind when its unregister met a running factory).
+ */
+static const kcom_clsid_t half_clsid =
+	KCOM_GUID(0x7e57c1a5, 0x0001, 0x4000, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x06);
+
+static void *half_creator(void *arg)
+{
+	(void)arg;
+	while (!__atomic_load_n(&race_stop, __ATOMIC_RELAXED)) {
+		kcom_iunknown_t *obj;
+		kcom_error_t err = kcom_create(&half_clsid, &kcom_iunknown_iid, (void **)&obj);
+		if (KCOM_SUCCEEDED(err))
+			kcom_iunknown_release(obj);
+		else if (err != KCOM_E_NOTFOUND)
+			return (void *)1;
+	}
+	return NULL;
+}
+
+START_TEST(test_failed_load_races_create)
+{
+	need_path();
+	kcom_module_t *good, *half;
+	ck_assert_int_eq(kcom_module_load("kcomtest_good", &good), KCOM_OK);
+	race_stop = 0;
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, half_creator, NULL), 0);
+	for (int i = 0; i < 300; i++) {
+		ck_assert_int_eq(kcom_module_load("kcomtest_half", &half), KCOM_E_EXISTS);
+		const struct kcom_class *cls;
+		ck_assert_int_eq(kcom_class_find(&half_clsid, &cls), KCOM_E_NOTFOUND);
+	}
+	__atomic_store_n(&race_stop, 1, __ATOMIC_RELAXED);
+	void *ret;
+	ck_assert_int_eq(pthread_join(t, &ret), 0);
+	ck_assert_ptr_null(ret);
+	ck_assert_int_eq(testmod_registrations(), 1);
+	ck_assert_int_eq(kcom_module_unload(good), KCOM_OK);
+}
+END_TEST
+
+/* A module whose class the program took out of the table itself still unloads. */
+START_TEST(test_unload_after_program_unregistered)
+{
+	need_path();
+	kcom_module_t *m;
+	ck_assert_int_eq(kcom_module_load("kcomtest_good", &m), KCOM_OK);
+	ck_assert_int_eq(kcom_class_unregister(&testmod_clsid), KCOM_OK);
+	ck_assert_int_eq(kcom_module_unload(m), KCOM_OK);
+	ck_assert_int_eq(testmod_registrations(), 0);
+	ck_assert_int_eq(kcom_module_load("kcomtest_good", &m), KCOM_OK); /* and loads again */
+	ck_assert_int_eq(kcom_module_unload(m), KCOM_OK);
+}
+END_TEST
+
 START_TEST(test_unload_races_create)
 {
 	need_path();
@@ -305,6 +364,7 @@ Suite *module_suite(void)
 	tcase_add_test(tc, test_class_clash);
 	tcase_add_test(tc, test_module_dir);
 	tcase_add_test(tc, test_search_skips_folders);
+	tcase_add_test(tc, test_unload_after_program_unregistered);
 	suite_add_tcase(s, tc);
 
 	/* Two threads racing: tagged "slow", which check-valgrind leaves out (it runs threads one at a time). */
@@ -312,6 +372,7 @@ Suite *module_suite(void)
 	tcase_set_tags(tc, "slow");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_unload_races_create);
+	tcase_add_test(tc, test_failed_load_races_create);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -8,6 +8,8 @@
  *   3 kcomtest_badinit  init fails (after registering a service it then withdraws)
  *   4 kcomtest_clash    a well-formed module whose class ID is kcomtest_good's
  *   5 kcomtest_badabi   a descriptor from another loader version
+ *   6 kcomtest_half     two classes: a class of its own, then kcomtest_good's class ID, so its
+ *                       load fails after the first is registered (and may have been used)
  */
 #include "config.h"
 
@@ -96,7 +98,21 @@ static const struct kcom_class testmod_class = {
 	.ifaces = testmod_ifaces,
 };
 
+#if TESTMOD_VARIANT == 6
+/* The class ID of kcomtest_half's own class. */
+#define TESTMOD_HALF_CLSID KCOM_GUID(0x7e57c1a5, 0x0001, 0x4000, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x06)
+
+static const struct kcom_class testmod_own_class = {
+	.clsid = TESTMOD_HALF_CLSID,
+	.name = "kcomtest-half",
+	.create = testmod_create,
+	.ifaces = testmod_ifaces,
+};
+
+static const struct kcom_class *const testmod_classes[] = { &testmod_own_class, &testmod_class };
+#else
 static const struct kcom_class *const testmod_classes[] = { &testmod_class };
+#endif
 
 #if TESTMOD_VARIANT == 3
 static kcom_iunknown_t *testmod_service;
@@ -124,7 +140,7 @@ const struct kcom_module_desc kcom_module = {
 	.name = "kcomtest",
 	.description = "a module for tests/check_module.c",
 	.classes = testmod_classes,
-	.nclasses = 1,
+	.nclasses = sizeof(testmod_classes) / sizeof(testmod_classes[0]),
 	.init = testmod_init,
 	.live = testmod_count,
 };
