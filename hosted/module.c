@@ -23,10 +23,10 @@
 #include <errno.h>
 #include <ltdl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sched.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -305,9 +305,9 @@ kcom_error_t kcom_module_load_with(const char *name, kcom_registry_t *registry, 
 			else
 				module_fail("kcom module %s: class %s: %s", name, d->classes[i]->name, kcom_strerror(err));
 			if (module_retract(d, i) != 0) {
-				/* Objects of its first classes were made meanwhile: their code stays. */
-				module_fail("kcom module %s: class %s: %s; objects of its other classes were made meanwhile, so "
-				            "it stays mapped",
+				/* Objects of its first classes may be alive: their code stays. */
+				module_fail("kcom module %s: class %s: %s; objects of its other classes may be alive, so it "
+				            "stays mapped",
 				            name, d->classes[i]->name, kcom_strerror(err));
 				free(m);
 				free(file);

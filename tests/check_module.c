@@ -186,23 +186,41 @@ END_TEST
  * object or finds no class.  Unload used to count live objects before taking the classes out
  * of the table, so a create that had just found the class ran in unmapped code (SIGSEGV).
  */
-static volatile int race_stop;
+static int race_stop;
+static unsigned long race_made;
 
-static void *race_creator(void *arg)
+/* Creates and releases objects of the class `clsid` names until race_stop; NULL unless a create failed otherwise than NOTFOUND. */
+static void *race_creator(void *clsid)
 {
-	(void)arg;
-	unsigned long made = 0;
 	while (!__atomic_load_n(&race_stop, __ATOMIC_RELAXED)) {
 		kcom_iunknown_t *obj;
-		kcom_error_t err = kcom_create(&testmod_clsid, &kcom_iunknown_iid, (void **)&obj);
+		kcom_error_t err = kcom_create(clsid, &kcom_iunknown_iid, (void **)&obj);
 		if (KCOM_SUCCEEDED(err)) {
-			made++;
+			__atomic_add_fetch(&race_made, 1, __ATOMIC_RELAXED);
 			kcom_iunknown_release(obj);
 		} else if (err != KCOM_E_NOTFOUND) {
 			return (void *)1;
 		}
 	}
-	return made > 0 ? NULL : (void *)2;
+	return NULL;
+}
+
+/* Starts race_creator on `clsid`; race_end stops it and checks it met no other failure. */
+static pthread_t race_start(const kcom_clsid_t *clsid)
+{
+	__atomic_store_n(&race_stop, 0, __ATOMIC_RELAXED);
+	race_made = 0;
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, race_creator, (void *)clsid), 0);
+	return t;
+}
+
+static void race_end(pthread_t t)
+{
+	__atomic_store_n(&race_stop, 1, __ATOMIC_RELAXED);
+	void *ret;
+	ck_assert_int_eq(pthread_join(t, &ret), 0);
+	ck_assert_ptr_null(ret);
 }
 
 /*
@@ -214,37 +232,18 @@ static void *race_creator(void *arg)
 static const kcom_clsid_t half_clsid =
 	KCOM_GUID(0x7e57c1a5, 0x0001, 0x4000, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x06);
 
-static void *half_creator(void *arg)
-{
-	(void)arg;
-	while (!__atomic_load_n(&race_stop, __ATOMIC_RELAXED)) {
-		kcom_iunknown_t *obj;
-		kcom_error_t err = kcom_create(&half_clsid, &kcom_iunknown_iid, (void **)&obj);
-		if (KCOM_SUCCEEDED(err))
-			kcom_iunknown_release(obj);
-		else if (err != KCOM_E_NOTFOUND)
-			return (void *)1;
-	}
-	return NULL;
-}
-
 START_TEST(test_failed_load_races_create)
 {
 	need_path();
 	kcom_module_t *good, *half;
 	ck_assert_int_eq(kcom_module_load("kcomtest_good", &good), KCOM_OK);
-	race_stop = 0;
-	pthread_t t;
-	ck_assert_int_eq(pthread_create(&t, NULL, half_creator, NULL), 0);
+	pthread_t t = race_start(&half_clsid);
 	for (int i = 0; i < 300; i++) {
 		ck_assert_int_eq(kcom_module_load("kcomtest_half", &half), KCOM_E_EXISTS);
 		const struct kcom_class *cls;
 		ck_assert_int_eq(kcom_class_find(&half_clsid, &cls), KCOM_E_NOTFOUND);
 	}
-	__atomic_store_n(&race_stop, 1, __ATOMIC_RELAXED);
-	void *ret;
-	ck_assert_int_eq(pthread_join(t, &ret), 0);
-	ck_assert_ptr_null(ret);
+	race_end(t);
 	ck_assert_int_eq(testmod_registrations(), 1);
 	ck_assert_int_eq(kcom_module_unload(good), KCOM_OK);
 }
@@ -269,9 +268,7 @@ START_TEST(test_unload_races_create)
 	need_path();
 	kcom_module_t *m;
 	ck_assert_int_eq(kcom_module_load("kcomtest_good", &m), KCOM_OK);
-	race_stop = 0;
-	pthread_t t;
-	ck_assert_int_eq(pthread_create(&t, NULL, race_creator, NULL), 0);
+	pthread_t t = race_start(&testmod_clsid);
 	unsigned unloads = 0;
 	for (int i = 0; i < 200000 && unloads < 200; i++) {
 		kcom_error_t err = kcom_module_unload(m);
@@ -281,11 +278,9 @@ START_TEST(test_unload_races_create)
 			ck_assert_int_eq(kcom_module_load("kcomtest_good", &m), KCOM_OK);
 		}
 	}
-	__atomic_store_n(&race_stop, 1, __ATOMIC_RELAXED);
-	void *ret;
-	ck_assert_int_eq(pthread_join(t, &ret), 0);
-	ck_assert_ptr_null(ret);
+	race_end(t);
 	ck_assert_uint_gt(unloads, 0);
+	ck_assert_uint_gt(race_made, 0); /* the two really raced */
 	ck_assert_int_eq(kcom_module_unload(m), KCOM_OK);
 	ck_assert_int_eq(testmod_registrations(), 0);
 }
