@@ -99,6 +99,14 @@ kcom_error_t kcom_class_register(const struct kcom_class *cls)
 	return KCOM_OK;
 }
 
+/* Lock held: takes entry i out, keeping registration order (enumeration lists oldest first). */
+static void class_drop_locked(size_t i)
+{
+	kcom_memmove(&class_table.items[i], &class_table.items[i + 1],
+	             (class_table.count - i - 1) * sizeof(*class_table.items));
+	class_table.count--;
+}
+
 kcom_error_t kcom_class_unregister(const kcom_clsid_t *clsid)
 {
 	if (clsid == NULL)
@@ -113,10 +121,7 @@ kcom_error_t kcom_class_unregister(const kcom_clsid_t *clsid)
 	} else if (class_table.items[i].calls != 0) {
 		err = KCOM_E_BUSY; /* its factory is running: its code must stay */
 	} else {
-		/* Keep registration order: enumeration lists classes oldest first. */
-		kcom_memmove(&class_table.items[i], &class_table.items[i + 1],
-		             (class_table.count - i - 1) * sizeof(*class_table.items));
-		class_table.count--;
+		class_drop_locked(i);
 	}
 	kcom_spin_release_(&class_table.lock);
 	return err;
@@ -194,9 +199,7 @@ void kcom_class_remove_(const struct kcom_class *const *classes, size_t n)
 		if (e == NULL)
 			continue;
 		KCOM_ASSERT(e->closed && e->calls == 0);
-		size_t i = (size_t)(e - class_table.items);
-		kcom_memmove(e, e + 1, (class_table.count - i - 1) * sizeof(*e));
-		class_table.count--;
+		class_drop_locked((size_t)(e - class_table.items));
 	}
 	kcom_spin_release_(&class_table.lock);
 }

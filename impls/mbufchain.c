@@ -764,7 +764,7 @@ static void index_fill(const struct mc_node *t, struct mc_fill *f, int mine)
 	}
 }
 
-/* The index of the non-empty tree t; NULL when allocation fails. */
+/* The index of the non-empty tree t; NULL when allocation fails or it has too many segments. */
 static struct mc_index *index_build(const struct mc_node *t, size_t shares)
 {
 	if (!tree_may_index(t->height))

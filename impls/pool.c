@@ -111,10 +111,34 @@ static int out_move(struct pool *pl, uint32_t page, unsigned char from, unsigned
 	return __atomic_compare_exchange_n(out_byte(pl, page), &from, to, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 }
 
-/* Takes a page a caller holds back; 1 when it was handed out (we own it now), 0 changing nothing. */
-static int out_take(struct pool *pl, uint32_t page)
+/* A page offset of this pool: in the region and page-aligned. */
+static int page_offset_ok(const struct pool *pl, kcom_off_t off)
 {
-	return out_move(pl, page, OUT_CALLER, OUT_FREE);
+	return off >= 0 && (uint64_t)off < pool_bytes(pl) && ((size_t)off & (pl->page_size - 1)) == 0;
+}
+
+static uint32_t page_of(const struct pool *pl, kcom_off_t off)
+{
+	return (uint32_t)((size_t)off >> pl->shift);
+}
+
+/*
+ * Moves the bytes of the pages at `offs` from `from` to `to`, all or nothing: a page not at
+ * `from` (not held that way right now, or listed twice) moves the ones before it back; 0 then.
+ */
+static int pages_move(struct pool *pl, const kcom_off_t *offs, size_t n, unsigned char from, unsigned char to)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!out_move(pl, page_of(pl, offs[i]), from, to)) {
+			while (i-- > 0) {
+				int back = out_move(pl, page_of(pl, offs[i]), to, from);
+				KCOM_ASSERT(back); /* only we move a page we moved */
+				(void)back;
+			}
+			return 0;
+		}
+	}
+	return 1;
 }
 
 /* Pages held by someone (caller or chain), counted without the lock: a snapshot. */
@@ -227,29 +251,23 @@ static kcom_error_t pool_put(kcom_pool_t *self, struct kcom_iochannel *ch, size_
 	struct pool_cache *c = cache_of(pl, ch, &bad);
 	if (bad || (offs == NULL && n > 0))
 		return KCOM_E_INVALIDARG;
-	size_t limit = pool_bytes(pl);
 	for (size_t i = 0; i < n; i++)
-		if (offs[i] < 0 || (uint64_t)offs[i] >= limit || ((size_t)offs[i] & (pl->page_size - 1)) != 0)
+		if (!page_offset_ok(pl, offs[i]))
 			return KCOM_E_INVALIDARG;
 	/* Take each page back; a page not handed out undoes the ones taken before it. */
-	for (size_t i = 0; i < n; i++) {
-		if (!out_take(pl, (uint32_t)((size_t)offs[i] >> pl->shift))) {
-			while (i-- > 0)
-				out_mark(pl, (uint32_t)((size_t)offs[i] >> pl->shift));
-			return KCOM_E_INVALIDARG;
-		}
-	}
+	if (!pages_move(pl, offs, n, OUT_CALLER, OUT_FREE))
+		return KCOM_E_INVALIDARG;
 	size_t i = 0;
 	if (c != NULL) {
 		for (; i < n && c->count < pl->cache_max; i++)
-			c->pages[c->count++] = (uint32_t)((size_t)offs[i] >> pl->shift);
+			c->pages[c->count++] = page_of(pl, offs[i]);
 		if (i == n)
 			return KCOM_OK;
 	}
 	/* No cache, or it is full: the rest (and half the cache) go to the shared stack. */
 	kcom_lock_acquire(&pl->lock);
 	for (; i < n; i++) {
-		uint32_t page = (uint32_t)((size_t)offs[i] >> pl->shift);
+		uint32_t page = page_of(pl, offs[i]);
 		stack_push(pl, &page, 1);
 	}
 	if (c != NULL && c->count == pl->cache_max) {
@@ -289,11 +307,11 @@ static kcom_error_t pool_page_phys(kcom_pool_t *self, kcom_off_t off, kcom_phys_
 	if (out_phys == NULL)
 		return KCOM_E_INVALIDARG;
 	*out_phys = 0;
-	if (off < 0 || (uint64_t)off >= pool_bytes(pl) || ((size_t)off & (pl->page_size - 1)) != 0)
+	if (!page_offset_ok(pl, off))
 		return KCOM_E_INVALIDARG;
 	if (pl->phys == NULL)
 		return KCOM_E_NOTIMPL;
-	*out_phys = pl->phys[(size_t)off >> pl->shift];
+	*out_phys = pl->phys[page_of(pl, off)];
 	return *out_phys != 0 ? KCOM_OK : KCOM_E_NOTCONTIG;
 }
 
@@ -310,14 +328,12 @@ static const struct kcom_pool_ops pool_ops = {
 
 /* ---- messages: chains over pages ---- */
 
-/* Gives the first `n` pages of a failed kcom_pool_chain() back to their caller. */
+/* Gives the pages of a failed kcom_pool_chain() back to their caller. */
 static void chain_unclaim(struct pool *pl, const kcom_off_t *offs, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		int was = out_move(pl, (uint32_t)((size_t)offs[i] >> pl->shift), OUT_CHAIN, OUT_CALLER);
-		KCOM_ASSERT(was);
-		(void)was;
-	}
+	int back = pages_move(pl, offs, n, OUT_CHAIN, OUT_CALLER);
+	KCOM_ASSERT(back); /* the chain had claimed them all */
+	(void)back;
 }
 
 /* A page's store is gone (the last chain or copy sharing it): the page goes back. */
@@ -345,20 +361,15 @@ kcom_error_t kcom_pool_chain(kcom_pool_t *pool, const kcom_off_t *offs, size_t n
 	/* Homa's shape: every page full but the last, which holds at least one byte. */
 	if (n == 0 ? len != 0 : len <= (n - 1) * pl->page_size || len > n * pl->page_size)
 		return KCOM_E_INVALIDARG;
-	size_t limit = pool_bytes(pl);
 	for (size_t i = 0; i < n; i++)
-		if (offs[i] < 0 || (uint64_t)offs[i] >= limit || ((size_t)offs[i] & (pl->page_size - 1)) != 0)
+		if (!page_offset_ok(pl, offs[i]))
 			return KCOM_E_INVALIDARG;
 	/*
 	 * Claim the pages for the chain first, as a put takes them: a page not handed out to a
 	 * caller right now (free, in a chain already, or listed twice) undoes the claims before it.
 	 */
-	for (size_t i = 0; i < n; i++) {
-		if (!out_move(pl, (uint32_t)((size_t)offs[i] >> pl->shift), OUT_CALLER, OUT_CHAIN)) {
-			chain_unclaim(pl, offs, i);
-			return KCOM_E_INVALIDARG;
-		}
-	}
+	if (!pages_move(pl, offs, n, OUT_CALLER, OUT_CHAIN))
+		return KCOM_E_INVALIDARG;
 
 	/* One store a page, over the region's memory: allocated before anything is given away. */
 	size_t bytes = n * (sizeof(struct kcom_store *) + 2 * sizeof(size_t));
@@ -377,7 +388,7 @@ kcom_error_t kcom_pool_chain(kcom_pool_t *pool, const kcom_off_t *offs, size_t n
 			break;
 		}
 		if (pl->phys != NULL) /* a DMA-backed pool: the chain wires over its pages */
-			stores[made]->phys = pl->phys[(size_t)offs[made] >> pl->shift];
+			stores[made]->phys = pl->phys[page_of(pl, offs[made])];
 		zero[made] = 0;
 		lens[made] = made + 1 < n ? pl->page_size : len - (n - 1) * pl->page_size;
 	}
