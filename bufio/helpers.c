@@ -513,26 +513,12 @@ static int bounce_segs_meet(const struct kcom_dma_constraints *c, const struct k
 	return 1;
 }
 
-/* Whether class `cls`'s objects answer kcom_dmaalloc. */
-static int class_allocates_dma(const struct kcom_class *cls)
-{
-	for (const struct kcom_class_iface *f = cls->ifaces; f != NULL && f->iid != NULL; f++)
-		if (kcom_guid_equal(f->iid, &kcom_dmaalloc_iid))
-			return 1;
-	return 0;
-}
-
-/* An allocator with a reference: io's own, else the first class in the table that has one. */
+/* An allocator with a reference: io's own, else one from the first class in the table that has one. */
 static kcom_error_t bounce_find_alloc(kcom_bufio_t *io, kcom_dmaalloc_t **out)
 {
 	if (KCOM_SUCCEEDED(kcom_bufio_query(io, &kcom_dmaalloc_iid, (void **)out)))
 		return KCOM_OK;
-	const struct kcom_class *cls;
-	for (size_t i = 0; KCOM_SUCCEEDED(kcom_class_enum(i, &cls)); i++)
-		if (class_allocates_dma(cls))
-			return kcom_create(&cls->clsid, &kcom_dmaalloc_iid, (void **)out);
-	*out = NULL;
-	return KCOM_E_NOTFOUND;
+	return kcom_create_listing_(&kcom_dmaalloc_iid, (void **)out);
 }
 
 /* Wires [off, off + n) of io where the device can take its pages as they are. */

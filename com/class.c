@@ -34,11 +34,26 @@ static struct {
 	size_t cap;
 } class_table;
 
-/* The built-in class with this ID, or NULL. */
-static const struct kcom_class *class_builtin(const kcom_clsid_t *clsid)
+/* Whether the class answers `iid`, by its list of interfaces. */
+static int class_lists(const struct kcom_class *cls, const kcom_iid_t *iid)
+{
+	for (const struct kcom_class_iface *f = cls->ifaces; f != NULL && f->iid != NULL; f++)
+		if (kcom_guid_equal(f->iid, iid))
+			return 1;
+	return 0;
+}
+
+/* Whether the class is the one asked for: with this ID when `clsid`, else one listing `iid`. */
+static int class_matches(const struct kcom_class *cls, const kcom_clsid_t *clsid, const kcom_iid_t *iid)
+{
+	return clsid != NULL ? kcom_guid_equal(&cls->clsid, clsid) : class_lists(cls, iid);
+}
+
+/* The first built-in class with ID `clsid` or, when that is NULL, listing `iid`; or NULL. */
+static const struct kcom_class *class_builtin(const kcom_clsid_t *clsid, const kcom_iid_t *iid)
 {
 	for (size_t i = 0; i < kcom_product.nclasses; i++)
-		if (kcom_guid_equal(&kcom_product.classes[i]->clsid, clsid))
+		if (class_matches(kcom_product.classes[i], clsid, iid))
 			return kcom_product.classes[i];
 	return NULL;
 }
@@ -57,7 +72,7 @@ kcom_error_t kcom_class_register(const struct kcom_class *cls)
 {
 	if (cls == NULL || cls->name == NULL || cls->create == NULL)
 		return KCOM_E_INVALIDARG;
-	if (class_builtin(&cls->clsid) != NULL)
+	if (class_builtin(&cls->clsid, NULL) != NULL)
 		return KCOM_E_EXISTS;
 
 	struct class_entry *spare = NULL; /* a bigger array, made outside the lock */
@@ -111,7 +126,7 @@ kcom_error_t kcom_class_unregister(const kcom_clsid_t *clsid)
 {
 	if (clsid == NULL)
 		return KCOM_E_INVALIDARG;
-	if (class_builtin(clsid) != NULL)
+	if (class_builtin(clsid, NULL) != NULL)
 		return KCOM_E_ACCESSDENIED;
 	kcom_error_t err = KCOM_OK;
 	kcom_spin_acquire_(&class_table.lock);
@@ -128,29 +143,32 @@ kcom_error_t kcom_class_unregister(const kcom_clsid_t *clsid)
 }
 
 /*
- * The class with this ID; a registered one is counted as called when `call` (kcom_create),
- * and then *out_counted says so.  A closed class is not found.
+ * The first class, in enumeration order, with ID `clsid` or, when that is NULL, listing
+ * `iid`; a registered one is counted as called when `call` (kcom_create), and then
+ * *out_counted says so.  A closed class is not found.
  */
-static kcom_error_t class_lookup(const kcom_clsid_t *clsid, int call, const struct kcom_class **out_cls,
-                                 int *out_counted)
+static kcom_error_t class_lookup(const kcom_clsid_t *clsid, const kcom_iid_t *iid, int call,
+                                 const struct kcom_class **out_cls, int *out_counted)
 {
 	*out_counted = 0;
-	const struct kcom_class *cls = class_builtin(clsid);
-	if (cls != NULL) {
-		*out_cls = cls;
+	*out_cls = class_builtin(clsid, iid);
+	if (*out_cls != NULL)
 		return KCOM_OK;
-	}
-	kcom_error_t err = KCOM_OK;
+	kcom_error_t err = KCOM_E_NOTFOUND;
 	kcom_spin_acquire_(&class_table.lock);
-	size_t i = class_index_locked(clsid);
-	if (i == class_table.count || class_table.items[i].closed) {
-		err = KCOM_E_NOTFOUND;
-	} else {
-		*out_cls = class_table.items[i].cls;
-		if (call) {
-			class_table.items[i].calls++;
-			*out_counted = 1;
+	for (size_t i = 0; i < class_table.count; i++) {
+		struct class_entry *e = &class_table.items[i];
+		if (!class_matches(e->cls, clsid, iid) || (e->closed && clsid == NULL))
+			continue; /* a closed one listing iid: a later class may list it too */
+		if (!e->closed) { /* a closed class with this ID: not found */
+			*out_cls = e->cls;
+			if (call) {
+				e->calls++;
+				*out_counted = 1;
+			}
+			err = KCOM_OK;
 		}
+		break;
 	}
 	kcom_spin_release_(&class_table.lock);
 	return err;
@@ -163,7 +181,7 @@ kcom_error_t kcom_class_find(const kcom_clsid_t *clsid, const struct kcom_class 
 	if (clsid == NULL || out_cls == NULL)
 		return KCOM_E_INVALIDARG;
 	int counted;
-	return class_lookup(clsid, 0, out_cls, &counted);
+	return class_lookup(clsid, NULL, 0, out_cls, &counted);
 }
 
 /* Lock held: the entry of this very class description, or NULL when it is not registered. */
@@ -236,19 +254,10 @@ kcom_error_t kcom_class_enum(size_t index, const struct kcom_class **out_cls)
 	return err;
 }
 
-kcom_error_t kcom_create(const kcom_clsid_t *clsid, const kcom_iid_t *iid, void **out)
+/* Runs the class's factory, outside the lock; a registered class's code stays while counted. */
+static kcom_error_t class_call(const struct kcom_class *cls, int counted, const kcom_iid_t *iid, void **out)
 {
-	if (out != NULL)
-		*out = NULL;
-	if (clsid == NULL || iid == NULL || out == NULL)
-		return KCOM_E_INVALIDARG;
-	const struct kcom_class *cls;
-	int counted;
-	kcom_error_t err = class_lookup(clsid, 1, &cls, &counted);
-	if (KCOM_FAILED(err))
-		return err;
-	/* Outside the lock; a registered class's code stays while the call is counted. */
-	err = cls->create(iid, out);
+	kcom_error_t err = cls->create(iid, out);
 	if (KCOM_FAILED(err))
 		*out = NULL;
 	if (counted) {
@@ -260,4 +269,25 @@ kcom_error_t kcom_create(const kcom_clsid_t *clsid, const kcom_iid_t *iid, void 
 		kcom_spin_release_(&class_table.lock);
 	}
 	return err;
+}
+
+kcom_error_t kcom_create(const kcom_clsid_t *clsid, const kcom_iid_t *iid, void **out)
+{
+	if (out != NULL)
+		*out = NULL;
+	if (clsid == NULL || iid == NULL || out == NULL)
+		return KCOM_E_INVALIDARG;
+	const struct kcom_class *cls;
+	int counted;
+	kcom_error_t err = class_lookup(clsid, NULL, 1, &cls, &counted);
+	return KCOM_FAILED(err) ? err : class_call(cls, counted, iid, out);
+}
+
+kcom_error_t kcom_create_listing_(const kcom_iid_t *iid, void **out)
+{
+	*out = NULL;
+	const struct kcom_class *cls;
+	int counted;
+	kcom_error_t err = class_lookup(NULL, iid, 1, &cls, &counted);
+	return KCOM_FAILED(err) ? err : class_call(cls, counted, iid, out);
 }

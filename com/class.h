@@ -77,6 +77,11 @@ kcom_error_t kcom_class_unregister(const kcom_clsid_t *clsid);
 
 /**
  * @brief Finds a class by ID.
+ *
+ * The description returned is the registered one, not a copy, and nothing holds it: it stays
+ * valid while the class stays registered (a built-in class always; a module's class until its
+ * module is unloaded).  A program that may unload modules on another thread meanwhile must not
+ * use it past that; kcom_create() holds the class itself while its factory runs.
  * @param clsid the class ID
  * @param out_cls receives the class; NULL on failure
  * @retval KCOM_OK found
@@ -88,6 +93,9 @@ kcom_error_t kcom_class_find(const kcom_clsid_t *clsid, const struct kcom_class 
 /**
  * @brief Enumerates the table: index 0, 1, ... until KCOM_E_NOTFOUND; the product's built-in
  *        classes first, then registered ones, oldest first.
+ *
+ * As for kcom_class_find(), the description is the registered one and stays valid only while
+ * the class stays registered.  A class registered or removed meanwhile shifts later indexes.
  * @param index position
  * @param out_cls receives the class; NULL on failure
  * @retval KCOM_OK there is a class at @p index

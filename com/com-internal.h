@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <com/error.h>
+#include <com/guid.h>
 #include <com/osenv.h>
 
 /*
@@ -171,5 +172,13 @@ struct kcom_class;
 kcom_error_t kcom_class_close_(const struct kcom_class *const *classes, size_t n);
 void kcom_class_remove_(const struct kcom_class *const *classes, size_t n);
 void kcom_class_reopen_(const struct kcom_class *const *classes, size_t n);
+
+/*
+ * Builds an object of the first class, in enumeration order, whose interface list names `iid`,
+ * and returns that interface.  Found and called under the class table's count, as kcom_create
+ * does, so a module's class cannot go while its factory runs (a pointer from kcom_class_enum
+ * is not held that way).  KCOM_E_NOTFOUND: no open class lists it.
+ */
+kcom_error_t kcom_create_listing_(const kcom_iid_t *iid, void **out);
 
 #endif /* KCOM_COM_COM_INTERNAL_H */

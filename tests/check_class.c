@@ -21,6 +21,7 @@
 #include <com/product.h>
 #include <impls/membuf.h>
 
+#include "com/com-internal.h"
 #include "tests/suites.h"
 #include "tests/testenv.h"
 
@@ -634,6 +635,90 @@ START_TEST(test_class_unregister_while_creating)
 }
 END_TEST
 
+/*
+ * The internal lookup by interface (the DMA bounce helper's, for an allocator): the first open
+ * class, in enumeration order, whose list names the interface; a closed one is passed over for
+ * the next, and its factory call is counted as kcom_create's is.
+ */
+static const kcom_iid_t listed_iid = KCOM_GUID(0x0b9f5c27, 0x71d4, 0x4e0a, 0xb1, 0x3e, 0x5c, 0x08, 0x9d, 0x62, 0xa5, 0x01);
+static const struct kcom_class *listing_called;
+
+/* Records which class was called (through its factory) and gives a membuf as asked. */
+static kcom_error_t listing_factory(const struct kcom_class *self, const kcom_iid_t *iid, void **out)
+{
+	ck_assert(kcom_guid_equal(iid, &listed_iid));
+	listing_called = self;
+	return test_factory(&kcom_bufio_iid, out);
+}
+
+static const struct kcom_class listing_classes[2];
+static kcom_error_t listing_factory_a(const kcom_iid_t *iid, void **out)
+{
+	return listing_factory(&listing_classes[0], iid, out);
+}
+static kcom_error_t listing_factory_b(const kcom_iid_t *iid, void **out)
+{
+	pthread_barrier_wait(&factory_in);
+	pthread_barrier_wait(&factory_go);
+	return listing_factory(&listing_classes[1], iid, out);
+}
+
+static const struct kcom_class_iface listing_iids[] = { { &kcom_iunknown_iid, 0 }, { &listed_iid, 0 }, { NULL, 0 } };
+static const struct kcom_class listing_classes[2] = {
+	{ .clsid = TEST_CLSID(0x30), .name = "listing-a", .create = listing_factory_a, .ifaces = listing_iids },
+	{ .clsid = TEST_CLSID(0x31), .name = "listing-b", .create = listing_factory_b, .ifaces = listing_iids },
+};
+
+static void *listing_create_main(void *arg)
+{
+	(void)arg;
+	kcom_bufio_t *io;
+	if (KCOM_FAILED(kcom_create_listing_(&listed_iid, (void **)&io)))
+		return (void *)1;
+	kcom_bufio_release(io);
+	return NULL;
+}
+
+START_TEST(test_class_create_listing)
+{
+	void *out = &out;
+	ck_assert_int_eq(kcom_create_listing_(&listed_iid, &out), KCOM_E_NOTFOUND);
+	ck_assert_ptr_null(out);
+	ck_assert_int_eq(kcom_class_register(&listing_classes[0]), KCOM_OK);
+	ck_assert_int_eq(kcom_class_register(&listing_classes[1]), KCOM_OK);
+	ck_assert_int_eq(kcom_create_listing_(&listed_iid, &out), KCOM_OK);
+	ck_assert_ptr_eq(listing_called, &listing_classes[0]);
+	kcom_bufio_release(out);
+
+	/* The first closed (a module's, being unloaded): the second answers, counted while it runs. */
+	const struct kcom_class *first = &listing_classes[0];
+	ck_assert_int_eq(kcom_class_close_(&first, 1), KCOM_OK);
+	pthread_barrier_init(&factory_in, NULL, 2);
+	pthread_barrier_init(&factory_go, NULL, 2);
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, listing_create_main, NULL), 0);
+	pthread_barrier_wait(&factory_in);
+	ck_assert_int_eq(kcom_class_unregister(&listing_classes[1].clsid), KCOM_E_BUSY);
+	pthread_barrier_wait(&factory_go);
+	void *ret;
+	ck_assert_int_eq(pthread_join(t, &ret), 0);
+	ck_assert_ptr_null(ret);
+	ck_assert_ptr_eq(listing_called, &listing_classes[1]);
+	pthread_barrier_destroy(&factory_in);
+	pthread_barrier_destroy(&factory_go);
+
+	ck_assert_int_eq(kcom_class_unregister(&listing_classes[1].clsid), KCOM_OK);
+	ck_assert_int_eq(kcom_create_listing_(&listed_iid, &out), KCOM_E_NOTFOUND); /* only a closed one left */
+	ck_assert_ptr_null(out);
+	kcom_class_reopen_(&first, 1);
+	ck_assert_int_eq(kcom_create_listing_(&listed_iid, &out), KCOM_OK);
+	ck_assert_ptr_eq(listing_called, &listing_classes[0]);
+	kcom_bufio_release(out);
+	ck_assert_int_eq(kcom_class_unregister(&listing_classes[0].clsid), KCOM_OK);
+	class_assert_absent(&listing_classes[0].clsid);
+}
+END_TEST
+
 Suite *class_suite(void)
 {
 	Suite *s = suite_create("class");
@@ -651,6 +736,7 @@ Suite *class_suite(void)
 	tcase_add_test(tc, test_class_register_create_unregister);
 	tcase_add_test(tc, test_class_two_threads);
 	tcase_add_test(tc, test_class_unregister_while_creating);
+	tcase_add_test(tc, test_class_create_listing);
 	tcase_add_test(tc, test_class_create_factory_failure);
 	tcase_add_test(tc, test_class_unregister_keeps_order);
 	tcase_add_test(tc, test_class_null_args);
