@@ -235,17 +235,54 @@ static void inspect(const struct kcom_class *cls, struct report *r)
 
 /* ---- output ---- */
 
-static void json_string(const char *s)
+/* Bytes in the well-formed UTF-8 sequence at s (RFC 3629: no overlong form, no surrogate), or 0. */
+static size_t utf8_len(const unsigned char *s)
 {
+	size_t n;
+	unsigned long cp;
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		n = 2;
+		cp = s[0] & 0x1fu;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		n = 3;
+		cp = s[0] & 0x0fu;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		n = 4;
+		cp = s[0] & 0x07u;
+	} else {
+		return 0;
+	}
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80) /* also stops at the terminating NUL */
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3fu);
+	}
+	static const unsigned long least[5] = { 0, 0, 0x80, 0x800, 0x10000 };
+	if (cp < least[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+/* A JSON string; a byte that is not part of well-formed UTF-8 (a path can hold any) is U+FFFD. */
+static void json_string(const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
 	putchar('"');
-	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			printf("\\%c", c);
-		else if (c < 0x20)
-			printf("\\u%04x", c);
-		else
-			putchar(c);
+	while (*s != '\0') {
+		size_t n = utf8_len(s);
+		if (n == 0) {
+			fputs("\\ufffd", stdout);
+			s++;
+		} else if (*s == '"' || *s == '\\') {
+			printf("\\%c", *s++);
+		} else if (*s < 0x20) {
+			printf("\\u%04x", *s++);
+		} else {
+			fwrite(s, 1, n, stdout);
+			s += n;
+		}
 	}
 	putchar('"');
 }
