@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -59,15 +60,53 @@ static kcom_error_t hosted_errno_error(int err)
 	}
 }
 
+/*
+ * The whole host pages inside [addr, addr + len): *start and the byte count (0 when none).
+ * A page the range only shares with other memory is left out: marking it would take that
+ * memory from a forked child too.
+ */
+static size_t hosted_whole_pages(void *addr, size_t len, void **start)
+{
+	long sys = sysconf(_SC_PAGESIZE);
+	uintptr_t page = sys > 0 ? (uintptr_t)sys : 4096, a = (uintptr_t)addr;
+	uintptr_t first = (a + page - 1) & ~(page - 1), end = (a + len) & ~(page - 1);
+	*start = (void *)first;
+	return end > first ? (size_t)(end - first) : 0;
+}
+
+/*
+ * Pinned memory is memory a device is told the frames of.  mlock keeps its pages resident,
+ * but after a fork they are shared copy-on-write with the child, and the next write here would
+ * move them to new frames while the device still holds the old ones (which the child then
+ * owns).  So the pages are also kept out of children (MADV_DONTFORK, as RDMA and DPDK pin):
+ * a forked child has no such memory, and the frames stay this process's.
+ */
 static kcom_error_t hosted_pin(void *ctx, void *addr, size_t len)
 {
 	(void)ctx;
-	return mlock(addr, len) == 0 ? KCOM_OK : hosted_errno_error(errno);
+	if (mlock(addr, len) != 0)
+		return hosted_errno_error(errno);
+#ifdef MADV_DONTFORK
+	void *start;
+	size_t whole = hosted_whole_pages(addr, len, &start);
+	if (whole != 0 && madvise(start, whole, MADV_DONTFORK) != 0) {
+		int err = errno;
+		(void)munlock(addr, len);
+		return hosted_errno_error(err);
+	}
+#endif
+	return KCOM_OK;
 }
 
 static kcom_error_t hosted_unpin(void *ctx, void *addr, size_t len)
 {
 	(void)ctx;
+#ifdef MADV_DOFORK
+	void *start;
+	size_t whole = hosted_whole_pages(addr, len, &start);
+	if (whole != 0 && madvise(start, whole, MADV_DOFORK) != 0) /* before the memory is reused */
+		return hosted_errno_error(errno);
+#endif
 	return munlock(addr, len) == 0 ? KCOM_OK : hosted_errno_error(errno);
 }
 

@@ -20,6 +20,8 @@
  * - Where the host gives no physical addresses (a hosted process without CAP_SYS_ADMIN), the
  *   memory is still pinned, the constraints cannot be checked, and wire and wire_vec answer
  *   KCOM_E_NOPHYS (logged once per object).
+ * - A hosted pin keeps the pages out of forked children (MADV_DONTFORK), so a fork cannot make
+ *   them copy-on-write and move them under a device: a child has no dmabuf memory.
  *
  * Objects answer IUnknown, absio, bufio, bufvec, ::kcom_dmaalloc_iid (bufio/helpers.h: make
  * another dmabuf under other constraints; the bounce helper uses it) and debug.  One object is not for concurrent

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <bufio/bufio.h>
@@ -527,6 +528,53 @@ START_TEST(test_addresses_match_pagemap)
 END_TEST
 
 /*
+ * A fork leaves the frames where they were: after it, a write here must not move a wired page
+ * to a new frame (copy-on-write) while a device holds the old one.  The child has no such
+ * memory (doc/dma.md).
+ */
+START_TEST(test_fork_keeps_frames)
+{
+	if (!available(CAP_WIRES, "fork keeps frames"))
+		return;
+	kcom_bufio_t *io;
+	ck_assert_int_eq(kcom_dmabuf_create(2 * PAGE, 0, NULL, &io), KCOM_OK);
+	uint8_t *mem = bytes_of(io, 2 * PAGE);
+	kcom_phys_t phys;
+	ck_assert_int_eq(kcom_bufio_wire(io, &phys, 0, PAGE), KCOM_OK);
+	ck_assert_uint_eq(phys, pagemap_phys(mem));
+	/* The child lives on until the parent has written: a page it still shared would move. */
+	int gate[2];
+	ck_assert_int_eq(pipe(gate), 0);
+	fflush(NULL);
+	pid_t child = fork();
+	ck_assert_int_ge(child, 0);
+	if (child == 0) {
+		char c;
+		close(gate[1]);
+		_exit(read(gate[0], &c, 1) == 0 ? 0 : 1);
+	}
+	close(gate[0]);
+	mem[0] ^= 1; /* the write that moved the page before */
+	mem[PAGE] ^= 1;
+	kcom_phys_t now = pagemap_phys(mem);
+	close(gate[1]);
+	int status;
+	ck_assert_int_eq(waitpid(child, &status, 0), child);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert_uint_eq(now, phys);
+	kcom_phys_t again;
+	ck_assert_int_eq(kcom_bufio_wire(io, &again, 0, PAGE), KCOM_OK);
+	ck_assert_uint_eq(again, phys);
+	ck_assert_int_eq(kcom_bufio_wire(io, &again, PAGE, PAGE), KCOM_OK);
+	ck_assert_uint_eq(again, pagemap_phys(mem + PAGE));
+	ck_assert_int_eq(kcom_bufio_unwire(io, again, PAGE, PAGE), KCOM_OK);
+	ck_assert_int_eq(kcom_bufio_unwire(io, phys, 0, PAGE), KCOM_OK);
+	ck_assert_int_eq(kcom_bufio_unwire(io, phys, 0, PAGE), KCOM_OK);
+	ck_assert_uint_eq(kcom_bufio_release(io), 0);
+}
+END_TEST
+
+/*
  * Zero-length wires are allowed anywhere in range, also at the end (doc/semantics.md): at a
  * byte, its address; at the end of a buffer whose size fills its pages, just past the last
  * byte; on an empty buffer (no pages), 0.  Each is a wiring to unwire like any other.
@@ -908,6 +956,7 @@ Suite *dmabuf_suite(void)
 	tcase_add_test(tc, test_contiguous);
 	tcase_add_test(tc, test_constraints_each_error);
 	tcase_add_test(tc, test_addresses_match_pagemap);
+	tcase_add_test(tc, test_fork_keeps_frames);
 	tcase_add_test(tc, test_wire_vec_split);
 	tcase_add_test(tc, test_wire_empty_ranges);
 	tcase_add_test(tc, test_device_moves_bytes);
