@@ -197,6 +197,9 @@ static inline kcom_error_t kcom_bufio_unmap(kcom_bufio_t *self, void *addr, kcom
  * @retval KCOM_E_NOTIMPL this object cannot be handed to a device
  * @retval KCOM_E_NOTCONTIG the range is not physically contiguous (use kcom_bufvec)
  * @retval KCOM_E_NOPHYS the host gives no physical addresses
+ * @retval KCOM_E_BUSY the bytes are shared with another object (copy-on-write), which a
+ *         device writing them would change too; nothing wired
+ * @retval KCOM_E_OUTOFMEMORY no memory to record the wiring; nothing wired
  * @retval KCOM_E_RANGE the range is not inside the object
  * @retval KCOM_E_INVALIDARG bad arguments
  */

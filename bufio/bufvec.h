@@ -148,6 +148,9 @@ static inline kcom_error_t kcom_bufvec_unmap_vec(kcom_bufvec_t *self, kcom_off_t
  * @retval KCOM_E_NOTIMPL this object cannot be handed to a device
  * @retval KCOM_E_TOOSMALL @p max too small; nothing wired
  * @retval KCOM_E_NOPHYS the host gives no physical addresses
+ * @retval KCOM_E_BUSY the bytes are shared with another object (copy-on-write), which a
+ *         device writing them would change too; nothing wired
+ * @retval KCOM_E_OUTOFMEMORY no memory to record the wiring; nothing wired
  * @retval KCOM_E_RANGE the range is not inside the object
  * @retval KCOM_E_INVALIDARG bad arguments
  */

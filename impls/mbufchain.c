@@ -1818,7 +1818,9 @@ static void visit_phys(void *ctx, const struct mc_seg *seg, unsigned char *p, si
 
 /*
  * The physical segments of [off, off + n): KCOM_E_NOTIMPL when any byte's store has no
- * physical address (ordinary clusters are pageable memory: use a dmabuf).
+ * physical address (ordinary clusters are pageable memory: use a dmabuf); KCOM_E_BUSY when
+ * the bytes are shared with another object (a copy, a split's other half in the same page, a
+ * chain that appended them by reference), which a device writing them would change too.
  */
 static kcom_error_t mc_phys(struct mbufchain *mc, kcom_off_t off, size_t n, struct kcom_physseg *segs, size_t max,
                             size_t *out_count)
@@ -1832,6 +1834,8 @@ static kcom_error_t mc_phys(struct mbufchain *mc, kcom_off_t off, size_t n, stru
 	tree_visit(mc->root, (size_t)off, n, visit_phys, &f);
 	if (f.missing)
 		return KCOM_E_NOTIMPL;
+	if (!tree_private(mc->root, (size_t)off, n))
+		return KCOM_E_BUSY;
 	*out_count = f.count;
 	return f.count <= max ? KCOM_OK : KCOM_E_TOOSMALL;
 }

@@ -27,7 +27,10 @@
  * bytes to a new cluster (a pullup, or making a shared cluster private) is refused with
  * KCOM_E_BUSY; copy() then copies the bytes at once.  wire and wire_vec say KCOM_E_NOTIMPL for
  * the chain's own clusters, which are pageable memory; a chain over a DMA-backed pool's pages
- * (kcom_pool_chain()) wires those pages.
+ * (kcom_pool_chain()) wires those pages, but not while they are shared with another object (a
+ * copy, a split's other half in the same page, a chain that appended them by reference):
+ * KCOM_E_BUSY, since a device's writes would reach that object too.  Copying a wired chain is
+ * safe: the copy gets the wired bytes at once.
  *
  * The chain operations (prepend, append by reference, split, trim) are the extension interface
  * ::kcom_chain_t, found by query.

@@ -568,6 +568,28 @@ START_TEST(test_dma_pool_chain)
 	ck_assert_int_eq(kcom_bufvec_unwire_vec(vec, 0, 2 * PAGE + 100, segs, count), KCOM_OK);
 	kcom_bufvec_release(vec);
 
+	/*
+	 * A copy shares the pages: neither side wires them (a device's writes would reach the
+	 * other), until the copy is gone.  Nothing is held by the refusals.
+	 */
+	kcom_bufio_t *copy;
+	ck_assert_int_eq(kcom_bufio_copy(chain, 0, 2 * PAGE + 100, &copy), KCOM_OK);
+	ck_assert_int_eq(kcom_bufio_wire(chain, &w, PAGE + 10, 100), KCOM_E_BUSY);
+	ck_assert_uint_eq(w, 0);
+	ck_assert_int_eq(kcom_bufio_wire(copy, &w, PAGE + 10, 100), KCOM_E_BUSY);
+	ck_assert_int_eq(kcom_bufio_query(chain, &kcom_bufvec_iid, (void **)&vec), KCOM_OK);
+	ck_assert_int_eq(kcom_bufvec_wire_vec(vec, 0, 2 * PAGE + 100, segs, 4, &count), KCOM_E_BUSY);
+	ck_assert_uint_eq(count, 0);
+	kcom_bufvec_release(vec);
+	ck_assert_uint_eq(kcom_bufio_release(copy), 0);
+	ck_assert_int_eq(kcom_bufio_wire(chain, &w, PAGE + 10, 100), KCOM_OK);
+	ck_assert_uint_eq(w, phys[1] + 10);
+	/* Wired first, then copied: the copy has its own bytes, so the wiring stands. */
+	ck_assert_int_eq(kcom_bufio_copy(chain, 0, 2 * PAGE + 100, &copy), KCOM_OK);
+	ck_assert_int_eq(kcom_bufio_wire(copy, &w, PAGE + 10, 100), KCOM_E_NOTIMPL); /* ordinary clusters */
+	ck_assert_uint_eq(kcom_bufio_release(copy), 0);
+	ck_assert_int_eq(kcom_bufio_unwire(chain, phys[1] + 10, PAGE + 10, 100), KCOM_OK);
+
 	/* An ordinary cluster (bytes appended past the pages) has no physical address. */
 	size_t put;
 	ck_assert_int_eq(kcom_bufio_write(chain, "tail", 2 * PAGE + 100, 4, &put), KCOM_OK);
