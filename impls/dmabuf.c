@@ -520,8 +520,15 @@ static void dmabuf_touch(struct dmabuf *db)
  */
 static kcom_error_t dmabuf_get_memory(struct dmabuf *db)
 {
+	/*
+	 * A boundary below a page binds only a buffer that fits under it (dmabuf_new checked
+	 * that), and page-aligned memory starts on such a boundary: the host need not look at it.
+	 */
+	struct kcom_dma_constraints c = db->c;
+	if (c.boundary != 0 && c.boundary < KCOM_DMABUF_PAGE)
+		c.boundary = 0;
 	void *mem;
-	kcom_error_t err = kcom_dma_alloc(db->alloc, &db->c, &mem);
+	kcom_error_t err = kcom_dma_alloc(db->alloc, &c, &mem);
 	if (err == KCOM_OK) {
 		db->mem = mem;
 		db->source = DMABUF_DMA_ALLOC;
@@ -578,7 +585,8 @@ static kcom_error_t dmabuf_new(size_t size, size_t capacity, const struct kcom_d
 	if (size > capacity || capacity > SIZE_MAX - KCOM_DMABUF_PAGE)
 		return KCOM_E_INVALIDARG;
 	size_t alloc = (capacity + KCOM_DMABUF_PAGE - 1) & ~(KCOM_DMABUF_PAGE - 1);
-	kcom_error_t err = kcom_dma_constraints_valid_(c, alloc);
+	/* The device is given at most the capacity, not the rest of the last page. */
+	kcom_error_t err = kcom_dma_constraints_valid_(c, capacity);
 	if (KCOM_FAILED(err))
 		return err;
 
@@ -604,7 +612,7 @@ static kcom_error_t dmabuf_new(size_t size, size_t capacity, const struct kcom_d
 			err = kcom_physmap_build_(&db->map, db->mem, alloc, KCOM_DMABUF_PAGE, kcom_xlate_osenv_, NULL);
 			if (KCOM_SUCCEEDED(err)) {
 				db->phys = KCOM_OK;
-				err = kcom_physmap_check_(&db->map, &db->c);
+				err = kcom_physmap_check_(&db->map, &db->c, capacity);
 			} else if (err == KCOM_E_NOPHYS || err == KCOM_E_NOTIMPL) {
 				db->phys = KCOM_E_NOPHYS; /* pinned, but no device can be told where */
 				err = KCOM_OK;

@@ -67,7 +67,8 @@ extern const struct kcom_class kcom_dmabuf_class;
  * @retval KCOM_OK created (wire answers KCOM_E_NOPHYS later when the host gives no physical
  *         addresses: the constraints could not be checked)
  * @retval KCOM_E_INVALIDARG NULL @p out_io, @p size past @p capacity, constraints no memory
- *         could meet (not powers of two, a contiguous buffer longer than max_seg or boundary)
+ *         could meet (not powers of two, a contiguous buffer whose capacity is longer than
+ *         max_seg or boundary; the rest of its last page does not count)
  * @retval KCOM_E_UNREACHABLE a page lies above the device's max_addr
  * @retval KCOM_E_NOTCONTIG contiguous memory was asked for and the pages are not
  * @retval KCOM_E_MISALIGNED the first physical address misses the alignment

@@ -377,9 +377,10 @@ kcom_error_t kcom_dma_constraints_valid_(const struct kcom_dma_constraints *c, s
 /*
  * Does the memory meet the constraints?  In this order: KCOM_E_UNREACHABLE (a byte above
  * max_addr), KCOM_E_NOTCONTIG (contiguous asked, more than one segment), KCOM_E_MISALIGNED (the
- * first address), KCOM_E_BOUNDARY (contiguous asked, the segment crosses a boundary); else OK.
+ * first address), KCOM_E_BOUNDARY (contiguous asked, its first `len` bytes, those a device is
+ * given, cross a boundary); else OK.
  */
-kcom_error_t kcom_physmap_check_(const struct kcom_physmap *map, const struct kcom_dma_constraints *c);
+kcom_error_t kcom_physmap_check_(const struct kcom_physmap *map, const struct kcom_dma_constraints *c, size_t len);
 
 /*
  * The physical address of [off, off + n) when it lies in one segment; KCOM_E_NOTCONTIG else.

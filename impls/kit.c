@@ -666,7 +666,7 @@ static int crosses(kcom_phys_t addr, size_t len, size_t boundary)
 	return len != 0 && (addr & ~(kcom_phys_t)(boundary - 1)) != ((addr + len - 1) & ~(kcom_phys_t)(boundary - 1));
 }
 
-kcom_error_t kcom_physmap_check_(const struct kcom_physmap *map, const struct kcom_dma_constraints *c)
+kcom_error_t kcom_physmap_check_(const struct kcom_physmap *map, const struct kcom_dma_constraints *c, size_t len)
 {
 	if (c == NULL || map->count == 0)
 		return KCOM_OK;
@@ -679,7 +679,7 @@ kcom_error_t kcom_physmap_check_(const struct kcom_physmap *map, const struct kc
 		return KCOM_E_NOTCONTIG;
 	if (c->align > 1 && (map->segs[0].addr & (kcom_phys_t)(c->align - 1)) != 0)
 		return KCOM_E_MISALIGNED;
-	if (c->contiguous && c->boundary != 0 && crosses(map->segs[0].addr, map->segs[0].len, c->boundary))
+	if (c->contiguous && c->boundary != 0 && crosses(map->segs[0].addr, KCOM_MIN(map->segs[0].len, len), c->boundary))
 		return KCOM_E_BOUNDARY;
 	return KCOM_OK;
 }

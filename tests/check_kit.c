@@ -159,23 +159,26 @@ START_TEST(test_physmap_check)
 	build(&map, &f);
 	ck_assert_uint_eq(map.count, 1);
 	struct kcom_dma_constraints isa = { .max_addr = 0xFFFFFF, .boundary = 0x10000 };
-	ck_assert_int_eq(kcom_physmap_check_(&map, &isa), KCOM_E_UNREACHABLE);
+	ck_assert_int_eq(kcom_physmap_check_(&map, &isa, map.len), KCOM_E_UNREACHABLE);
 	struct kcom_dma_constraints contig_line = { .boundary = 0x10000, .contiguous = 1 };
-	ck_assert_int_eq(kcom_physmap_check_(&map, &contig_line), KCOM_E_BOUNDARY);
+	ck_assert_int_eq(kcom_physmap_check_(&map, &contig_line, map.len), KCOM_E_BOUNDARY);
+	/* Only the bytes a device is given count: the first page's end is at the line, not past it. */
+	ck_assert_int_eq(kcom_physmap_check_(&map, &contig_line, PAGE), KCOM_OK);
+	ck_assert_int_eq(kcom_physmap_check_(&map, &contig_line, PAGE + 1), KCOM_E_BOUNDARY);
 	struct kcom_dma_constraints aligned = { .align = 0x4000 };
-	ck_assert_int_eq(kcom_physmap_check_(&map, &aligned), KCOM_E_MISALIGNED);
+	ck_assert_int_eq(kcom_physmap_check_(&map, &aligned, map.len), KCOM_E_MISALIGNED);
 	struct kcom_dma_constraints ok = { .max_addr = 0x1000FFF, .align = 0x1000, .contiguous = 1 };
-	ck_assert_int_eq(kcom_physmap_check_(&map, &ok), KCOM_OK);
-	ck_assert_int_eq(kcom_physmap_check_(&map, NULL), KCOM_OK);
+	ck_assert_int_eq(kcom_physmap_check_(&map, &ok, map.len), KCOM_OK);
+	ck_assert_int_eq(kcom_physmap_check_(&map, NULL, map.len), KCOM_OK);
 	kcom_physmap_free_(&map);
 
 	frames_init(&f, 2, apart);
 	build(&map, &f);
 	ck_assert_uint_eq(map.count, 2);
 	struct kcom_dma_constraints contig = { .contiguous = 1 };
-	ck_assert_int_eq(kcom_physmap_check_(&map, &contig), KCOM_E_NOTCONTIG);
+	ck_assert_int_eq(kcom_physmap_check_(&map, &contig, map.len), KCOM_E_NOTCONTIG);
 	struct kcom_dma_constraints low = { .max_addr = 0x3FFFFF, .contiguous = 1 };
-	ck_assert_int_eq(kcom_physmap_check_(&map, &low), KCOM_E_UNREACHABLE); /* reach is checked first */
+	ck_assert_int_eq(kcom_physmap_check_(&map, &low, map.len), KCOM_E_UNREACHABLE); /* reach is checked first */
 	kcom_physmap_free_(&map);
 
 	/* Constraints no memory could meet. */
