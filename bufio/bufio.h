@@ -165,7 +165,9 @@ static inline kcom_error_t kcom_bufio_setsize(kcom_bufio_t *self, size_t size)
  * @retval KCOM_E_RANGE the range is not inside the object
  * @retval KCOM_E_INVALIDARG negative @p off, overflow, NULL @p out_addr
  * @retval KCOM_E_BUSY the range would have to move (coalescing segments, or making shared
- *         storage private) and another mapping covers some of its bytes; nothing changed
+ *         storage private) and another mapping covers some of the bytes that would move with
+ *         it (which may be more than the range: membuf makes a shared buffer private whole);
+ *         nothing changed
  * @retval KCOM_E_OUTOFMEMORY making shared storage private, or recording the mapping, failed
  */
 static inline kcom_error_t kcom_bufio_map(kcom_bufio_t *self, void **out_addr, kcom_off_t off, size_t n)

@@ -285,15 +285,26 @@ kcom_error_t kcom_onepiece_unmap_vec_(struct kcom_impl *impl, const struct kcom_
 
 /* ---- defaults ---- */
 
+/*
+ * What a method that cannot do its work still answers first: the range rules every map, wire
+ * and copy applies (bufio.h: a range outside the object is KCOM_E_RANGE, whatever the object
+ * can do); KCOM_E_NOTIMPL for a range inside it.
+ */
+static kcom_error_t notimpl_in_range(kcom_absio_t *a, kcom_off_t off, size_t n)
+{
+	size_t size;
+	kcom_error_t err = kcom_absio_getsize(a, &size);
+	if (KCOM_SUCCEEDED(err))
+		err = kcom_absio_check_range_(off, n, size);
+	return KCOM_FAILED(err) ? err : KCOM_E_NOTIMPL;
+}
+
 kcom_error_t kcom_impl_map_notimpl_(kcom_bufio_t *io, void **out_addr, kcom_off_t off, size_t n)
 {
-	(void)io;
-	(void)off;
-	(void)n;
 	if (out_addr == NULL)
 		return KCOM_E_INVALIDARG;
 	*out_addr = NULL;
-	return KCOM_E_NOTIMPL;
+	return notimpl_in_range(kcom_bufio_absio(io), off, n);
 }
 
 kcom_error_t kcom_impl_unmap_none_(kcom_bufio_t *io, void *addr, kcom_off_t off, size_t n)
@@ -307,13 +318,10 @@ kcom_error_t kcom_impl_unmap_none_(kcom_bufio_t *io, void *addr, kcom_off_t off,
 
 kcom_error_t kcom_impl_wire_notimpl_(kcom_bufio_t *io, kcom_phys_t *out_phys, kcom_off_t off, size_t n)
 {
-	(void)io;
-	(void)off;
-	(void)n;
 	if (out_phys == NULL)
 		return KCOM_E_INVALIDARG;
 	*out_phys = 0;
-	return KCOM_E_NOTIMPL;
+	return notimpl_in_range(kcom_bufio_absio(io), off, n);
 }
 
 kcom_error_t kcom_impl_unwire_none_(kcom_bufio_t *io, kcom_phys_t phys, kcom_off_t off, size_t n)
@@ -327,27 +335,24 @@ kcom_error_t kcom_impl_unwire_none_(kcom_bufio_t *io, kcom_phys_t phys, kcom_off
 
 kcom_error_t kcom_impl_copy_notimpl_(kcom_bufio_t *io, kcom_off_t off, size_t n, kcom_bufio_t **out_io)
 {
-	(void)io;
-	(void)off;
-	(void)n;
 	if (out_io == NULL)
 		return KCOM_E_INVALIDARG;
 	*out_io = NULL;
-	return KCOM_E_NOTIMPL;
+	return notimpl_in_range(kcom_bufio_absio(io), off, n);
 }
 
 kcom_error_t kcom_impl_wire_vec_notimpl_(kcom_bufvec_t *vec, kcom_off_t off, size_t n, struct kcom_physseg *segs,
                                          size_t max, size_t *out_count)
 {
-	(void)vec;
-	(void)off;
-	(void)n;
-	(void)segs;
-	(void)max;
-	if (out_count == NULL)
+	if (out_count == NULL || (segs == NULL && max > 0))
 		return KCOM_E_INVALIDARG;
 	*out_count = 0;
-	return KCOM_E_NOTIMPL;
+	kcom_absio_t *a;
+	if (KCOM_FAILED(kcom_bufvec_query(vec, &kcom_absio_iid, (void **)&a)))
+		return KCOM_E_NOTIMPL;
+	kcom_error_t err = notimpl_in_range(a, off, n);
+	kcom_absio_release(a);
+	return err;
 }
 
 kcom_error_t kcom_impl_unwire_vec_none_(kcom_bufvec_t *vec, kcom_off_t off, size_t n,

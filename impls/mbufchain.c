@@ -1607,7 +1607,7 @@ static kcom_error_t mc_setsize(kcom_bufio_t *io, size_t size)
 
 /* ---- bufio ---- */
 
-/* Where a mapping of nothing points. */
+/* Where a mapping of nothing in an empty chain points. */
 static unsigned char mc_nothing;
 
 static kcom_error_t mc_map(kcom_bufio_t *io, void **out_addr, kcom_off_t off, size_t n)
@@ -1636,6 +1636,10 @@ static kcom_error_t mc_map(kcom_bufio_t *io, void **out_addr, kcom_off_t off, si
 			}
 			seg = tree_find(mc->root, o, &s0);
 		}
+		addr = seg_bytes(&seg->seg) + (o - s0);
+	} else if (mc->size != 0) {
+		/* No byte to store to: where byte off is, or just past the last byte at the end. */
+		const struct mc_node *seg = tree_find(mc->root, o < mc->size ? o : o - 1, &s0);
 		addr = seg_bytes(&seg->seg) + (o - s0);
 	}
 	key.addr = (uintptr_t)addr;

@@ -466,6 +466,22 @@ START_TEST(test_map)
 	ck_assert_int_eq(kcom_bufio_map(io, &addr, -1, 1), KCOM_E_INVALIDARG);
 	ck_assert_int_eq(kcom_bufio_map(io, &addr, KCOM_OFF_MAX, 2), KCOM_E_INVALIDARG);
 	ck_assert_int_eq(kcom_bufio_map(io, NULL, 0, 1), KCOM_E_INVALIDARG);
+
+	/*
+	 * A mapping of nothing names where byte off is (bufio.h), or just past the last at the
+	 * end.  It holds no byte in place, so the byte is mapped first (on shared storage that
+	 * mapping makes it private: it moves).
+	 */
+	static const kcom_off_t zero_at[] = { 0, 100, SIZE - 1, SIZE };
+	for (size_t k = 0; k < sizeof(zero_at) / sizeof(zero_at[0]); k++) {
+		kcom_off_t at = zero_at[k], byte = at < SIZE ? at : SIZE - 1;
+		void *none, *one;
+		ck_assert_int_eq(kcom_bufio_map(io, &one, byte, 1), KCOM_OK);
+		ck_assert_int_eq(kcom_bufio_map(io, &none, at, 0), KCOM_OK);
+		ck_assert_ptr_eq(none, (uint8_t *)one + (at - byte));
+		ck_assert_int_eq(kcom_bufio_unmap(io, one, byte, 1), KCOM_OK);
+		ck_assert_int_eq(kcom_bufio_unmap(io, none, at, 0), KCOM_OK);
+	}
 	drop_object();
 }
 END_TEST
@@ -548,6 +564,12 @@ START_TEST(test_wire)
 	/* An unwire that matches no wiring. */
 	ck_assert_int_eq(kcom_bufio_unwire(io, 0x1000, 0, 64), KCOM_E_INVALIDARG);
 	ck_assert_int_eq(kcom_bufio_wire(io, NULL, 0, 64), KCOM_E_INVALIDARG);
+	/* The range rules come first, whatever the object can do (bufio.h); not the doubles'. */
+	if (!has(CAP_DOUBLE)) {
+		ck_assert_int_eq(kcom_bufio_wire(io, &phys, SIZE - 10, 11), KCOM_E_RANGE);
+		ck_assert_uint_eq(phys, 0);
+		ck_assert_int_eq(kcom_bufio_wire(io, &phys, -1, 1), KCOM_E_INVALIDARG);
+	}
 	contract_assert_pattern(io, SIZE);
 	drop_object();
 }
@@ -777,8 +799,12 @@ START_TEST(test_bufvec)
 	ck_assert_int_eq(kcom_bufvec_map_vec(vec, 0, 1, KCOM_MAP_READ, iov, 64, NULL), KCOM_E_INVALIDARG);
 
 	/* wire_vec: segments covering the range where the row wires (and the host lets it), a
-	 * refusal where it never does; an unmatched unwire_vec is refused. */
+	 * refusal where it never does; an unmatched unwire_vec is refused.  A range outside the
+	 * object is KCOM_E_RANGE first, whatever the row can do. */
 	struct kcom_physseg segs[64];
+	ck_assert_int_eq(kcom_bufvec_wire_vec(vec, 0, SIZE + 1, segs, 64, &count), KCOM_E_RANGE);
+	ck_assert_uint_eq(count, 0);
+	ck_assert_int_eq(kcom_bufvec_wire_vec(vec, 0, 1, NULL, 64, &count), KCOM_E_INVALIDARG);
 	kcom_error_t err = kcom_bufvec_wire_vec(vec, 0, SIZE, segs, 64, &count);
 	if (!has(CAP_WIRES)) {
 		ck_assert_int_eq(err, KCOM_E_NOTIMPL);
