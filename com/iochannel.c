@@ -237,6 +237,35 @@ static struct kcom_iochannel *channel_find(struct iothread *t, struct iodev *d)
 	return NULL;
 }
 
+/*
+ * A record for this thread in `t` (allocated beforehand, or NULL to allocate it now), with the
+ * osenv's thread-exit hook when it has one (the hook then owns the record); not yet in the
+ * table.  KCOM_E_OUTOFMEMORY, or what the hook said; t is freed then.
+ */
+static kcom_error_t iothread_new(uintptr_t tid, struct iothread *t, struct iothread **out)
+{
+	*out = NULL;
+	if (t == NULL)
+		t = kcom_alloc(sizeof(*t), 0);
+	if (t == NULL)
+		return KCOM_E_OUTOFMEMORY;
+	t->tid = tid;
+	t->next = NULL;
+	t->channels = NULL;
+	t->hooked = 0;
+	const struct kcom_osenv *env = kcom_osenv_get();
+	if (env != NULL && env->thread_at_exit != NULL) {
+		kcom_error_t err = env->thread_at_exit(env->ctx, iothread_exit, t);
+		if (KCOM_FAILED(err)) {
+			kcom_free(t, sizeof(*t), 0);
+			return err;
+		}
+		t->hooked = 1;
+	}
+	*out = t;
+	return KCOM_OK;
+}
+
 kcom_error_t kcom_iochannel_get(void *dev, struct kcom_iochannel **out_ch)
 {
 	if (out_ch != NULL)
@@ -262,60 +291,74 @@ kcom_error_t kcom_iochannel_get(void *dev, struct kcom_iochannel **out_ch)
 	d->pending++; /* d stays registered until we are done */
 	kcom_spin_release_(&io.lock);
 
-	/*
-	 * A new channel, and this thread's record if it has none: made outside the lock.  Channels
-	 * take whole cache lines, so two threads' contexts never share one.
-	 */
+	/* A new channel, made outside the lock; channels take whole cache lines, so two threads'
+	 * contexts never share one. */
 	size_t alloc = (sizeof(*ch) + d->ctx_size + IOCHANNEL_ALIGN - 1) & ~(size_t)(IOCHANNEL_ALIGN - 1);
 	kcom_error_t err = KCOM_E_OUTOFMEMORY;
-	struct iothread *fresh = NULL;
+	struct iothread *spare = NULL; /* this thread's record, when it has none yet */
 	ch = kcom_alloc(alloc, IOCHANNEL_ALIGN);
 	if (ch != NULL && t == NULL)
-		fresh = kcom_alloc(sizeof(*fresh), 0);
-	if (ch != NULL && (t != NULL || fresh != NULL)) {
+		spare = kcom_alloc(sizeof(*spare), 0);
+	if (ch != NULL && (t != NULL || spare != NULL)) {
 		kcom_memset(ch, 0, alloc);
 		ch->alloc = alloc;
 		ch->dev = d;
 		ch->refs = 1;
 		err = d->create(dev, ch->ctx);
 	}
-	if (KCOM_SUCCEEDED(err) && fresh != NULL) {
-		fresh->tid = tid;
-		fresh->channels = NULL;
-		fresh->hooked = 0;
-		const struct kcom_osenv *env = kcom_osenv_get();
-		if (env != NULL && env->thread_at_exit != NULL) {
-			err = env->thread_at_exit(env->ctx, iothread_exit, fresh);
-			fresh->hooked = KCOM_SUCCEEDED(err);
+	/*
+	 * create may have called into this layer on this thread: got channels, which made the
+	 * thread's record, or put its last one, which freed it.  So the record is looked up only
+	 * now.  Only this thread makes or frees its record, and nothing below calls back, so what
+	 * is found here stays.
+	 */
+	struct iothread *fresh = NULL;
+	if (KCOM_SUCCEEDED(err)) {
+		kcom_spin_acquire_(&io.lock);
+		t = iothread_find(tid);
+		kcom_spin_release_(&io.lock);
+		if (t == NULL) {
+			err = iothread_new(tid, spare, &fresh);
+			spare = NULL;
 			if (KCOM_FAILED(err))
 				d->destroy(dev, ch->ctx);
 		}
 	}
-	if (KCOM_FAILED(err)) {
-		kcom_free(fresh, sizeof(*fresh), 0);
-		if (ch != NULL)
-			kcom_free(ch, alloc, IOCHANNEL_ALIGN);
+	kcom_free(spare, sizeof(*spare), 0);
+	struct kcom_iochannel *twin = NULL;
+	if (KCOM_SUCCEEDED(err)) {
 		kcom_spin_acquire_(&io.lock);
-		struct iodev *done = iodev_uncount(d, 0);
+		if (fresh != NULL) {
+			fresh->next = io.threads;
+			io.threads = fresh;
+			t = fresh;
+		}
+		/* A get inside create may have made this thread's channel to d: that one stays. */
+		twin = channel_find(t, d);
+		if (twin != NULL) {
+			twin->refs++;
+		} else {
+			ch->thread = t;
+			ch->next = t->channels;
+			t->channels = ch;
+			d->pending--;
+			d->channels++;
+		}
 		kcom_spin_release_(&io.lock);
-		iodev_finish(done);
-		return err;
+		if (twin == NULL) {
+			*out_ch = ch;
+			return KCOM_OK;
+		}
+		d->destroy(dev, ch->ctx);
 	}
-
+	if (ch != NULL)
+		kcom_free(ch, alloc, IOCHANNEL_ALIGN);
 	kcom_spin_acquire_(&io.lock);
-	if (fresh != NULL) {
-		fresh->next = io.threads;
-		io.threads = fresh;
-		t = fresh;
-	}
-	ch->thread = t;
-	ch->next = t->channels;
-	t->channels = ch;
-	d->pending--;
-	d->channels++;
+	struct iodev *done = iodev_uncount(d, 0);
 	kcom_spin_release_(&io.lock);
-	*out_ch = ch;
-	return KCOM_OK;
+	iodev_finish(done);
+	*out_ch = twin;
+	return err;
 }
 
 /* Lock held: whether `ch` is a live channel of any thread. */

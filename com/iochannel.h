@@ -121,7 +121,9 @@ kcom_error_t kcom_iochannel_get(void *dev, struct kcom_iochannel **out_ch);
  * @brief Drops a reference to a channel; the last one destroys it.
  * @param ch the channel, from kcom_iochannel_get() on this thread
  * @retval KCOM_OK done
- * @retval KCOM_E_INVALIDARG @p ch is NULL or not a live channel (a put after the last put)
+ * @retval KCOM_E_INVALIDARG @p ch is NULL or not a live channel (a put after the last put,
+ *         until a later get happens to make a channel at the same address: that stale put is
+ *         then taken as the new channel's, so this check catches mistakes, it is no guard)
  * @retval KCOM_E_ACCESSDENIED @p ch belongs to another thread; nothing changed
  */
 kcom_error_t kcom_iochannel_put(struct kcom_iochannel *ch);

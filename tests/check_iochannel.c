@@ -23,6 +23,9 @@ struct dev {
 	int retire_in_destroy; /* the destroy callback retires its device (a pool's last cache) */
 	int gones;             /* kcom_iodev_retire()'s callback ran */
 	int destroys_at_gone;  /* destroys counted when it ran */
+	struct dev *get_in_create;            /* create gets a channel to this device ... */
+	struct kcom_iochannel *got_in_create; /* ... and keeps it here */
+	struct kcom_iochannel *put_in_create; /* create puts this channel */
 };
 
 static void dev_gone(void *devp)
@@ -51,6 +54,10 @@ static kcom_error_t dev_create(void *devp, void *ctx)
 	c->magic = CTX_MAGIC;
 	c->owner = kcom_thread_self();
 	__atomic_add_fetch(&d->creates, 1, __ATOMIC_RELAXED);
+	if (d->get_in_create != NULL)
+		ck_assert_int_eq(kcom_iochannel_get(d->get_in_create, &d->got_in_create), KCOM_OK);
+	if (d->put_in_create != NULL)
+		ck_assert_int_eq(kcom_iochannel_put(d->put_in_create), KCOM_OK);
 	return KCOM_OK;
 }
 
@@ -375,6 +382,61 @@ START_TEST(test_no_exit_hook)
 }
 END_TEST
 
+/*
+ * A create callback that calls back into the layer on its thread.  Getting another device's
+ * channel (this thread's first) makes the thread's record inside the outer get: the thread
+ * keeps one record, and its next get of that device returns the same channel.  Putting the
+ * thread's last channel frees the record inside the outer get (on a host without exit hooks):
+ * the outer get makes a new one.  _i: 0 with the exit hook, 1 without.
+ */
+static void *calls_back_body(void *arg)
+{
+	struct dev *devs = arg, *a = &devs[0], *b = &devs[1];
+	struct kcom_iochannel *ca, *cb, *again;
+	a->get_in_create = b;
+	ck_assert_int_eq(kcom_iochannel_get(a, &ca), KCOM_OK);
+	a->get_in_create = NULL;
+	ck_assert_int_eq(kcom_iochannel_get(b, &cb), KCOM_OK);
+	ck_assert_ptr_eq(cb, a->got_in_create);
+	ck_assert_int_eq(count(&b->creates), 1);
+	ck_assert_int_eq(kcom_iochannel_put(cb), KCOM_OK);
+	ck_assert_int_eq(kcom_iochannel_put(cb), KCOM_OK);
+	ck_assert_int_eq(count(&b->destroys), 1);
+
+	/* Now ca is the thread's only channel, and b's create puts it. */
+	b->put_in_create = ca;
+	ck_assert_int_eq(kcom_iochannel_get(b, &cb), KCOM_OK);
+	b->put_in_create = NULL;
+	ck_assert_int_eq(count(&a->destroys), 1);
+	ck_assert_int_eq(kcom_iochannel_get(b, &again), KCOM_OK);
+	ck_assert_ptr_eq(again, cb);
+	ck_assert_int_eq(count(&b->creates), 2);
+	ck_assert_ptr_eq(kcom_iochannel_ctx(cb), kcom_iochannel_ctx(again));
+	ck_assert_int_eq(kcom_iochannel_put(again), KCOM_OK);
+	ck_assert_int_eq(kcom_iochannel_put(cb), KCOM_OK);
+	ck_assert_int_eq(kcom_iochannel_put(cb), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(count(&b->destroys), 2);
+	return NULL;
+}
+
+START_TEST(test_create_calls_back)
+{
+	struct dev devs[2] = { { 0 }, { 0 } };
+	if (_i == 0)
+		testenv_install();
+	else
+		install_hookless(NULL);
+	for (int k = 0; k < 2; k++)
+		ck_assert_int_eq(kcom_iodev_register(&devs[k], dev_create, dev_destroy, sizeof(struct chan_ctx)), KCOM_OK);
+	on_thread(calls_back_body, devs);
+	for (int k = 0; k < 2; k++)
+		ck_assert_int_eq(kcom_iodev_unregister(&devs[k]), KCOM_OK);
+	ck_assert_uint_eq(testenv_allocs(), testenv_frees());
+	ck_assert_int_eq(testenv_bytes_outstanding(), 0);
+	testenv_uninstall();
+}
+END_TEST
+
 static void *refused_body(void *arg)
 {
 	struct dev *d = arg;
@@ -511,6 +573,7 @@ Suite *iochannel_suite(void)
 	tcase_add_test(tc, test_foreign_put);
 	tcase_add_test(tc, test_no_exit_hook);
 	tcase_add_test(tc, test_exit_hook_refused);
+	tcase_add_loop_test(tc, test_create_calls_back, 0, 2);
 	tcase_add_test(tc, test_retire);
 	suite_add_tcase(s, tc);
 	return s;
