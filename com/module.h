@@ -35,7 +35,11 @@
  * '/' is a file.  A module's undefined symbols are resolved against the program that loads it,
  * which must therefore link libkcom (shared, or statically with `-export-dynamic`).
  *
- * The calls are thread-safe (one lock around the list of loaded modules).  When a call fails,
+ * The calls are thread-safe (one lock around the list of loaded modules).  A module's init,
+ * fini and live run under that lock, so they must not call the loader themselves: a
+ * kcom_module_load(), _load_with() or _unload() from one is KCOM_E_BUSY (and
+ * kcom_module_of_class() NULL) rather than a deadlock; a program loads a module's
+ * dependencies before it.  A module has at least one class.  When a call fails,
  * kcom_module_error() says why in words (the file tried and libltdl's message).
  */
 #ifndef KCOM_COM_MODULE_H
@@ -92,7 +96,9 @@ typedef struct kcom_module kcom_module_t;
  * @retval KCOM_E_INVALIDARG NULL argument, or an empty name
  * @retval KCOM_E_NOTFOUND no such module on the path, or no such file
  * @retval KCOM_E_BADMODULE the file is not a loadable module, exports no `kcom_module`, or
- *         its descriptor is malformed (wrong ABI, no classes, a class without factory)
+ *         its descriptor is malformed (wrong ABI, no name, no classes, a class without name or
+ *         factory)
+ * @retval KCOM_E_BUSY called from a module's init, fini or live; nothing changed
  * @retval KCOM_E_EXISTS one of its class IDs is registered by someone else; nothing stays
  *         registered
  * @retval KCOM_E_OUTOFMEMORY no memory; nothing stays registered
@@ -116,7 +122,7 @@ kcom_error_t kcom_module_load_with(const char *name, kcom_registry_t *registry, 
  * @retval KCOM_OK dropped (unloaded, when it was the last load)
  * @retval KCOM_E_INVALIDARG @p module is NULL or not loaded
  * @retval KCOM_E_BUSY the last load, and objects of its classes are alive (or the module
- *         cannot count them); nothing changed
+ *         cannot count them), or called from a module's init, fini or live; nothing changed
  */
 kcom_error_t kcom_module_unload(kcom_module_t *module);
 

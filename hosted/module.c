@@ -56,6 +56,28 @@ struct kcom_module {
 static pthread_mutex_t module_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct kcom_module *module_list;
 static int module_ltdl_ready;
+/* This thread holds module_lock: it is inside a module's init, fini or live. */
+static __thread int module_lock_mine;
+
+/*
+ * Takes the loader's lock; 0 when this thread holds it already.  A module's init, fini and
+ * live run under it (so no other thread sees a module half loaded or half gone), and one that
+ * called back into the loader would wait for itself forever: it gets KCOM_E_BUSY instead.
+ */
+static int module_enter(void)
+{
+	if (module_lock_mine)
+		return 0;
+	pthread_mutex_lock(&module_lock);
+	module_lock_mine = 1;
+	return 1;
+}
+
+static void module_leave(void)
+{
+	module_lock_mine = 0;
+	pthread_mutex_unlock(&module_lock);
+}
 
 /* The calling thread's last failure, in words. */
 static __thread char module_why[512];
@@ -190,8 +212,8 @@ static kcom_error_t module_desc_check(const char *file, const struct kcom_module
 		            KCOM_MODULE_ABI);
 		return KCOM_E_BADMODULE;
 	}
-	if (d->name == NULL || (d->nclasses != 0 && d->classes == NULL)) {
-		module_fail("kcom module %s: descriptor without a name or a class list", file);
+	if (d->name == NULL || d->nclasses == 0 || d->classes == NULL) {
+		module_fail("kcom module %s: descriptor without a name or without classes", file);
 		return KCOM_E_BADMODULE;
 	}
 	for (size_t i = 0; i < d->nclasses; i++) {
@@ -248,11 +270,14 @@ kcom_error_t kcom_module_load_with(const char *name, kcom_registry_t *registry, 
 		return KCOM_E_INVALIDARG;
 	}
 
-	pthread_mutex_lock(&module_lock);
+	if (!module_enter()) {
+		module_fail("kcom module %s: loaded from a module's init, fini or live", name);
+		return KCOM_E_BUSY;
+	}
 	if (!module_ltdl_ready) {
 		if (lt_dlinit() != 0) {
 			module_fail("kcom module %s: libltdl would not start: %s", name, ltdl_message());
-			pthread_mutex_unlock(&module_lock);
+			module_leave();
 			return KCOM_E_FAIL;
 		}
 		module_ltdl_ready = 1;
@@ -337,7 +362,7 @@ fail_close:
 	lt_dlclose(h);
 	free(file);
 out:
-	pthread_mutex_unlock(&module_lock);
+	module_leave();
 	return err;
 }
 
@@ -352,37 +377,40 @@ kcom_error_t kcom_module_unload(kcom_module_t *module)
 		module_fail("kcom module: NULL module");
 		return KCOM_E_INVALIDARG;
 	}
-	pthread_mutex_lock(&module_lock);
+	if (!module_enter()) {
+		module_fail("kcom module: unloaded from a module's init, fini or live");
+		return KCOM_E_BUSY;
+	}
 	struct kcom_module **pp = &module_list;
 	while (*pp != NULL && *pp != module)
 		pp = &(*pp)->next;
 	if (*pp == NULL) {
-		pthread_mutex_unlock(&module_lock);
+		module_leave();
 		module_fail("kcom module: not loaded");
 		return KCOM_E_INVALIDARG;
 	}
 	if (module->loads > 1) {
 		module->loads--;
-		pthread_mutex_unlock(&module_lock);
+		module_leave();
 		return KCOM_OK;
 	}
 	const struct kcom_module_desc *d = module->desc;
 	if (d->live == NULL) {
 		module_fail("kcom module %s: it cannot count its objects, so it stays loaded", d->name);
-		pthread_mutex_unlock(&module_lock);
+		module_leave();
 		return KCOM_E_BUSY;
 	}
 	/* No new object from now on, and no factory running: then the count cannot be raised. */
 	if (KCOM_FAILED(kcom_class_close_(d->classes, d->nclasses))) {
 		module_fail("kcom module %s: an object of its classes is being made", d->name);
-		pthread_mutex_unlock(&module_lock);
+		module_leave();
 		return KCOM_E_BUSY;
 	}
 	uint32_t live = d->live();
 	if (live != 0) {
 		kcom_class_reopen_(d->classes, d->nclasses);
 		module_fail("kcom module %s: %u object(s) of its classes are alive", d->name, (unsigned)live);
-		pthread_mutex_unlock(&module_lock);
+		module_leave();
 		return KCOM_E_BUSY;
 	}
 	/* No object is left, so no one is inside its code: unregister, undo init, unmap. */
@@ -392,7 +420,7 @@ kcom_error_t kcom_module_unload(kcom_module_t *module)
 	*pp = module->next;
 	module_grace();
 	lt_dlclose(module->handle);
-	pthread_mutex_unlock(&module_lock);
+	module_leave();
 	if (module->registry != NULL)
 		kcom_registry_release(module->registry);
 	free(module->file);
@@ -413,11 +441,12 @@ const char *kcom_module_file(const kcom_module_t *module)
 kcom_module_t *kcom_module_of_class(const struct kcom_class *cls)
 {
 	kcom_module_t *found = NULL;
-	pthread_mutex_lock(&module_lock);
+	if (!module_enter())
+		return NULL; /* asked from a module's init, fini or live */
 	for (struct kcom_module *m = module_list; m != NULL && found == NULL; m = m->next)
 		for (size_t i = 0; i < m->desc->nclasses; i++)
 			if (m->desc->classes[i] == cls)
 				found = m;
-	pthread_mutex_unlock(&module_lock);
+	module_leave();
 	return found;
 }

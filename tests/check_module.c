@@ -132,6 +132,12 @@ START_TEST(test_bad_modules)
 	ck_assert_ptr_nonnull(strstr(kcom_module_error(), KCOM_MODULE_SYMBOL));
 	ck_assert_int_eq(kcom_module_load("kcomtest_badabi", &m), KCOM_E_BADMODULE);
 	ck_assert_ptr_nonnull(strstr(kcom_module_error(), "ABI"));
+	ck_assert_int_eq(kcom_module_load("kcomtest_empty", &m), KCOM_E_BADMODULE);
+	ck_assert_ptr_nonnull(strstr(kcom_module_error(), "without classes"));
+	/* An init that calls the loader is refused, not left waiting for itself. */
+	ck_assert_int_eq(kcom_module_load("kcomtest_reenter", &m), KCOM_E_BUSY);
+	ck_assert_ptr_null(m);
+	ck_assert_ptr_nonnull(strstr(kcom_module_error(), "init failed"));
 	ck_assert_int_eq(kcom_module_load("kcomtest_no_such_module", &m), KCOM_E_NOTFOUND);
 	ck_assert_ptr_nonnull(strstr(kcom_module_error(), "not found"));
 	ck_assert_int_eq(kcom_module_load("/no/such/file.so", &m), KCOM_E_NOTFOUND);

@@ -10,6 +10,9 @@
  *   5 kcomtest_badabi   a descriptor from another loader version
  *   6 kcomtest_half     two classes: a class of its own, then kcomtest_good's class ID, so its
  *                       load fails after the first is registered (and may have been used)
+ *   7 kcomtest_empty    a descriptor with no classes
+ *   8 kcomtest_reenter  init calls the loader (loads kcomtest_good), which must refuse, not
+ *                       wait for itself; init fails with what the loader said
  */
 #include "config.h"
 
@@ -130,6 +133,20 @@ static kcom_error_t testmod_init(kcom_registry_t *reg)
 	}
 	return KCOM_E_ACCESSDENIED;
 }
+#elif TESTMOD_VARIANT == 8
+static kcom_error_t testmod_init(kcom_registry_t *reg)
+{
+	(void)reg;
+	kcom_module_t *dep;
+	kcom_error_t err = kcom_module_load("kcomtest_good", &dep);
+	if (KCOM_SUCCEEDED(err)) { /* it should not have: undo it, and say so */
+		kcom_module_unload(dep);
+		return KCOM_E_FAIL;
+	}
+	if (kcom_module_of_class(&testmod_class) != NULL)
+		return KCOM_E_FAIL;
+	return err;
+}
 #else
 #define testmod_init NULL
 #endif
@@ -140,7 +157,7 @@ const struct kcom_module_desc kcom_module = {
 	.name = "kcomtest",
 	.description = "a module for tests/check_module.c",
 	.classes = testmod_classes,
-	.nclasses = sizeof(testmod_classes) / sizeof(testmod_classes[0]),
+	.nclasses = TESTMOD_VARIANT == 7 ? 0 : sizeof(testmod_classes) / sizeof(testmod_classes[0]),
 	.init = testmod_init,
 	.live = testmod_count,
 };
