@@ -251,16 +251,21 @@ kcom_error_t kcom_impl_unwire_vec_none_(kcom_bufvec_t *vec, kcom_off_t off, size
 /* Alignment of an owned store's bytes: a cache line. */
 #define KCOM_STORE_ALIGN 64
 
+struct kcom_physmap;
+
+/* 64 bytes on LP64: one cache line, so an owned store's bytes start one line after it. */
 struct kcom_store {
 	kcom_refcount_t refs;
+	int outside;         /* data is not ours: never freed with the header */
 	size_t cap;          /* bytes at data */
 	unsigned char *data;
 	/* Outside memory only: called once with (ctx, data, cap) when the last reference goes. */
 	void (*release)(void *ctx, void *mem, size_t len);
 	void *ctx;
-	int outside;         /* data is not ours: never freed with the header */
-	kcom_phys_t phys;    /* physical address of data[0] when the bytes are pinned and physically
-	                        contiguous (a DMA-backed pool's page); 0: none */
+	/* Pinned bytes a device can reach (a DMA-backed pool's page): data[i] is byte pmap_off + i
+	 * of this physical map, which outlives the store.  NULL: no physical address. */
+	const struct kcom_physmap *pmap;
+	size_t pmap_off;
 	struct kcom_slab *slab; /* carved (kcom_carve_()): the header lives in this slab, and the last
 	                           reference drops one of the slab's; NULL: not carved */
 };

@@ -370,6 +370,8 @@ kcom_error_t kcom_impl_unwire_vec_none_(kcom_bufvec_t *vec, kcom_off_t off, size
 
 /* The header of an owned store is padded so its bytes start cache-aligned. */
 #define STORE_HDR ((sizeof(struct kcom_store) + KCOM_STORE_ALIGN - 1) & ~(size_t)(KCOM_STORE_ALIGN - 1))
+_Static_assert(sizeof(void *) != 8 || sizeof(struct kcom_store) <= KCOM_STORE_ALIGN,
+               "an owned store's header takes one cache line on LP64");
 
 /* One reference to `cap` bytes at `data`, owned, not carved: what every kind of store starts from. */
 static void store_init(struct kcom_store *st, unsigned char *data, size_t cap)
@@ -380,7 +382,8 @@ static void store_init(struct kcom_store *st, unsigned char *data, size_t cap)
 	st->release = NULL;
 	st->ctx = NULL;
 	st->outside = 0;
-	st->phys = 0;
+	st->pmap = NULL;
+	st->pmap_off = 0;
 	st->slab = NULL;
 }
 

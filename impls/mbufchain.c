@@ -1799,14 +1799,9 @@ struct phys_fill {
 	int missing;               /* a piece whose store has no physical address */
 };
 
-static void visit_phys(void *ctx, const struct mc_seg *seg, unsigned char *p, size_t len)
+/* Adds [addr, addr + len) to the list, as part of the last segment when it goes on from there. */
+static void phys_fill_add(struct phys_fill *f, kcom_phys_t addr, size_t len)
 {
-	struct phys_fill *f = ctx;
-	if (seg->st->phys == 0) {
-		f->missing = 1;
-		return;
-	}
-	kcom_phys_t addr = seg->st->phys + (kcom_phys_t)(p - seg->st->data);
 	if (f->count != 0 && f->end == addr) {
 		if (f->count <= f->max)
 			f->segs[f->count - 1].len += len; /* physically adjacent: one segment */
@@ -1818,6 +1813,26 @@ static void visit_phys(void *ctx, const struct mc_seg *seg, unsigned char *p, si
 		f->count++;
 	}
 	f->end = addr + len;
+}
+
+static void visit_phys(void *ctx, const struct mc_seg *seg, unsigned char *p, size_t len)
+{
+	struct phys_fill *f = ctx;
+	const struct kcom_physmap *map = seg->st->pmap;
+	if (map == NULL) {
+		f->missing = 1;
+		return;
+	}
+	/* The piece's bytes in the store's physical map: one or more of its segments. */
+	size_t o = seg->st->pmap_off + (size_t)(p - seg->st->data);
+	for (size_t i = kcom_physmap_find_(map, o); len != 0; i++) {
+		KCOM_ASSERT(i < map->count && o >= map->segs[i].off);
+		const struct kcom_physmap_seg *s = &map->segs[i];
+		size_t in = o - s->off, k = KCOM_MIN(len, s->len - in);
+		phys_fill_add(f, s->addr + in, k);
+		o += k;
+		len -= k;
+	}
 }
 
 /*

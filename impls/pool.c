@@ -3,7 +3,8 @@
  * implementation kit.
  *
  * The region is mapped once, whole, for the pool's life (so its memory never moves), and
- * wired once when it can be, recording each page's physical address.  Free pages sit in a
+ * wired once when it can be, keeping its physical map (a page may span several of its
+ * segments: a chain over the page wires as those).  Free pages sit in a
  * shared stack under the pool's osenv lock, or in threads' caches (the context of a per-thread
  * I/O channel whose device is the pool), which only their own thread touches.  Who holds a
  * page is one byte each (free, handed out to a caller, or owned by a message chain), so a put
@@ -54,9 +55,9 @@ struct pool {
 	size_t cache_max;        /* pages one cache holds at most */
 	unsigned char *out;      /* byte per page, at out_byte(): OUT_FREE, OUT_CALLER or OUT_CHAIN */
 	size_t lines;            /* cache lines of `out` */
-	kcom_phys_t *phys;       /* per page, when the region wires; 0: spans two segments */
-	struct kcom_physseg *segs; /* the region's wiring (kept to unwire) */
+	struct kcom_physseg *segs; /* the region's wiring (kept to unwire); NULL: it does not wire */
 	size_t nsegs;
+	struct kcom_physmap map;   /* the same as a map by offset, physically adjacent ones merged */
 };
 
 static const struct kcom_pool_ops pool_ops;
@@ -309,10 +310,9 @@ static kcom_error_t pool_page_phys(kcom_pool_t *self, kcom_off_t off, kcom_phys_
 	*out_phys = 0;
 	if (!page_offset_ok(pl, off))
 		return KCOM_E_INVALIDARG;
-	if (pl->phys == NULL)
+	if (pl->segs == NULL)
 		return KCOM_E_NOTIMPL;
-	*out_phys = pl->phys[page_of(pl, off)];
-	return *out_phys != 0 ? KCOM_OK : KCOM_E_NOTCONTIG;
+	return kcom_physmap_contig_(&pl->map, (size_t)off, pl->page_size, out_phys);
 }
 
 static const struct kcom_pool_ops pool_ops = {
@@ -387,8 +387,10 @@ kcom_error_t kcom_pool_chain(kcom_pool_t *pool, const kcom_off_t *offs, size_t n
 			err = KCOM_E_OUTOFMEMORY;
 			break;
 		}
-		if (pl->phys != NULL) /* a DMA-backed pool: the chain wires over its pages */
-			stores[made]->phys = pl->phys[page_of(pl, offs[made])];
+		if (pl->segs != NULL) { /* a DMA-backed pool: the chain wires over its pages */
+			stores[made]->pmap = &pl->map;
+			stores[made]->pmap_off = (size_t)offs[made];
+		}
 		zero[made] = 0;
 		lens[made] = made + 1 < n ? pl->page_size : len - (n - 1) * pl->page_size;
 	}
@@ -468,8 +470,8 @@ static void pool_teardown(struct pool *pl)
 			kcom_bufvec_release(vec);
 		}
 		kcom_free(pl->segs, pl->nsegs * sizeof(*pl->segs), 0);
+		kcom_physmap_free_(&pl->map);
 	}
-	kcom_free(pl->phys, pl->count * sizeof(*pl->phys), 0);
 	if (pl->base != NULL)
 		(void)kcom_bufio_unmap(pl->region, pl->base, 0, pool_bytes(pl));
 	if (pl->region != NULL)
@@ -546,7 +548,13 @@ static const struct kcom_impl_desc pool_desc = {
 	.sanity = pool_sanity,
 };
 
-/* Records each page's physical address when the region wires as a whole; else leaves none. */
+/* The region's segments that physically go on from the one before: they are one in the map. */
+static int seg_continues(const struct kcom_physseg *segs, size_t i)
+{
+	return i != 0 && segs[i - 1].addr + segs[i - 1].len == segs[i].addr;
+}
+
+/* Wires the region as a whole when it can, and keeps its physical map; else leaves none. */
 static kcom_error_t pool_wire(struct pool *pl)
 {
 	kcom_bufvec_t *vec;
@@ -559,35 +567,36 @@ static kcom_error_t pool_wire(struct pool *pl)
 		return KCOM_OK; /* the region does not wire (a membuf), or the host gives no addresses */
 	}
 	struct kcom_physseg *segs = kcom_alloc(need * sizeof(*segs), 0);
-	kcom_phys_t *phys = kcom_alloc(pl->count * sizeof(*phys), 0);
-	if (segs == NULL || phys == NULL) {
-		kcom_free(segs, need * sizeof(*segs), 0);
-		kcom_free(phys, pl->count * sizeof(*phys), 0);
-		kcom_bufvec_release(vec);
-		return KCOM_E_OUTOFMEMORY;
-	}
 	size_t count;
-	err = kcom_bufvec_wire_vec(vec, 0, pool_bytes(pl), segs, need, &count);
-	kcom_bufvec_release(vec);
+	err = segs == NULL ? KCOM_E_OUTOFMEMORY : kcom_bufvec_wire_vec(vec, 0, pool_bytes(pl), segs, need, &count);
+	KCOM_ASSERT(KCOM_FAILED(err) || count == need);
 	if (KCOM_FAILED(err)) {
+		kcom_bufvec_release(vec);
 		kcom_free(segs, need * sizeof(*segs), 0);
-		kcom_free(phys, pl->count * sizeof(*phys), 0);
 		return err == KCOM_E_OUTOFMEMORY ? err : KCOM_OK;
 	}
-	/* Walk the segments: a page wholly inside one has an address. */
-	size_t s = 0, seg_off = 0;
-	for (size_t p = 0; p < pl->count; p++) {
-		size_t off = p << pl->shift;
-		while (s < count && off >= seg_off + segs[s].len) {
-			seg_off += segs[s].len;
-			s++;
-		}
-		phys[p] = s < count && off + pl->page_size <= seg_off + segs[s].len ? segs[s].addr + (off - seg_off) : 0;
+	/* The map by offset; segments the region cut where the frames go on are one again. */
+	size_t n = 0;
+	for (size_t i = 0; i < need; i++)
+		n += !seg_continues(segs, i);
+	struct kcom_physmap_seg *map = kcom_alloc(n * sizeof(*map), 0);
+	if (map == NULL) {
+		(void)kcom_bufvec_unwire_vec(vec, 0, pool_bytes(pl), segs, need);
+		kcom_bufvec_release(vec);
+		kcom_free(segs, need * sizeof(*segs), 0);
+		return KCOM_E_OUTOFMEMORY;
 	}
-	KCOM_ASSERT(count == need);
+	kcom_bufvec_release(vec);
+	size_t k = 0, off = 0;
+	for (size_t i = 0; i < need; off += segs[i].len, i++) {
+		if (seg_continues(segs, i))
+			map[k - 1].len += segs[i].len;
+		else
+			map[k++] = (struct kcom_physmap_seg){ off, segs[i].addr, segs[i].len };
+	}
 	pl->segs = segs;
 	pl->nsegs = need;
-	pl->phys = phys;
+	pl->map = (struct kcom_physmap){ map, n, off };
 	return KCOM_OK;
 }
 

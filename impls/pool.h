@@ -231,7 +231,8 @@ static inline kcom_error_t kcom_pool_info(kcom_pool_t *self, struct kcom_pool_in
  * @param out_phys receives the address; 0 on failure
  * @retval KCOM_OK the page is physically contiguous at that address
  * @retval KCOM_E_NOTIMPL the region does not wire (a membuf)
- * @retval KCOM_E_NOTCONTIG the page spans two physical segments
+ * @retval KCOM_E_NOTCONTIG the page spans two physical segments (a chain over it still wires
+ *         with kcom_bufvec_wire_vec(), as their list)
  * @retval KCOM_E_INVALIDARG not a page offset of this pool
  */
 static inline kcom_error_t kcom_pool_page_phys(kcom_pool_t *self, kcom_off_t off, kcom_phys_t *out_phys)

@@ -600,6 +600,74 @@ START_TEST(test_dma_pool_chain)
 }
 END_TEST
 
+/*
+ * Pool pages larger than the region's frames (64 KiB pages over 4 KiB pages of a dmabuf): a
+ * chain over them wires as the list of the frames' runs, each address the host's own, and one
+ * wire of a whole page works exactly where its frames are adjacent.
+ */
+#define BIG (64u * 1024)
+START_TEST(test_dma_pool_scattered)
+{
+	const char *why = dmabuf_test_probe(CAP_WIRES);
+	if (why != NULL) {
+		fprintf(stderr, "SKIP: pool over a dmabuf: %s\n", why);
+		return;
+	}
+	kcom_bufio_t *region;
+	ck_assert_int_eq(kcom_dmabuf_create(4 * BIG, 0, NULL, &region), KCOM_OK);
+	kcom_pool_t *p;
+	ck_assert_int_eq(kcom_pool_create(BIG, 4, region, &p), KCOM_OK);
+	kcom_off_t offs[2];
+	ck_assert_int_eq(kcom_pool_get(p, NULL, 2, offs), KCOM_OK);
+	void *base;
+	ck_assert_int_eq(kcom_bufio_map(region, &base, 0, 4 * BIG), KCOM_OK);
+	kcom_bufio_t *chain;
+	size_t len = 2 * BIG - 10;
+	ck_assert_int_eq(kcom_pool_chain(p, offs, 2, len, &chain), KCOM_OK);
+
+	/* Each page: one address where its frames run on, else NOTCONTIG, for the page and its chain. */
+	for (int k = 0; k < 2; k++) {
+		uint8_t *page = (uint8_t *)base + offs[k];
+		int adjacent = 1;
+		for (size_t b = PAGE; b < BIG; b += PAGE)
+			adjacent &= test_pagemap_phys(page + b) == test_pagemap_phys(page) + b;
+		kcom_phys_t phys, w;
+		ck_assert_int_eq(kcom_pool_page_phys(p, offs[k], &phys), adjacent ? KCOM_OK : KCOM_E_NOTCONTIG);
+		kcom_error_t err = kcom_bufio_wire(chain, &w, (kcom_off_t)k * BIG, BIG - 10);
+		ck_assert_int_eq(err, adjacent ? KCOM_OK : KCOM_E_NOTCONTIG);
+		if (adjacent) {
+			ck_assert_uint_eq(w, test_pagemap_phys(page));
+			ck_assert_int_eq(kcom_bufio_unwire(chain, w, (kcom_off_t)k * BIG, BIG - 10), KCOM_OK);
+		}
+	}
+
+	/* The segment list: in order, covering the message, every byte where the host says. */
+	kcom_bufvec_t *vec;
+	ck_assert_int_eq(kcom_bufio_query(chain, &kcom_bufvec_iid, (void **)&vec), KCOM_OK);
+	struct kcom_physseg segs[2 * BIG / PAGE];
+	size_t count;
+	ck_assert_int_eq(kcom_bufvec_wire_vec(vec, 5, len - 5, segs, 2 * BIG / PAGE, &count), KCOM_OK);
+	size_t at = 5;
+	for (size_t i = 0; i < count; i++) {
+		for (size_t b = 0; b < segs[i].len; b += PAGE - (at + b) % PAGE) {
+			size_t o = at + b;
+			uint8_t *byte = (uint8_t *)base + offs[o / BIG] + o % BIG;
+			ck_assert_uint_eq(segs[i].addr + b, test_pagemap_phys(byte));
+		}
+		if (i > 0) /* merged where they run on */
+			ck_assert_uint_ne(segs[i - 1].addr + segs[i - 1].len, segs[i].addr);
+		at += segs[i].len;
+	}
+	ck_assert_uint_eq(at, len);
+	ck_assert_int_eq(kcom_bufvec_unwire_vec(vec, 5, len - 5, segs, count), KCOM_OK);
+	kcom_bufvec_release(vec);
+	ck_assert_int_eq(kcom_bufio_unmap(region, base, 0, 4 * BIG), KCOM_OK);
+	kcom_bufio_release(region);
+	ck_assert_uint_eq(kcom_bufio_release(chain), 0);
+	ck_assert_uint_eq(kcom_pool_release(p), 0);
+}
+END_TEST
+
 Suite *pool_suite(void)
 {
 	Suite *s = suite_create("pool");
@@ -617,6 +685,7 @@ Suite *pool_suite(void)
 	tcase_add_loop_test(tc, test_cache_outlives_release, 0, 2);
 	tcase_add_test(tc, test_chain_message);
 	tcase_add_test(tc, test_dma_pool_chain);
+	tcase_add_test(tc, test_dma_pool_scattered);
 	suite_add_tcase(s, tc);
 	return s;
 }
