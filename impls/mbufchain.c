@@ -1796,13 +1796,18 @@ struct phys_fill {
 	size_t max;
 	size_t count;
 	kcom_phys_t end;           /* where the last segment ends */
+	const struct kcom_physmap_seg *in; /* the map segment the last piece lay in */
 	int missing;               /* a piece whose store has no physical address */
 };
 
-/* Adds [addr, addr + len) to the list, as part of the last segment when it goes on from there. */
-static void phys_fill_add(struct phys_fill *f, kcom_phys_t addr, size_t len)
+/*
+ * Adds [addr, addr + len), a piece of map segment `in`, to the list: as part of the last
+ * segment when it goes on from there inside the same map segment (the region's own segments
+ * are cut where its device needs them cut, even where the frames run on).
+ */
+static void phys_fill_add(struct phys_fill *f, const struct kcom_physmap_seg *in, kcom_phys_t addr, size_t len)
 {
-	if (f->count != 0 && f->end == addr) {
+	if (f->count != 0 && f->in == in && f->end == addr) {
 		if (f->count <= f->max)
 			f->segs[f->count - 1].len += len; /* physically adjacent: one segment */
 	} else {
@@ -1813,6 +1818,7 @@ static void phys_fill_add(struct phys_fill *f, kcom_phys_t addr, size_t len)
 		f->count++;
 	}
 	f->end = addr + len;
+	f->in = in;
 }
 
 static void visit_phys(void *ctx, const struct mc_seg *seg, unsigned char *p, size_t len)
@@ -1829,7 +1835,7 @@ static void visit_phys(void *ctx, const struct mc_seg *seg, unsigned char *p, si
 		KCOM_ASSERT(i < map->count && o >= map->segs[i].off);
 		const struct kcom_physmap_seg *s = &map->segs[i];
 		size_t in = o - s->off, k = KCOM_MIN(len, s->len - in);
-		phys_fill_add(f, s->addr + in, k);
+		phys_fill_add(f, s, s->addr + in, k);
 		o += k;
 		len -= k;
 	}
@@ -1849,7 +1855,7 @@ static kcom_error_t mc_phys(struct mbufchain *mc, kcom_off_t off, size_t n, stru
 		return err;
 	if (n == 0)
 		return KCOM_E_NOTIMPL; /* no byte whose address a device could use */
-	struct phys_fill f = { segs, max, 0, 0, 0 };
+	struct phys_fill f = { segs, max, 0, 0, NULL, 0 };
 	tree_visit(mc->root, (size_t)off, n, visit_phys, &f);
 	if (f.missing)
 		return KCOM_E_NOTIMPL;

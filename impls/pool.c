@@ -57,7 +57,7 @@ struct pool {
 	size_t lines;            /* cache lines of `out` */
 	struct kcom_physseg *segs; /* the region's wiring (kept to unwire); NULL: it does not wire */
 	size_t nsegs;
-	struct kcom_physmap map;   /* the same as a map by offset, physically adjacent ones merged */
+	struct kcom_physmap map;   /* the same segments as a map by offset */
 };
 
 static const struct kcom_pool_ops pool_ops;
@@ -548,12 +548,6 @@ static const struct kcom_impl_desc pool_desc = {
 	.sanity = pool_sanity,
 };
 
-/* The region's segments that physically go on from the one before: they are one in the map. */
-static int seg_continues(const struct kcom_physseg *segs, size_t i)
-{
-	return i != 0 && segs[i - 1].addr + segs[i - 1].len == segs[i].addr;
-}
-
 /* Wires the region as a whole when it can, and keeps its physical map; else leaves none. */
 static kcom_error_t pool_wire(struct pool *pl)
 {
@@ -575,11 +569,11 @@ static kcom_error_t pool_wire(struct pool *pl)
 		kcom_free(segs, need * sizeof(*segs), 0);
 		return err == KCOM_E_OUTOFMEMORY ? err : KCOM_OK;
 	}
-	/* The map by offset; segments the region cut where the frames go on are one again. */
-	size_t n = 0;
-	for (size_t i = 0; i < need; i++)
-		n += !seg_continues(segs, i);
-	struct kcom_physmap_seg *map = kcom_alloc(n * sizeof(*map), 0);
+	/*
+	 * The same segments as a map by offset.  Where two run on physically, the region cut them
+	 * at its device's boundary or longest segment: they stay two.
+	 */
+	struct kcom_physmap_seg *map = kcom_alloc(need * sizeof(*map), 0);
 	if (map == NULL) {
 		(void)kcom_bufvec_unwire_vec(vec, 0, pool_bytes(pl), segs, need);
 		kcom_bufvec_release(vec);
@@ -587,16 +581,12 @@ static kcom_error_t pool_wire(struct pool *pl)
 		return KCOM_E_OUTOFMEMORY;
 	}
 	kcom_bufvec_release(vec);
-	size_t k = 0, off = 0;
-	for (size_t i = 0; i < need; off += segs[i].len, i++) {
-		if (seg_continues(segs, i))
-			map[k - 1].len += segs[i].len;
-		else
-			map[k++] = (struct kcom_physmap_seg){ off, segs[i].addr, segs[i].len };
-	}
+	size_t off = 0;
+	for (size_t i = 0; i < need; off += segs[i].len, i++)
+		map[i] = (struct kcom_physmap_seg){ off, segs[i].addr, segs[i].len };
 	pl->segs = segs;
 	pl->nsegs = need;
-	pl->map = (struct kcom_physmap){ map, n, off };
+	pl->map = (struct kcom_physmap){ map, need, off };
 	return KCOM_OK;
 }
 
