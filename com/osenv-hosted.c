@@ -60,18 +60,28 @@ static kcom_error_t hosted_errno_error(int err)
 	}
 }
 
+/* The huge page of MAP_HUGETLB memory (alloc_pages below rounds to it). */
+#define HOSTED_HUGE ((size_t)2 << 20)
+
 /*
- * The whole host pages inside [addr, addr + len): *start and the byte count (0 when none).
- * A page the range only shares with other memory is left out: marking it would take that
- * memory from a forked child too.
+ * Marks the host pages of [addr, addr + len) with `advice` (MADV_DONTFORK or MADV_DOFORK); 0
+ * or an errno.  Small pages: only those wholly inside the range, since marking one the range
+ * shares with other memory would take that memory from a forked child too.  A huge page of
+ * MAP_HUGETLB memory cannot be marked in part (the kernel says EINVAL): it is marked whole,
+ * being one frame that the pin holds anyway.
  */
-static size_t hosted_whole_pages(void *addr, size_t len, void **start)
+static int hosted_fork_mark(void *addr, size_t len, int advice)
 {
 	long sys = sysconf(_SC_PAGESIZE);
 	uintptr_t page = sys > 0 ? (uintptr_t)sys : 4096, a = (uintptr_t)addr;
 	uintptr_t first = (a + page - 1) & ~(page - 1), end = (a + len) & ~(page - 1);
-	*start = (void *)first;
-	return end > first ? (size_t)(end - first) : 0;
+	if (end <= first || madvise((void *)first, end - first, advice) == 0)
+		return 0;
+	if (errno != EINVAL)
+		return errno;
+	first = a & ~(uintptr_t)(HOSTED_HUGE - 1);
+	end = (a + len + HOSTED_HUGE - 1) & ~(uintptr_t)(HOSTED_HUGE - 1);
+	return madvise((void *)first, end - first, advice) == 0 ? 0 : errno;
 }
 
 /*
@@ -87,10 +97,8 @@ static kcom_error_t hosted_pin(void *ctx, void *addr, size_t len)
 	if (mlock(addr, len) != 0)
 		return hosted_errno_error(errno);
 #ifdef MADV_DONTFORK
-	void *start;
-	size_t whole = hosted_whole_pages(addr, len, &start);
-	if (whole != 0 && madvise(start, whole, MADV_DONTFORK) != 0) {
-		int err = errno;
+	int err = hosted_fork_mark(addr, len, MADV_DONTFORK);
+	if (err != 0) {
 		(void)munlock(addr, len);
 		return hosted_errno_error(err);
 	}
@@ -101,13 +109,12 @@ static kcom_error_t hosted_pin(void *ctx, void *addr, size_t len)
 static kcom_error_t hosted_unpin(void *ctx, void *addr, size_t len)
 {
 	(void)ctx;
+	int err = munlock(addr, len) == 0 ? 0 : errno;
 #ifdef MADV_DOFORK
-	void *start;
-	size_t whole = hosted_whole_pages(addr, len, &start);
-	if (whole != 0 && madvise(start, whole, MADV_DOFORK) != 0) /* before the memory is reused */
-		return hosted_errno_error(errno);
+	int mark = hosted_fork_mark(addr, len, MADV_DOFORK); /* before the memory is reused */
+	err = err != 0 ? err : mark;
 #endif
-	return munlock(addr, len) == 0 ? KCOM_OK : hosted_errno_error(errno);
+	return err == 0 ? KCOM_OK : hosted_errno_error(err);
 }
 
 static kcom_error_t hosted_virt_to_phys(void *ctx, const void *addr, kcom_phys_t *out_phys)
@@ -192,8 +199,6 @@ static kcom_error_t hosted_virt_to_phys_pages(void *ctx, const void *addr, size_
  * the region faults them in).  KCOM_PAGES_NOW populates the mapping in the same call.  Sizes
  * round up to the unit, the same way in free_pages.
  */
-#define HOSTED_HUGE ((size_t)2 << 20)
-
 static size_t hosted_pages_len(size_t size, unsigned flags)
 {
 	size_t unit = (flags & KCOM_PAGES_HUGE) ? HOSTED_HUGE : (size_t)sysconf(_SC_PAGESIZE);

@@ -207,7 +207,12 @@ void kcom_panic(const char *msg) __attribute__((noreturn));
  * @retval KCOM_OK pinned
  * @retval KCOM_E_ACCESSDENIED the host refused (limits, privilege)
  * @retval KCOM_E_OUTOFMEMORY the host had no room
+ * @retval KCOM_E_INVALIDARG the host cannot pin that memory (hosted: the range is not mapped
+ *         memory it can lock and keep out of forked children)
  * @retval KCOM_E_NOTIMPL no osenv installed
+ *
+ * Hosted, the pages wholly inside the range are also kept out of forked children
+ * (MADV_DONTFORK; a huge page as a whole), so that a fork cannot move them under a device.
  */
 kcom_error_t kcom_pin(void *addr, size_t len);
 
