@@ -1454,18 +1454,45 @@ static void mc_destroy(struct kcom_impl *impl)
 	kcom_free(mc, sizeof(*mc), 0);
 }
 
+/*
+ * Shared subtrees already checked: a chain appended to itself k times holds its first tree
+ * 2^k times over, and the walk checks each shared node once, then takes its cached height and
+ * length as checked.  A fixed table on the stack (the hook allocates nothing, so tests can
+ * count a change's allocations around it); when it fills, the walk only gets slower.
+ */
+#define CHECK_MEMO 256
+struct check_memo {
+	const struct mc_node *seen[CHECK_MEMO];
+	size_t used;
+};
+
+/* The slot of t, or the empty one where it would go. */
+static const struct mc_node **memo_slot(struct check_memo *m, const struct mc_node *t)
+{
+	size_t i = (size_t)(((uintptr_t)t >> 4) * 0x9E3779B1u) % CHECK_MEMO;
+	while (m->seen[i] != NULL && m->seen[i] != t)
+		i = (i + 1) % CHECK_MEMO;
+	return &m->seen[i];
+}
+
 /* Checks t's subtree; *height and *total are what it really has. */
-static const char *mc_check_tree(const struct mc_node *t, uint32_t *height, size_t *total)
+static const char *mc_check_tree(const struct mc_node *t, uint32_t *height, size_t *total, struct check_memo *m)
 {
 	*height = 0;
 	*total = 0;
 	if (t == NULL)
 		return NULL;
+	int shared = kcom_refcount_get(&t->refs) > 1;
+	if (shared && *memo_slot(m, t) == t) {
+		*height = t->height;
+		*total = t->total;
+		return NULL;
+	}
 	uint32_t hl, hr;
 	size_t tl, tr;
-	const char *why = mc_check_tree(t->l, &hl, &tl);
+	const char *why = mc_check_tree(t->l, &hl, &tl, m);
 	if (why == NULL)
-		why = mc_check_tree(t->r, &hr, &tr);
+		why = mc_check_tree(t->r, &hr, &tr, m);
 	if (why != NULL)
 		return why;
 	if (kcom_refcount_get(&t->refs) < 1)
@@ -1484,6 +1511,10 @@ static const char *mc_check_tree(const struct mc_node *t, uint32_t *height, size
 		return "mbufchain: a subtree's length does not add up";
 	*height = t->height;
 	*total = t->total;
+	if (shared && m->used < CHECK_MEMO * 3 / 4) {
+		*memo_slot(m, t) = t;
+		m->used++;
+	}
 	return NULL;
 }
 
@@ -1492,7 +1523,8 @@ static kcom_error_t mc_sanity(struct kcom_impl *impl, char *why, size_t len)
 	struct mbufchain *mc = kcom_container_of(impl, struct mbufchain, impl);
 	uint32_t h;
 	size_t total;
-	const char *bad = mc_check_tree(mc->root, &h, &total);
+	struct check_memo memo = { { NULL }, 0 };
+	const char *bad = mc_check_tree(mc->root, &h, &total, &memo);
 	if (bad != NULL)
 		return kcom_impl_insane_(why, len, bad);
 	if (total != mc->size)
