@@ -134,10 +134,19 @@ START_TEST(test_bad_modules)
 	ck_assert_ptr_nonnull(strstr(kcom_module_error(), "ABI"));
 	ck_assert_int_eq(kcom_module_load("kcomtest_empty", &m), KCOM_E_BADMODULE);
 	ck_assert_ptr_nonnull(strstr(kcom_module_error(), "without classes"));
-	/* An init that calls the loader is refused, not left waiting for itself. */
+	/*
+	 * An init that calls the loader is refused, not left waiting for itself, also for a module
+	 * that is loaded (kcomtest_good, whose module kcom_module_of_class names from here).
+	 */
+	kcom_module_t *good;
+	ck_assert_int_eq(kcom_module_load("kcomtest_good", &good), KCOM_OK);
+	const struct kcom_class *cls;
+	ck_assert_int_eq(kcom_class_find(&testmod_clsid, &cls), KCOM_OK);
+	ck_assert_ptr_eq(kcom_module_of_class(cls), good);
 	ck_assert_int_eq(kcom_module_load("kcomtest_reenter", &m), KCOM_E_BUSY);
 	ck_assert_ptr_null(m);
 	ck_assert_ptr_nonnull(strstr(kcom_module_error(), "init failed"));
+	ck_assert_int_eq(kcom_module_unload(good), KCOM_OK);
 	ck_assert_int_eq(kcom_module_load("kcomtest_no_such_module", &m), KCOM_E_NOTFOUND);
 	ck_assert_ptr_nonnull(strstr(kcom_module_error(), "not found"));
 	ck_assert_int_eq(kcom_module_load("/no/such/file.so", &m), KCOM_E_NOTFOUND);
