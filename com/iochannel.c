@@ -50,10 +50,18 @@ struct kcom_iochannel {
 	_Alignas(16) unsigned char ctx[];
 };
 
+/* A channel being made: on the getting thread's stack while the device's create runs. */
+struct iomaking {
+	struct iomaking *next;
+	uintptr_t tid;
+	const struct iodev *dev;
+};
+
 static struct {
 	kcom_spinlock_t lock;
 	struct iodev *devs;
 	struct iothread *threads;
+	struct iomaking *making;
 } io;
 
 /* Lock held. */
@@ -63,6 +71,24 @@ static struct iodev *iodev_find(void *dev)
 		if (d->dev == dev)
 			return d;
 	return NULL;
+}
+
+/* Lock held: whether thread `tid` is making its channel to `d` (a create calling back). */
+static int making_find(uintptr_t tid, const struct iodev *d)
+{
+	for (const struct iomaking *m = io.making; m != NULL; m = m->next)
+		if (m->tid == tid && m->dev == d)
+			return 1;
+	return 0;
+}
+
+/* Lock held: takes `mk` off the list of channels being made. */
+static void making_unlink(struct iomaking *mk)
+{
+	struct iomaking **pp = &io.making;
+	while (*pp != mk)
+		pp = &(*pp)->next;
+	*pp = mk->next;
 }
 
 /* Lock held. */
@@ -280,6 +306,10 @@ kcom_error_t kcom_iochannel_get(void *dev, struct kcom_iochannel **out_ch)
 		kcom_spin_release_(&io.lock);
 		return KCOM_E_NOTFOUND;
 	}
+	if (making_find(tid, d)) { /* d's create, on this thread, asking for the channel it makes */
+		kcom_spin_release_(&io.lock);
+		return KCOM_E_BUSY;
+	}
 	struct iothread *t = iothread_find(tid);
 	struct kcom_iochannel *ch = channel_find(t, d);
 	if (ch != NULL) {
@@ -289,6 +319,8 @@ kcom_error_t kcom_iochannel_get(void *dev, struct kcom_iochannel **out_ch)
 		return KCOM_OK;
 	}
 	d->pending++; /* d stays registered until we are done */
+	struct iomaking mk = { .next = io.making, .tid = tid, .dev = d };
+	io.making = &mk;
 	kcom_spin_release_(&io.lock);
 
 	/* A new channel, made outside the lock; channels take whole cache lines, so two threads'
@@ -307,25 +339,23 @@ kcom_error_t kcom_iochannel_get(void *dev, struct kcom_iochannel **out_ch)
 		err = d->create(dev, ch->ctx);
 	}
 	/*
-	 * create may have called into this layer on this thread: got channels, which made the
-	 * thread's record, or put its last one, which freed it.  So the record is looked up only
-	 * now.  Only this thread makes or frees its record, and nothing below calls back, so what
-	 * is found here stays.
+	 * create may have called into this layer on this thread: got other devices' channels,
+	 * which made the thread's record, or put its last one, which freed it (a get of d itself
+	 * was refused above).  So the record is looked up only now.  Only this thread makes or
+	 * frees its record, and nothing below calls back, so what is found here stays.
 	 */
+	kcom_spin_acquire_(&io.lock);
+	making_unlink(&mk);
+	t = iothread_find(tid);
+	kcom_spin_release_(&io.lock);
 	struct iothread *fresh = NULL;
-	if (KCOM_SUCCEEDED(err)) {
-		kcom_spin_acquire_(&io.lock);
-		t = iothread_find(tid);
-		kcom_spin_release_(&io.lock);
-		if (t == NULL) {
-			err = iothread_new(tid, spare, &fresh);
-			spare = NULL;
-			if (KCOM_FAILED(err))
-				d->destroy(dev, ch->ctx);
-		}
+	if (KCOM_SUCCEEDED(err) && t == NULL) {
+		err = iothread_new(tid, spare, &fresh);
+		spare = NULL;
+		if (KCOM_FAILED(err))
+			d->destroy(dev, ch->ctx);
 	}
 	kcom_free(spare, sizeof(*spare), 0);
-	struct kcom_iochannel *twin = NULL;
 	if (KCOM_SUCCEEDED(err)) {
 		kcom_spin_acquire_(&io.lock);
 		if (fresh != NULL) {
@@ -333,23 +363,14 @@ kcom_error_t kcom_iochannel_get(void *dev, struct kcom_iochannel **out_ch)
 			io.threads = fresh;
 			t = fresh;
 		}
-		/* A get inside create may have made this thread's channel to d: that one stays. */
-		twin = channel_find(t, d);
-		if (twin != NULL) {
-			twin->refs++;
-		} else {
-			ch->thread = t;
-			ch->next = t->channels;
-			t->channels = ch;
-			d->pending--;
-			d->channels++;
-		}
+		ch->thread = t;
+		ch->next = t->channels;
+		t->channels = ch;
+		d->pending--;
+		d->channels++;
 		kcom_spin_release_(&io.lock);
-		if (twin == NULL) {
-			*out_ch = ch;
-			return KCOM_OK;
-		}
-		d->destroy(dev, ch->ctx);
+		*out_ch = ch;
+		return KCOM_OK;
 	}
 	if (ch != NULL)
 		kcom_free(ch, alloc, IOCHANNEL_ALIGN);
@@ -357,7 +378,6 @@ kcom_error_t kcom_iochannel_get(void *dev, struct kcom_iochannel **out_ch)
 	struct iodev *done = iodev_uncount(d, 0);
 	kcom_spin_release_(&io.lock);
 	iodev_finish(done);
-	*out_ch = twin;
 	return err;
 }
 

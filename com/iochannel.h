@@ -41,7 +41,9 @@ extern "C" {
 struct kcom_iochannel;
 
 /**
- * @brief Makes a new channel's context ready; called on the thread that asked for it.
+ * @brief Makes a new channel's context ready; called on the thread that asked for it.  It may
+ *        get and put other devices' channels; a get of the channel it is making is refused
+ *        (KCOM_E_BUSY), since that channel does not exist until it returns.
  * @param dev the device
  * @param ctx the channel's context: ctx_size zeroed bytes
  * @return KCOM_OK, or an error that the get returns (the channel is then not kept)
@@ -113,6 +115,8 @@ kcom_error_t kcom_iodev_retire(void *dev, kcom_iodev_gone_fn gone);
  * @retval KCOM_E_INVALIDARG a NULL argument
  * @retval KCOM_E_NOTFOUND @p dev is not registered, or is retired (kcom_iodev_retire())
  * @retval KCOM_E_OUTOFMEMORY no memory for a new channel
+ * @retval KCOM_E_BUSY called from @p dev's create callback for the channel being made, on
+ *         the same thread
  * @retval other what the device's create callback returned; nothing is kept
  */
 kcom_error_t kcom_iochannel_get(void *dev, struct kcom_iochannel **out_ch);

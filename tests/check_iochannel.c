@@ -25,6 +25,7 @@ struct dev {
 	int destroys_at_gone;  /* destroys counted when it ran */
 	struct dev *get_in_create;            /* create gets a channel to this device ... */
 	struct kcom_iochannel *got_in_create; /* ... and keeps it here */
+	kcom_error_t expect_in_create;        /* what that get returns */
 	struct kcom_iochannel *put_in_create; /* create puts this channel */
 };
 
@@ -55,7 +56,7 @@ static kcom_error_t dev_create(void *devp, void *ctx)
 	c->owner = kcom_thread_self();
 	__atomic_add_fetch(&d->creates, 1, __ATOMIC_RELAXED);
 	if (d->get_in_create != NULL)
-		ck_assert_int_eq(kcom_iochannel_get(d->get_in_create, &d->got_in_create), KCOM_OK);
+		ck_assert_int_eq(kcom_iochannel_get(d->get_in_create, &d->got_in_create), d->expect_in_create);
 	if (d->put_in_create != NULL)
 		ck_assert_int_eq(kcom_iochannel_put(d->put_in_create), KCOM_OK);
 	return KCOM_OK;
@@ -387,7 +388,8 @@ END_TEST
  * channel (this thread's first) makes the thread's record inside the outer get: the thread
  * keeps one record, and its next get of that device returns the same channel.  Putting the
  * thread's last channel frees the record inside the outer get (on a host without exit hooks):
- * the outer get makes a new one.  _i: 0 with the exit hook, 1 without.
+ * the outer get makes a new one.  Getting the channel being made is refused (it recursed into
+ * create without end before).  _i: 0 with the exit hook, 1 without.
  */
 static void *calls_back_body(void *arg)
 {
@@ -416,6 +418,20 @@ static void *calls_back_body(void *arg)
 	ck_assert_int_eq(kcom_iochannel_put(cb), KCOM_OK);
 	ck_assert_int_eq(kcom_iochannel_put(cb), KCOM_E_INVALIDARG);
 	ck_assert_int_eq(count(&b->destroys), 2);
+
+	/* A create asking for the channel it is making: refused, once, and the outer get works. */
+	a->get_in_create = a;
+	a->got_in_create = (void *)1;
+	a->expect_in_create = KCOM_E_BUSY;
+	ck_assert_int_eq(kcom_iochannel_get(a, &ca), KCOM_OK);
+	a->get_in_create = NULL;
+	ck_assert_ptr_null(a->got_in_create);
+	ck_assert_int_eq(count(&a->creates), 2);
+	ck_assert_int_eq(kcom_iochannel_get(a, &again), KCOM_OK);
+	ck_assert_ptr_eq(again, ca);
+	ck_assert_int_eq(kcom_iochannel_put(again), KCOM_OK);
+	ck_assert_int_eq(kcom_iochannel_put(ca), KCOM_OK);
+	ck_assert_int_eq(count(&a->destroys), 2);
 	return NULL;
 }
 
