@@ -513,6 +513,47 @@ static int bounce_segs_meet(const struct kcom_dma_constraints *c, const struct k
 	return 1;
 }
 
+/* The first piece of [addr, addr + len) (len > 0) that crosses no boundary and fits max_seg. */
+static size_t bounce_piece(const struct kcom_dma_constraints *c, kcom_phys_t addr, size_t len)
+{
+	if (c->boundary != 0) {
+		kcom_phys_t room = (kcom_phys_t)c->boundary - (addr & (kcom_phys_t)(c->boundary - 1));
+		if (room < len)
+			len = (size_t)room;
+	}
+	return c->max_seg != 0 ? KCOM_MIN(len, c->max_seg) : len;
+}
+
+/*
+ * Segments that miss `c` only by crossing its boundary or passing its max_seg, cut there as
+ * busdma cuts them, into `segs` (`max` entries) from `from`: their count, or SIZE_MAX when
+ * they miss `c` otherwise (a contiguous device cannot take pieces) or the pieces do not fit.
+ */
+static size_t bounce_cut(const struct kcom_dma_constraints *c, const struct kcom_physseg *from, size_t count,
+                         struct kcom_physseg *segs, size_t max)
+{
+	if (c == NULL || c->contiguous)
+		return SIZE_MAX;
+	struct kcom_dma_constraints loose = *c;
+	loose.boundary = 0;
+	loose.max_seg = 0;
+	if (!bounce_segs_meet(&loose, from, count))
+		return SIZE_MAX;
+	size_t out = 0;
+	for (size_t i = 0; i < count; i++) {
+		kcom_phys_t addr = from[i].addr;
+		for (size_t left = from[i].len; left != 0; out++) {
+			if (out == max)
+				return SIZE_MAX;
+			size_t k = bounce_piece(c, addr, left);
+			segs[out] = (struct kcom_physseg){ .addr = addr, .len = k };
+			addr += k;
+			left -= k;
+		}
+	}
+	return out;
+}
+
 /* An allocator with a reference: io's own, else one from the first class in the table that has one. */
 static kcom_error_t bounce_find_alloc(kcom_bufio_t *io, kcom_dmaalloc_t **out)
 {
@@ -533,9 +574,27 @@ static kcom_error_t bounce_direct(struct kcom_dma_bounce *b, const struct kcom_d
 	kcom_error_t err = kcom_bufvec_wire_vec(vec, b->internal_.off, b->internal_.n, segs, max, &count);
 	if (err == KCOM_E_TOOSMALL)
 		*out_need = count;
+	struct kcom_physseg *own = NULL; /* the object's segments, kept for unwire when cut */
 	if (KCOM_SUCCEEDED(err) && !bounce_segs_meet(c, segs, count)) {
-		(void)kcom_bufvec_unwire_vec(vec, b->internal_.off, b->internal_.n, segs, count);
-		err = KCOM_E_UNREACHABLE;
+		/* Pieces of the object's own pages, where only a boundary or max_seg stands in the way. */
+		size_t pieces = SIZE_MAX;
+		own = kcom_alloc(count * sizeof(*own), 0);
+		if (own != NULL) {
+			kcom_memcpy(own, segs, count * sizeof(*own));
+			pieces = bounce_cut(c, own, count, segs, max);
+		}
+		if (pieces == SIZE_MAX) {
+			if (own != NULL)
+				kcom_memcpy(segs, own, count * sizeof(*own)); /* unwire takes them as handed out */
+			(void)kcom_bufvec_unwire_vec(vec, b->internal_.off, b->internal_.n, segs, count);
+			kcom_free(own, count * sizeof(*own), 0);
+			own = NULL;
+			err = KCOM_E_UNREACHABLE;
+		} else {
+			b->internal_.own = own;
+			b->internal_.own_count = count;
+			count = pieces;
+		}
 	}
 	if (KCOM_FAILED(err)) {
 		kcom_bufvec_release(vec);
@@ -631,7 +690,14 @@ kcom_error_t kcom_dma_bounce_acquire(struct kcom_dma_bounce *b, kcom_bufio_t *io
 /* Unwires and drops everything the wiring holds, and zeroes it. */
 static void bounce_drop(struct kcom_dma_bounce *b)
 {
-	(void)kcom_bufvec_unwire_vec(b->internal_.wired, b->internal_.wired_off, b->internal_.n, b->segs, b->count);
+	if (b->internal_.own != NULL) {
+		(void)kcom_bufvec_unwire_vec(b->internal_.wired, b->internal_.wired_off, b->internal_.n, b->internal_.own,
+		                             b->internal_.own_count);
+		kcom_free(b->internal_.own, b->internal_.own_count * sizeof(*b->internal_.own), 0);
+	} else {
+		(void)kcom_bufvec_unwire_vec(b->internal_.wired, b->internal_.wired_off, b->internal_.n, b->segs,
+		                             b->count);
+	}
 	kcom_bufvec_release(b->internal_.wired);
 	if (b->internal_.bounce != NULL)
 		kcom_bufio_release(b->internal_.bounce);

@@ -282,17 +282,21 @@ struct kcom_dma_bounce {
 		kcom_bufvec_t *wired;  /**< the object wired: io's bufvec, or the bounce buffer's */
 		kcom_bufio_t *bounce;  /**< the bounce buffer, or NULL for a direct wiring */
 		kcom_off_t wired_off;  /**< the wired range's offset in `wired` */
+		struct kcom_physseg *own; /**< the object's segments as wired, when `segs` cuts them */
+		size_t own_count;      /**< how many */
 	} internal_;
 };
 
 /**
  * @brief Wires `[off, off + n)` of @p io for a device with constraints @p c.
  *
- * Asks @p io for kcom_bufvec and wires the range; when every segment meets @p c (reachable,
- * aligned, not across the boundary, not longer than max_seg, one segment if contiguous), the
- * device works on @p io's own pages.  Otherwise (the object cannot be wired: a membuf, a
- * segmented chain, a host without physical addresses; or its pages miss @p c) it makes a
- * bounce buffer through @p alloc, fills it from @p io when the device will read
+ * Asks @p io for kcom_bufvec and wires the range; when its segments meet @p c (reachable,
+ * aligned, one segment if contiguous), the device works on @p io's own pages.  A segment that
+ * crosses the boundary or is longer than max_seg is cut there into pieces, as busdma cuts
+ * them (for a device that is not contiguous-only; this allocates a copy of the object's list,
+ * which unwire needs).  Otherwise (the object cannot be wired: a membuf, a segmented chain, a
+ * host without physical addresses; its pages miss @p c; or the pieces do not fit in @p max)
+ * it makes a bounce buffer through @p alloc, fills it from @p io when the device will read
  * (::KCOM_DMA_TO_DEVICE), and wires that.
  * @param b receives the wiring; zeroed on failure
  * @param io the object

@@ -940,26 +940,60 @@ START_TEST(test_bounce_dmabuf)
 	ck_assert_int_eq(kcom_dma_bounce_release(&b), KCOM_OK);
 	ck_assert_uint_eq(wirings(io), 0);
 
-	/* A device taking at most 1000 bytes a segment: the dmabuf's own segments are longer. */
-	testenv_install();
+	/*
+	 * A device taking at most 1000 bytes a segment, none across 2 KiB: the dmabuf's own pages,
+	 * cut into pieces that meet both (busdma's way), not a bounce buffer.
+	 */
 	struct kcom_dma_constraints c = { .max_seg = 1000 };
+	struct kcom_dma_constraints cuts[2] = { { .max_seg = 1000 }, { .boundary = 2048, .max_seg = 1500 } };
+	for (int k = 0; k < 2; k++) {
+		ck_assert_int_eq(kcom_dma_bounce_acquire(&b, io, 10, n - 20, KCOM_DMA_TO_DEVICE | KCOM_DMA_FROM_DEVICE,
+		                                         &cuts[k], alloc, segs, 64),
+		                 KCOM_OK);
+		ck_assert(kcom_dma_bounce_direct(&b));
+		ck_assert_uint_eq(wirings(io), 1);
+		const uint8_t *bytes = bytes_of(io, n);
+		size_t total = 0;
+		for (size_t i = 0; i < b.count; i++) {
+			ck_assert_uint_le(b.segs[i].len, cuts[k].max_seg);
+			if (cuts[k].boundary != 0)
+				ck_assert_uint_eq(b.segs[i].addr / 2048, (b.segs[i].addr + b.segs[i].len - 1) / 2048);
+			/* each piece is where those bytes are */
+			kcom_phys_t at = pagemap_phys(bytes + 10 + total);
+			ck_assert_uint_eq(b.segs[i].addr, at);
+			total += b.segs[i].len;
+		}
+		ck_assert_uint_eq(total, n - 20);
+		ck_assert_uint_gt(b.count, (n - 20) / cuts[k].max_seg);
+		ck_assert_int_eq(kcom_dma_bounce_release(&b), KCOM_OK);
+		ck_assert_uint_eq(wirings(io), 0);
+	}
+	/* No memory for the list unwire needs: a bounce buffer instead, which the device can take. */
+	testenv_install();
+	testenv_fail_at(1);
 	ck_assert_int_eq(kcom_dma_bounce_acquire(&b, io, 0, n, KCOM_DMA_TO_DEVICE | KCOM_DMA_FROM_DEVICE, &c, alloc,
 	                                         segs, 64),
 	                 KCOM_OK);
+	ck_assert(testenv_failure_hit());
+	testenv_fail_at(0);
 	ck_assert(!kcom_dma_bounce_direct(&b));
-	size_t total = 0;
-	for (size_t k = 0; k < b.count; k++) {
-		ck_assert_uint_le(b.segs[k].len, 1000);
-		total += b.segs[k].len;
-	}
-	ck_assert_uint_eq(total, n);
+	ck_assert_uint_eq(wirings(io), 0);
+	for (size_t i = 0; i < b.count; i++)
+		ck_assert_uint_le(b.segs[i].len, 1000);
 	device_dma(b.segs, b.count, got, 0);
 	ck_assert_mem_eq(got, want, n);
-	/* Too little room for the segments: nothing held (b's list must stay as it was). */
+	ck_assert_int_eq(kcom_dma_bounce_release(&b), KCOM_OK);
+	/* Too little room for the pieces: a bounce buffer's are as many, so nothing is held. */
+	ck_assert_int_eq(kcom_dma_bounce_acquire(&b, io, 0, n, KCOM_DMA_TO_DEVICE, &c, alloc, segs, 64), KCOM_OK);
 	struct kcom_dma_bounce b2;
 	struct kcom_physseg few[2];
 	ck_assert_int_eq(kcom_dma_bounce_acquire(&b2, io, 0, n, KCOM_DMA_TO_DEVICE, &c, alloc, few, 2), KCOM_E_TOOSMALL);
+	ck_assert_uint_eq(wirings(io), 1);
 	ck_assert_int_eq(kcom_dma_bounce_release(&b), KCOM_OK);
+	/* A device that wants one segment no longer than 1000 bytes: no memory can be that. */
+	c = (struct kcom_dma_constraints){ .max_seg = 1000, .contiguous = 1 };
+	ck_assert_int_eq(kcom_dma_bounce_acquire(&b, io, 0, n, KCOM_DMA_TO_DEVICE, &c, alloc, segs, 64), KCOM_E_INVALIDARG);
+	ck_assert_uint_eq(wirings(io), 0);
 
 	/* Pages no device memory can give: the allocator's precise reason. */
 	c = (struct kcom_dma_constraints){ .max_addr = PAGE - 1 };
