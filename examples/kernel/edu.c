@@ -89,6 +89,7 @@ kcom_error_t edu_probe(struct edu *dev)
 		pci_write16(0, slot, PCI_COMMAND, (uint16_t)(cmd | PCI_CMD_MEMORY | PCI_CMD_MASTER));
 		dev->dma = (struct kcom_dma_constraints){ .max_addr = (1u << 28) - 1 };
 		dev->dma_started = 0;
+		dev->wedged = 0;
 		dev->alloc = NULL;
 		if ((edu_rd(dev, EDU_REG_ID) & 0xFFu) != 0xED)
 			return KCOM_E_FAIL;
@@ -121,6 +122,7 @@ static kcom_error_t edu_dma_one(struct edu *dev, int to_ram, uint32_t phys, uint
 			__atomic_thread_fence(__ATOMIC_SEQ_CST);
 			return KCOM_OK;
 		}
+	dev->wedged = 1; /* it may still write: see edu_xfer */
 	return KCOM_E_FAIL;
 }
 
@@ -133,10 +135,14 @@ kcom_error_t edu_dma(struct edu *dev, int to_ram, const struct kcom_physseg *seg
 		kcom_phys_t last = segs[i].addr + segs[i].len - 1;
 		if (last < segs[i].addr || (dev->dma.max_addr != 0 && last > dev->dma.max_addr))
 			return KCOM_E_UNREACHABLE;
+		if (segs[i].len > EDU_MAX_XFER - total) /* counted so that the total cannot wrap */
+			return KCOM_E_RANGE;
 		total += segs[i].len;
 	}
-	if (total > EDU_MAX_XFER || dev_off > EDU_DEV_BUF_SIZE || total > EDU_DEV_BUF_SIZE - dev_off)
+	if (dev_off > EDU_MAX_XFER || total > EDU_MAX_XFER - dev_off)
 		return KCOM_E_RANGE;
+	if (dev->wedged)
+		return KCOM_E_FAIL;
 	for (size_t i = 0; i < count; i++) {
 		kcom_error_t err = edu_dma_one(dev, to_ram, (uint32_t)segs[i].addr, EDU_DEV_BUF + (uint32_t)dev_off,
 		                               (uint32_t)segs[i].len);
@@ -169,11 +175,19 @@ static kcom_error_t edu_xfer(struct edu *dev, int to_ram, kcom_bufio_t *io, kcom
 		if (b.segs[i].addr + b.segs[i].len - 1 > dev->last_high)
 			dev->last_high = b.segs[i].addr + b.segs[i].len - 1;
 	err = edu_dma(dev, to_ram, b.segs, b.count, dev_off);
-	if (KCOM_FAILED(err)) {
-		kcom_dma_bounce_abort(&b);
+	if (KCOM_FAILED(err) && dev->wedged) {
+		/*
+		 * The device never finished and has no way to be stopped: it may still write these
+		 * pages.  They stay wired and held, as a driver keeps a buffer a hung device owns,
+		 * rather than go back to the allocator under a DMA.
+		 */
 		return err;
 	}
-	return kcom_dma_bounce_release(&b);
+	if (KCOM_SUCCEEDED(err))
+		err = kcom_dma_bounce_release(&b);
+	if (KCOM_FAILED(err))
+		kcom_dma_bounce_abort(&b); /* nothing kept: the wiring, a bounce buffer, our reference */
+	return err;
 }
 
 kcom_error_t edu_to_device(struct edu *dev, kcom_bufio_t *io, kcom_off_t off, size_t n, size_t dev_off)

@@ -27,8 +27,10 @@
 #define EDU_DEVICE 0x11e8
 #define EDU_DEV_BUF 0x40000u  /* device address of its DMA buffer */
 #define EDU_DEV_BUF_SIZE 4096u
-/* Most bytes one request moves: QEMU 7.2 aborts on a transfer of exactly 4096 bytes at 0x40000
- * (an off-by-one fixed later), so the driver stays one byte short. */
+/* Bytes of the device buffer a request may use, from its start: QEMU 7.2 aborts on any
+ * transfer that ends at the buffer's last byte (its range check wants the end below the
+ * buffer's end, an off-by-one fixed in later QEMU), so requests stay one byte short of it:
+ * dev_off + length <= 4095. */
 #define EDU_MAX_XFER 4095u
 
 struct edu {
@@ -36,6 +38,7 @@ struct edu {
 	uint8_t bus, slot;
 	struct kcom_dma_constraints dma;  /* what the device reaches: 28 bits */
 	unsigned dma_started;             /* DMAs the device was told to run, ever */
+	int wedged;                       /* a DMA never finished: nothing is programmed again */
 	kcom_dmaalloc_t *alloc;           /* bounce buffers come from here */
 	int last_bounced;                 /* the last buffer request went through a bounce buffer */
 	size_t last_count;                /* ... in how many segments */
@@ -52,14 +55,18 @@ void edu_detach(struct edu *dev);
 /*
  * Moves the bytes of `count` physical segments (in order) to (to_ram = 0) or from (to_ram = 1)
  * the device buffer at `dev_off`, one DMA per segment.  Checks everything first: a segment
- * above the device's reach gives KCOM_E_UNREACHABLE, more than EDU_MAX_XFER bytes in all or
- * past the device buffer KCOM_E_RANGE; the device is then never programmed.  KCOM_E_FAIL when
- * the device does not finish.
+ * above the device's reach gives KCOM_E_UNREACHABLE, a request that would end past byte
+ * EDU_MAX_XFER of the device buffer (dev_off + the segments' total > EDU_MAX_XFER)
+ * KCOM_E_RANGE; the device is then never programmed.  KCOM_E_FAIL when the device does not
+ * finish; it is then taken as wedged, and every later request is KCOM_E_FAIL.
  */
 kcom_error_t edu_dma(struct edu *dev, int to_ram, const struct kcom_physseg *segs, size_t count, size_t dev_off);
 
 /* Copies [off, off + n) of a kcom buffer (the range must exist) into the device buffer at
- * dev_off, wired directly or bounced; errors as kcom_dma_bounce_acquire() and edu_dma(). */
+ * dev_off, wired directly or bounced; errors as kcom_dma_bounce_acquire() and edu_dma(), or
+ * the copy back from a bounce buffer; a failure holds nothing (no wiring, no bounce buffer,
+ * no reference to the buffer), except after a DMA that never finished, whose pages stay
+ * wired for the device that may still write them. */
 kcom_error_t edu_to_device(struct edu *dev, kcom_bufio_t *io, kcom_off_t off, size_t n, size_t dev_off);
 /* Copies the device buffer at dev_off into [off, off + n) of a kcom buffer. */
 kcom_error_t edu_from_device(struct edu *dev, kcom_bufio_t *io, kcom_off_t off, size_t n, size_t dev_off);

@@ -61,12 +61,13 @@ size_t pmem_pages_used(void);
 /* Highest usable byte managed. */
 kcom_phys_t pmem_top(void);
 /*
- * npages contiguous pages aligned to `align` bytes (a power of two, >= PAGE_SIZE or 0),
- * wholly at or below max_addr (0: anywhere), not crossing a multiple of `boundary` (0: none).
- * from_top: search from the highest address down (ordinary memory), else upward from 1 MiB
- * (memory for devices, so that high memory serves everything else).  NULL when none fits.
+ * npages contiguous pages aligned to `align` bytes (a power of two, >= PAGE_SIZE or 0), whose
+ * first `span` bytes (0 < span <= npages pages: the bytes the caller asked for) lie at or below
+ * max_addr (0: anywhere) and cross no multiple of `boundary` (0: none).  from_top: search from
+ * the highest address down (ordinary memory), else upward from 1 MiB (memory for devices, so
+ * that high memory serves everything else).  NULL when none fits.
  */
-void *pmem_alloc(size_t npages, size_t align, kcom_phys_t max_addr, size_t boundary, int from_top);
+void *pmem_alloc(size_t npages, size_t span, size_t align, kcom_phys_t max_addr, size_t boundary, int from_top);
 void pmem_free(void *p, size_t npages);
 
 /* ---- the kernel's osenv (product.c) ---- */

@@ -240,6 +240,32 @@ static void *lying_dma_alloc(void *ctx, size_t size, const struct kcom_dma_const
 }
 static struct kcom_osenv lying_osenv;
 
+/* A buffer's write and maps, refused: the copy back from a bounce buffer fails. */
+static const struct kcom_bufio_ops *refused_ops; /* the buffer's own methods */
+
+static kcom_error_t refuse_query(kcom_bufio_t *io, const kcom_iid_t *iid, void **out)
+{
+	if (iid != NULL && kcom_guid_equal(iid, &kcom_bufvec_iid)) {
+		*out = NULL;
+		return KCOM_E_NOINTERFACE;
+	}
+	return refused_ops->query(io, iid, out);
+}
+
+static kcom_error_t refuse_write(kcom_bufio_t *io, const void *buf, kcom_off_t off, size_t n, size_t *out_actual)
+{
+	(void)io, (void)buf, (void)off, (void)n;
+	*out_actual = 0;
+	return KCOM_E_ACCESSDENIED;
+}
+
+static kcom_error_t refuse_map(kcom_bufio_t *io, void **out_addr, kcom_off_t off, size_t n)
+{
+	(void)io, (void)off, (void)n;
+	*out_addr = NULL;
+	return KCOM_E_NOTIMPL;
+}
+
 /* The device moves bytes; the kernel checks them. */
 static void test_edu(void)
 {
@@ -356,9 +382,15 @@ static void test_edu(void)
 	/* The single address from bufio's wire, programmed by hand: device -> the first dmabuf. */
 	if (db != NULL && db2 != NULL) {
 		static const uint8_t zero[64];
-		for (size_t off = 0; off < n; off += sizeof(zero)) /* clear it through kcom */
-			kcom_bufio_write(db, zero, (kcom_off_t)off, n - off < sizeof(zero) ? n - off : sizeof(zero), &done);
-		err = kcom_bufio_wire(db, &dphys, 0, n);
+		err = KCOM_OK;
+		for (size_t off = 0; off < n && KCOM_SUCCEEDED(err); off += sizeof(zero)) { /* clear it through kcom */
+			size_t k = n - off < sizeof(zero) ? n - off : sizeof(zero);
+			err = kcom_bufio_write(db, zero, (kcom_off_t)off, k, &done);
+			if (KCOM_SUCCEEDED(err) && done != k)
+				err = KCOM_E_UNEXPECTED;
+		}
+		if (KCOM_SUCCEEDED(err))
+			err = kcom_bufio_wire(db, &dphys, 0, n);
 		if (KCOM_SUCCEEDED(err)) {
 			struct kcom_physseg w = { .addr = dphys, .len = n };
 			err = edu_dma(&dev, 1, &w, 1, 0);
@@ -480,12 +512,67 @@ static void test_edu(void)
 	CHECK(KCOM_SUCCEEDED(err) && memcmp(low, dev_pat, n) == 0 && high_same,
 	      "edu: after the refusals the device and the high buffer hold what they held");
 
-	/* The driver's own guard against QEMU 7.2's off-by-one at exactly 4096 bytes. */
+	/* The driver's own guard against QEMU 7.2's off-by-one at the buffer's last byte: a request
+	 * of 4096 bytes, one of 96 at 4000 (it too ends there), and segments whose lengths add up
+	 * past SIZE_MAX to 16 on i386 (16 of 256 MiB and one of 16). */
 	struct kcom_physseg page = { .addr = (uintptr_t)low, .len = EDU_DEV_BUF_SIZE };
+	struct kcom_physseg tail = { .addr = (uintptr_t)low, .len = 96 };
+	static struct kcom_physseg wrap[17];
+	for (size_t i = 0; i < 16; i++)
+		wrap[i] = (struct kcom_physseg){ .addr = 0, .len = (size_t)1 << 28 };
+	wrap[16] = (struct kcom_physseg){ .addr = (uintptr_t)low, .len = 16 };
 	started = dev.dma_started;
-	err = edu_dma(&dev, 1, &page, 1, 0);
-	CHECK(err == KCOM_E_RANGE && dev.dma_started == started, "edu: a 4096-byte request is refused (%s)",
-	      kcom_strerror(err));
+	e1 = edu_dma(&dev, 1, &page, 1, 0);
+	e2 = edu_dma(&dev, 0, &tail, 1, EDU_DEV_BUF_SIZE - 96);
+	e3 = edu_dma(&dev, 0, wrap, 17, 0);
+	CHECK(e1 == KCOM_E_RANGE && e2 == KCOM_E_RANGE && e3 == KCOM_E_RANGE && dev.dma_started == started,
+	      "edu: requests that reach the buffer's last byte, or wrap their total, are refused (%s, %s, %s)",
+	      kcom_strerror(e1), kcom_strerror(e2), kcom_strerror(e3));
+
+	/* A short transfer inside the device buffer (at 1000) moves those bytes and no others. */
+	fill(dev_pat, n, 57);
+	memcpy(low, dev_pat, n);
+	err = edu_dma(&dev, 0, &seg, 1, 0); /* the device holds dev_pat */
+	struct kcom_physseg mid = { .addr = (uintptr_t)low2, .len = 500 };
+	if (KCOM_SUCCEEDED(err) && low2 != NULL) {
+		fill(low2, 500, 58);
+		memcpy(dev_pat + 1000, low2, 500);
+		err = edu_dma(&dev, 0, &mid, 1, 1000);
+	}
+	memset(low, 0, n);
+	if (KCOM_SUCCEEDED(err))
+		err = edu_dma(&dev, 1, &seg, 1, 0);
+	CHECK(KCOM_SUCCEEDED(err) && low2 != NULL && memcmp(low, dev_pat, n) == 0,
+	      "edu: 500 bytes at device offset 1000 land there, the rest stays (%s)", kcom_strerror(err));
+
+	/*
+	 * A transfer whose copy back fails (a membuf whose writes, and maps, this test refuses)
+	 * holds nothing afterwards: no bounce buffer's pages, no wiring, no reference.
+	 */
+	mb = NULL;
+	err = kcom_create(&kcom_membuf_clsid, &kcom_bufio_iid, (void **)&mb);
+	if (KCOM_SUCCEEDED(err))
+		err = kcom_bufio_setsize(mb, n);
+	if (KCOM_SUCCEEDED(err)) {
+		const struct kcom_bufio_ops *real = mb->ops;
+		static struct kcom_bufio_ops refusing;
+		refusing = *real;
+		refused_ops = real;
+		refusing.query = refuse_query;
+		refusing.write = refuse_write;
+		refusing.map = refuse_map;
+		size_t pages = pmem_pages_used();
+		mb->ops = &refusing;
+		e1 = edu_from_device(&dev, mb, 0, n, 0);
+		mb->ops = real;
+		uint32_t refs = kcom_bufio_addref(mb);
+		kcom_bufio_release(mb);
+		CHECK(e1 == KCOM_E_ACCESSDENIED && refs == 2 && pmem_pages_used() == pages,
+		      "edu: a copy back that fails (%s) holds nothing: references %u, pages %zu -> %zu", kcom_strerror(e1),
+		      (unsigned)refs - 1, pages, pmem_pages_used());
+	}
+	if (mb != NULL)
+		kcom_bufio_release(mb);
 
 	/* A constraint nothing can meet: below 1 MiB (kept for the BIOS). */
 	struct kcom_dma_constraints isa = { .max_addr = 0xFFFFF };
@@ -502,6 +589,21 @@ static void test_edu(void)
 	      "dma_alloc honours alignment 64 KiB and boundary 64 KiB: %p", a);
 	if (a != NULL)
 		kcom_dma_free(a, 2 * PAGE_SIZE);
+
+	/* Constraints bind the bytes asked for, not the rest of their last page. */
+	struct kcom_dma_constraints sub1 = { .max_addr = reach, .boundary = 1024 };
+	struct kcom_dma_constraints sub2 = { .boundary = 2048, .contiguous = 1 };
+	void *s1 = NULL, *s2 = NULL;
+	e1 = kcom_dma_alloc(512, &sub1, &s1);
+	e2 = kcom_dma_alloc(2048, &sub2, &s2);
+	CHECK(KCOM_SUCCEEDED(e1) && KCOM_SUCCEEDED(e2) && (uintptr_t)s1 / 1024 == ((uintptr_t)s1 + 511) / 1024 &&
+	              (uintptr_t)s1 + 511 <= reach && (uintptr_t)s2 / 2048 == ((uintptr_t)s2 + 2047) / 2048,
+	      "dma_alloc: 512 bytes under a 1 KiB boundary at %p, 2048 contiguous under a 2 KiB one at %p (%s, %s)", s1,
+	      s2, kcom_strerror(e1), kcom_strerror(e2));
+	if (s1 != NULL)
+		kcom_dma_free(s1, 512);
+	if (s2 != NULL)
+		kcom_dma_free(s2, 2048);
 
 out:
 	edu_detach(&dev);

@@ -94,12 +94,12 @@ kcom_phys_t pmem_top(void)
 	return (kcom_phys_t)pmem_npages * PAGE_SIZE - 1;
 }
 
-/* Are pages [pg, pg + n) free and within the constraints? */
-static int run_fits(size_t pg, size_t n, size_t align_pages, kcom_phys_t max_addr, size_t boundary)
+/* Are pages [pg, pg + n) free, and their first `span` bytes within the constraints? */
+static int run_fits(size_t pg, size_t n, size_t span, size_t align_pages, kcom_phys_t max_addr, size_t boundary)
 {
 	if (pg % align_pages != 0 || pg + n > pmem_npages)
 		return 0;
-	uint64_t first = (uint64_t)pg * PAGE_SIZE, last = (uint64_t)(pg + n) * PAGE_SIZE - 1;
+	uint64_t first = (uint64_t)pg * PAGE_SIZE, last = first + span - 1;
 	if (max_addr != 0 && last > max_addr)
 		return 0;
 	if (boundary != 0 && ((first ^ last) & ~(uint64_t)(boundary - 1)) != 0) /* a power of two */
@@ -110,23 +110,23 @@ static int run_fits(size_t pg, size_t n, size_t align_pages, kcom_phys_t max_add
 	return 1;
 }
 
-void *pmem_alloc(size_t npages, size_t align, kcom_phys_t max_addr, size_t boundary, int from_top)
+void *pmem_alloc(size_t npages, size_t span, size_t align, kcom_phys_t max_addr, size_t boundary, int from_top)
 {
 	size_t align_pages = align > PAGE_SIZE ? align / PAGE_SIZE : 1;
-	if (npages == 0 || npages > pmem_npages)
+	if (npages == 0 || npages > pmem_npages || span == 0 || span > npages * PAGE_SIZE)
 		return NULL;
 	size_t found = 0;
 	int ok = 0;
 	if (from_top) {
 		for (size_t pg = pmem_npages - npages + 1; pg-- > 0;)
-			if (run_fits(pg, npages, align_pages, max_addr, boundary)) {
+			if (run_fits(pg, npages, span, align_pages, max_addr, boundary)) {
 				found = pg;
 				ok = 1;
 				break;
 			}
 	} else {
 		for (size_t pg = 0; pg + npages <= pmem_npages; pg++)
-			if (run_fits(pg, npages, align_pages, max_addr, boundary)) {
+			if (run_fits(pg, npages, span, align_pages, max_addr, boundary)) {
 				found = pg;
 				ok = 1;
 				break;

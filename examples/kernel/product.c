@@ -23,7 +23,7 @@ static size_t pages_for(size_t size)
 static void *kos_alloc(void *ctx, size_t size, size_t align)
 {
 	(void)ctx;
-	return pmem_alloc(pages_for(size), align, 0, 0, 1);
+	return pmem_alloc(pages_for(size), size, align, 0, 0, 1);
 }
 
 static void kos_free(void *ctx, void *ptr, size_t size, size_t align)
@@ -100,7 +100,8 @@ static void kos_panic(void *ctx, const char *msg)
 
 /*
  * Device memory: contiguous pages (so every constraint on segments holds at once), aligned,
- * wholly at or below max_addr, not crossing the boundary.  A buffer larger than the boundary
+ * the `size` bytes asked for at or below max_addr and not crossing the boundary (the rest of
+ * the last page is not the buffer's: a 512-byte buffer meets a 1 KiB boundary).  A buffer larger than the boundary
  * need not fit inside one boundary window unless it must be contiguous: wire_vec cuts its
  * segments there.
  */
@@ -115,7 +116,7 @@ static void *kos_dma_alloc(void *ctx, size_t size, const struct kcom_dma_constra
 		boundary = 0;
 	/* Unconstrained device memory is ordinary memory: from the top, like alloc. */
 	int from_top = c->max_addr == 0;
-	return pmem_alloc(pages_for(size), c->align, c->max_addr, boundary, from_top);
+	return pmem_alloc(pages_for(size), size, c->align, c->max_addr, boundary, from_top);
 }
 
 static void kos_dma_free(void *ctx, void *ptr, size_t size)
