@@ -11,6 +11,7 @@
 #include <com/error.h>
 #include <com/guid.h>
 #include <com/osenv.h>
+#include <com/iochannel.h>
 
 /*
  * The only C-library functions the core calls.  Use the builtins so that a freestanding build
@@ -180,5 +181,12 @@ void kcom_class_reopen_(const struct kcom_class *const *classes, size_t n);
  * is not held that way).  KCOM_E_NOTFOUND: no open class lists it.
  */
 kcom_error_t kcom_create_listing_(const kcom_iid_t *iid, void **out);
+
+/*
+ * kcom_iochannel_put() of a channel only if it is live and its device was registered with
+ * `create` (NULL: any device), checked under the layer's lock: KCOM_E_INVALIDARG otherwise,
+ * nothing changed.  So a layer over channels (a pool's caches) refuses another device's.
+ */
+kcom_error_t kcom_iochannel_put_of_(struct kcom_iochannel *ch, kcom_iochannel_create_fn create);
 
 #endif /* KCOM_COM_COM_INTERNAL_H */

@@ -45,7 +45,7 @@ struct kcom_iochannel {
 	struct kcom_iochannel *next; /* in its thread's list */
 	struct iodev *dev;
 	struct iothread *thread;
-	uint32_t refs;
+	uint64_t refs; /* under the lock; 64 bits, so no count of gets can wrap it */
 	size_t alloc;
 	_Alignas(16) unsigned char ctx[];
 };
@@ -393,12 +393,17 @@ static int channel_live(const struct kcom_iochannel *ch)
 
 kcom_error_t kcom_iochannel_put(struct kcom_iochannel *ch)
 {
+	return kcom_iochannel_put_of_(ch, NULL);
+}
+
+kcom_error_t kcom_iochannel_put_of_(struct kcom_iochannel *ch, kcom_iochannel_create_fn create)
+{
 	if (ch == NULL)
 		return KCOM_E_INVALIDARG;
 	uintptr_t tid = kcom_thread_self();
 	kcom_spin_acquire_(&io.lock);
 	/* Touch ch only once the table says it is alive: a put after the last put is refused. */
-	if (!channel_live(ch)) {
+	if (!channel_live(ch) || (create != NULL && ch->dev->create != create)) {
 		kcom_spin_release_(&io.lock);
 		return KCOM_E_INVALIDARG;
 	}

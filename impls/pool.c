@@ -154,21 +154,24 @@ static size_t out_held(const struct pool *pl)
 /* ---- the pool interface ---- */
 
 /*
- * The cache if it is this pool's; NULL for none; another pool's: *bad = 1.  That it is the
- * calling thread's is the caller's promise (SPDK's rule for channels), asserted with
- * --enable-invariants: asking the osenv who we are on every call costs more than the rest of
- * the cached path.
+ * The cache if it is this pool's; NULL for none; another pool's, or another device's channel:
+ * *bad = 1 (decided by the channel's device, not by its context, whose first word another
+ * device's context may happen to share).  That it is the calling thread's, and still open, is
+ * the caller's promise (SPDK's rule for channels), the first asserted with
+ * --enable-invariants: asking the osenv who we are, or the channel table whether the channel
+ * lives, on every call costs more than the rest of the cached path.
  */
 static struct pool_cache *cache_of(struct pool *pl, struct kcom_iochannel *ch, int *bad)
 {
 	*bad = 0;
 	if (ch == NULL)
 		return NULL;
-	struct pool_cache *c = kcom_iochannel_ctx(ch);
-	if (c->pool != pl) {
+	if (kcom_iochannel_dev(ch) != pl) {
 		*bad = 1;
 		return NULL;
 	}
+	struct pool_cache *c = kcom_iochannel_ctx(ch);
+	KCOM_ASSERT(c->pool == pl);
 	KCOM_ASSERT(c->owner == kcom_thread_self());
 	return c;
 }
@@ -455,7 +458,7 @@ kcom_error_t kcom_pool_cache_open(kcom_pool_t *pool, struct kcom_iochannel **out
 
 kcom_error_t kcom_pool_cache_close(struct kcom_iochannel *cache)
 {
-	return kcom_iochannel_put(cache);
+	return kcom_iochannel_put_of_(cache, cache_create); /* a pool's cache, none else */
 }
 
 /* ---- lifetime ---- */

@@ -119,7 +119,9 @@ kcom_error_t kcom_pool_cache_open(kcom_pool_t *pool, struct kcom_iochannel **out
  * @brief Closes the calling thread's cache (the last close flushes its pages to the pool).
  * @param cache from kcom_pool_cache_open() on this thread
  * @retval KCOM_OK closed
- * @retval KCOM_E_INVALIDARG not an open cache
+ * @retval KCOM_E_INVALIDARG not an open cache: closed already (until a later open happens to
+ *         reuse its address, as for kcom_iochannel_put()), or another device's I/O channel;
+ *         nothing changed
  * @retval KCOM_E_ACCESSDENIED another thread's cache
  */
 kcom_error_t kcom_pool_cache_close(struct kcom_iochannel *cache);
@@ -169,13 +171,17 @@ static inline uint32_t kcom_pool_release(kcom_pool_t *self)
  * @brief Takes @p n pages, all or nothing.
  * @param self the pool
  * @param cache the calling thread's cache from kcom_pool_cache_open(), or NULL for none (only
- *        the thread that opened a cache may pass it: SPDK's rule for channels, asserted in an
- *        --enable-invariants build, not checked otherwise)
+ *        the thread that opened a cache may pass it, and only while it is open: SPDK's rule
+ *        for channels; the thread is asserted in an --enable-invariants build, neither is
+ *        checked otherwise, as a released object's pointer is not)
  * @param n pages wanted
  * @param offs receives each page's offset in the region (page-aligned)
  * @retval KCOM_OK taken
- * @retval KCOM_E_NOSPACE fewer than @p n pages are free; nothing taken
- * @retval KCOM_E_INVALIDARG NULL @p offs with n > 0, or @p cache is not this pool's
+ * @retval KCOM_E_NOSPACE fewer than @p n pages are in the shared list and this thread's cache;
+ *         nothing taken.  Pages in other threads' caches count as free in the pool's info but
+ *         wait there until those threads get, put, close or exit (see doc/pools.md)
+ * @retval KCOM_E_INVALIDARG NULL @p offs with n > 0, or @p cache is not this pool's (another
+ *         pool's cache, or another device's I/O channel)
  */
 static inline kcom_error_t kcom_pool_get(kcom_pool_t *self, struct kcom_iochannel *cache, size_t n,
                                          kcom_off_t *offs)

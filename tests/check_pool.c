@@ -265,6 +265,23 @@ START_TEST(test_create_allocfail)
 }
 END_TEST
 
+/* Another device whose channels' contexts start with a pool's pointer. */
+static kcom_pool_t *foreign_pool;
+static int foreign_destroys;
+
+static kcom_error_t foreign_create(void *dev, void *ctx)
+{
+	(void)dev;
+	*(kcom_pool_t **)ctx = foreign_pool;
+	return KCOM_OK;
+}
+
+static void foreign_destroy(void *dev, void *ctx)
+{
+	(void)dev, (void)ctx;
+	foreign_destroys++;
+}
+
 /* One thread's cache: gets and puts through it; closing flushes it back. */
 START_TEST(test_cache_one_thread)
 {
@@ -298,7 +315,28 @@ START_TEST(test_cache_one_thread)
 	ck_assert_int_eq(kcom_pool_cache_open(other, &oc), KCOM_OK);
 	ck_assert_int_eq(kcom_pool_get(p, oc, 1, offs), KCOM_E_INVALIDARG);
 	ck_assert_int_eq(kcom_pool_cache_close(oc), KCOM_OK);
+	ck_assert_int_eq(kcom_pool_cache_close(oc), KCOM_E_INVALIDARG); /* closed already */
 	ck_assert_uint_eq(kcom_pool_release(other), 0);
+
+	/*
+	 * Another device's channel, whose context even starts with this pool's pointer (a driver's
+	 * own per-thread state naming its pool): get, put and close refuse it, and it still works.
+	 */
+	static int foreign_dev;
+	foreign_pool = p;
+	ck_assert_int_eq(kcom_iodev_register(&foreign_dev, foreign_create, foreign_destroy, 64), KCOM_OK);
+	struct kcom_iochannel *fc;
+	ck_assert_int_eq(kcom_iochannel_get(&foreign_dev, &fc), KCOM_OK);
+	ck_assert_int_eq(kcom_pool_get(p, fc, 1, offs), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_pool_get(p, NULL, 1, offs), KCOM_OK);
+	ck_assert_int_eq(kcom_pool_put(p, fc, 1, offs), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(kcom_pool_put(p, NULL, 1, offs), KCOM_OK);
+	ck_assert_int_eq(kcom_pool_cache_close(fc), KCOM_E_INVALIDARG);
+	ck_assert_int_eq(foreign_destroys, 0);
+	ck_assert_ptr_eq(*(kcom_pool_t **)kcom_iochannel_ctx(fc), p);
+	ck_assert_int_eq(kcom_iochannel_put(fc), KCOM_OK);
+	ck_assert_int_eq(foreign_destroys, 1);
+	ck_assert_int_eq(kcom_iodev_unregister(&foreign_dev), KCOM_OK);
 
 	ck_assert_int_eq(kcom_pool_cache_close(c), KCOM_OK);
 	ck_assert_uint_eq(free_pages(p), COUNT);
