@@ -316,71 +316,69 @@ static kcom_error_t copy_from_pieces(kcom_absio_t *dst, kcom_off_t dst_off, kcom
 }
 
 /*
- * Through a bounce buffer in chunks of `buf` (`chunk` bytes), forwards or, for a destination
- * after its source in one object, backwards (as memmove).  Stops at the first short write, or
- * at the destination's end, and says how many bytes landed; a backwards copy is only ever asked for a range that exists, so
- * its writes are never short.
+ * Through a buffer of `ahead + chunk` bytes, forwards, `chunk` bytes a write, reading the
+ * source `ahead` bytes further than it writes (see copy_same_object; 0 between two objects).
+ * Stops at the first short write, at the destination's end, or where the source ends, so at
+ * every point exactly the first `*out_copied` bytes of the range are copied and no others.
  */
 static kcom_error_t copy_chunks(kcom_absio_t *dst, kcom_off_t dst_off, kcom_absio_t *src, kcom_off_t src_off,
-                                size_t n, int backwards, void *buf, size_t chunk, size_t *out_copied)
+                                size_t n, size_t ahead, unsigned char *buf, size_t chunk, size_t *out_copied)
 {
 	kcom_error_t err = KCOM_OK;
-	size_t done = 0;
+	size_t done = 0, have = 0; /* buf holds source bytes [done, done + have) */
 	while (done < n) {
-		size_t len = KCOM_MIN(chunk, n - done);
-		size_t at = backwards ? n - done - len : done;
-		size_t got, put = 0;
-		err = read_full(src, buf, src_off + (kcom_off_t)at, len, &got);
-		if (KCOM_SUCCEEDED(err)) {
-			err = kcom_absio_write(dst, buf, dst_off + (kcom_off_t)at, got, &put);
-			if (dst_ends_at(dst, dst_off + (kcom_off_t)at, err))
-				err = KCOM_OK;
+		size_t want = KCOM_MIN(ahead + chunk, n - done), got = 0;
+		if (have < want) {
+			err = read_full(src, buf + have, src_off + (kcom_off_t)(done + have), want - have, &got);
+			have += got;
+			if (KCOM_FAILED(err))
+				break;
 		}
+		size_t len = KCOM_MIN(chunk, have), put = 0;
+		if (len == 0)
+			break; /* the source ended */
+		err = kcom_absio_write(dst, buf, dst_off + (kcom_off_t)done, len, &put);
+		if (dst_ends_at(dst, dst_off + (kcom_off_t)done, err))
+			err = KCOM_OK;
 		done += put;
 		if (KCOM_FAILED(err) || put < len)
 			break;
+		have -= len;
+		kcom_memmove(buf, buf + len, have); /* at most `ahead` bytes, never more than a chunk */
 	}
 	*out_copied = done;
 	return err;
 }
 
 /*
- * Range copy within one object (a bounce buffer: a mapping of one side would be written
- * through the other).  The part of the destination past the object's end goes first, forwards:
- * its source bytes all lie inside the object, below the end, so writing there clobbers none of
- * them, and the object either grows to take it or stops us short.  Then the part inside the
- * object goes as memmove would: backwards when the destination lies after the source.  So a
- * destination that cannot grow still gets the first bytes of the range, and the count is theirs.
+ * Range copy within one object, through a buffer (a mapping of one side would be written
+ * through the other), forwards like any other, so that a failure or a destination that cannot
+ * grow leaves exactly the first bytes of the range copied.  A destination at or before its
+ * source, or past the source range, clobbers nothing still to be read.  One a distance d after
+ * its source, overlapping it, clobbers source bytes d ahead of each write: the copy reads that
+ * far ahead, in chunks of at least d, so the buffer holds every byte before it is overwritten
+ * (d plus a chunk, or the whole range when that is no more: at most the range, and
+ * KCOM_E_OUTOFMEMORY, with nothing changed, when that cannot be had).  A range that fits in
+ * one chunk goes in one write, so a failure there changes nothing at all.
  */
 static kcom_error_t copy_same_object(kcom_absio_t *io, kcom_off_t dst_off, kcom_off_t src_off, size_t n,
                                      size_t *out_copied)
 {
-	size_t size;
-	kcom_error_t err = kcom_absio_getsize(io, &size);
-	if (KCOM_FAILED(err))
-		return err;
-	size_t chunk = KCOM_MIN(n, (size_t)HELPERS_CHUNK);
-	void *buf = kcom_alloc(chunk, 0);
+	size_t ahead = 0, chunk = KCOM_MIN(n, (size_t)HELPERS_CHUNK);
+	if (dst_off > src_off && (uint64_t)(dst_off - src_off) < n) {
+		ahead = (size_t)(dst_off - src_off);
+		chunk = KCOM_MAX(ahead, (size_t)HELPERS_CHUNK);
+		if (chunk >= n - ahead) { /* the buffer would hold the whole range: one read, one write */
+			ahead = 0;
+			chunk = n;
+		}
+	}
+	unsigned char *buf = kcom_alloc(ahead + chunk, 0); /* < n here, or n: no overflow */
 	if (buf == NULL)
 		return KCOM_E_OUTOFMEMORY;
-
-	/* [0, head) of the range lands inside the object; [head, n) extends it. */
-	uint64_t inside = (uint64_t)dst_off < size ? size - (uint64_t)dst_off : 0;
-	size_t head = (size_t)KCOM_MIN((uint64_t)n, inside);
-	size_t tail_done = 0, head_done = 0;
-	if (head < n) {
-		/* When it cannot grow (now), the range ends at the object's end: a short copy. */
-		err = copy_chunks(io, dst_off + (kcom_off_t)head, io, src_off + (kcom_off_t)head, n - head, 0, buf, chunk,
-		                  &tail_done);
-	}
-	if (KCOM_SUCCEEDED(err) && head != 0)
-		err = copy_chunks(io, dst_off, io, src_off, head, dst_off > src_off, buf, chunk, &head_done);
-	kcom_free(buf, chunk, 0);
-	if (KCOM_FAILED(err))
-		return err;
-	KCOM_ASSERT(head_done == head);
-	*out_copied = head_done + tail_done;
-	return KCOM_OK;
+	kcom_error_t err = copy_chunks(io, dst_off, io, src_off, n, ahead, buf, chunk, out_copied);
+	kcom_free(buf, ahead + chunk, 0);
+	return err;
 }
 
 /* Between two objects through a bounce buffer, forwards. */
@@ -388,7 +386,7 @@ static kcom_error_t copy_bounced(kcom_absio_t *dst, kcom_off_t dst_off, kcom_abs
                                  size_t n, size_t *out_copied)
 {
 	size_t chunk = KCOM_MIN(n, (size_t)HELPERS_CHUNK);
-	void *buf = kcom_alloc(chunk, 0);
+	unsigned char *buf = kcom_alloc(chunk, 0);
 	if (buf == NULL)
 		return KCOM_E_OUTOFMEMORY;
 	kcom_error_t err = copy_chunks(dst, dst_off, src, src_off, n, 0, buf, chunk, out_copied);

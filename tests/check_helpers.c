@@ -9,6 +9,7 @@
 
 #include <bufio/helpers.h>
 #include <com/com.h>
+#include <impls/mbufchain.h>
 #include <impls/membuf.h>
 #include "tests/contract.h"
 #include "tests/plainio.h"
@@ -406,6 +407,75 @@ START_TEST(test_copy_range_overlap_grows)
 }
 END_TEST
 
+/*
+ * A copy within one object whose writes fail part way (the Nth allocation, swept): whatever
+ * it returns, the object is the original with exactly the first `*out_copied` bytes of the
+ * range copied, as the header promises.  Chains of 64-byte clusters shared with a copy (so
+ * every write allocates) and a membuf; one copy that overlaps forwards and runs past the end,
+ * one of 200000 bytes a little after its source (many chunks, read ahead), one backwards.
+ * _i: 0 the chain, 1 the membuf.
+ */
+START_TEST(test_copy_range_within_fails)
+{
+	static const struct {
+		size_t size;
+		kcom_off_t dst, src;
+		size_t n;
+	} cases[] = { { 1000, 600, 500, 600 }, { 300000, 100, 0, 200000 }, { 300000, 0, 70000, 200000 } };
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		size_t size = cases[k].size, dst = (size_t)cases[k].dst, src = (size_t)cases[k].src;
+		size_t n = cases[k].n < size - src ? cases[k].n : size - src, end = size > dst + n ? size : dst + n;
+		uint8_t *orig = malloc(size), *want = calloc(1, end), *now = malloc(end + 1);
+		for (size_t i = 0; i < size; i++)
+			orig[i] = contract_pattern(i);
+		int failed = 0;
+		for (unsigned long nth = 1;; nth++) {
+			testenv_install();
+			kcom_bufio_t *io, *keep;
+			if (_i == 0)
+				ck_assert_int_eq(kcom_mbufchain_create(64, &io), KCOM_OK);
+			else
+				ck_assert_int_eq(kcom_membuf_create(0, &io), KCOM_OK);
+			size_t got;
+			ck_assert_int_eq(kcom_bufio_write(io, orig, 0, size, &got), KCOM_OK);
+			ck_assert_int_eq(kcom_bufio_copy(io, 0, size, &keep), KCOM_OK);
+			size_t copied = 12345;
+			testenv_fail_at(nth);
+			kcom_error_t err = kcom_absio_copy_range(kcom_bufio_absio(io), cases[k].dst, kcom_bufio_absio(io),
+			                                         cases[k].src, cases[k].n, &copied);
+			int hit = testenv_failure_hit();
+			testenv_fail_at(0);
+			if (KCOM_SUCCEEDED(err))
+				ck_assert_uint_eq(copied, n);
+			else
+				failed++;
+			ck_assert_uint_le(copied, n);
+			memset(want, 0, end);
+			memcpy(want, orig, size);
+			memmove(want + dst, orig + src, copied);
+			size_t now_size, want_size = copied != 0 && dst + copied > size ? dst + copied : size;
+			ck_assert_int_eq(kcom_bufio_getsize(io, &now_size), KCOM_OK);
+			ck_assert_uint_eq(now_size, want_size);
+			ck_assert_int_eq(kcom_bufio_read(io, now, 0, end + 1, &got), KCOM_OK);
+			ck_assert_uint_eq(got, want_size);
+			ck_assert_mem_eq(now, want, want_size);
+			ck_assert_int_eq(kcom_bufio_read(keep, now, 0, size, &got), KCOM_OK);
+			ck_assert_mem_eq(now, orig, size); /* the copy never changes */
+			ck_assert_uint_eq(kcom_bufio_release(keep), 0);
+			ck_assert_uint_eq(kcom_bufio_release(io), 0);
+			ck_assert_uint_eq(testenv_allocs(), testenv_frees());
+			testenv_uninstall();
+			if (!hit)
+				break;
+		}
+		ck_assert_int_gt(failed, 0);
+		free(orig);
+		free(want);
+		free(now);
+	}
+}
+END_TEST
+
 START_TEST(test_copy_range_bad_args)
 {
 	kcom_absio_t *a = make_kind(0, 100), *b = make_kind(1, 100);
@@ -604,6 +674,7 @@ Suite *helpers_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_loop_test(tc, test_copy_range_all_pairs, 0, 9);
 	tcase_add_loop_test(tc, test_copy_range_overlap, 0, 3);
+	tcase_add_loop_test(tc, test_copy_range_within_fails, 0, 2);
 	tcase_add_test(tc, test_copy_range_fixed_dst);
 	tcase_add_loop_test(tc, test_copy_range_dst_ends, 0, 6);
 	tcase_add_loop_test(tc, test_copy_range_overlap_cannot_grow, 0, 3);
