@@ -151,8 +151,8 @@ static inline kcom_error_t kcom_chain_reserve(kcom_chain_t *self, size_t room)
  * @param self the chain
  * @param buf the bytes (NULL: zeros)
  * @param n how many
- * @retval KCOM_OK done
- * @retval KCOM_E_BUSY a mapping is outstanding (the size is frozen)
+ * @retval KCOM_OK done (n == 0: nothing to do, even while mapped)
+ * @retval KCOM_E_BUSY a mapping is outstanding (the size is frozen) and n > 0
  * @retval KCOM_E_INVALIDARG the size would pass ::KCOM_OFF_MAX
  * @retval KCOM_E_OUTOFMEMORY no memory; nothing changed
  */
@@ -169,10 +169,10 @@ static inline kcom_error_t kcom_chain_prepend(kcom_chain_t *self, const void *bu
  * @param src the source
  * @param off first byte of the source
  * @param n bytes
- * @retval KCOM_OK done
+ * @retval KCOM_OK done (n == 0: nothing to do, even while mapped)
  * @retval KCOM_E_RANGE the range is not inside @p src
  * @retval KCOM_E_INVALIDARG NULL @p src, a bad offset, or the size would pass ::KCOM_OFF_MAX
- * @retval KCOM_E_BUSY a mapping of @p self is outstanding
+ * @retval KCOM_E_BUSY a mapping of @p self is outstanding and n > 0
  * @retval KCOM_E_OUTOFMEMORY no memory; nothing changed
  */
 static inline kcom_error_t kcom_chain_append(kcom_chain_t *self, kcom_bufio_t *src, kcom_off_t off, size_t n)
@@ -202,9 +202,9 @@ static inline kcom_error_t kcom_chain_split(kcom_chain_t *self, kcom_off_t off, 
  * @param self the chain
  * @param front bytes to drop at the start
  * @param back bytes to drop at the end
- * @retval KCOM_OK trimmed
+ * @retval KCOM_OK trimmed (nothing to drop: nothing to do, even while mapped)
  * @retval KCOM_E_RANGE more than the size in all
- * @retval KCOM_E_BUSY a mapping is outstanding
+ * @retval KCOM_E_BUSY a mapping is outstanding and there are bytes to drop
  * @retval KCOM_E_OUTOFMEMORY no memory; nothing changed
  */
 static inline kcom_error_t kcom_chain_trim(kcom_chain_t *self, size_t front, size_t back)

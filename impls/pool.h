@@ -137,7 +137,8 @@ kcom_error_t kcom_pool_cache_close(struct kcom_iochannel *cache);
  * @param pool the pool
  * @param offs the pages, in message order
  * @param n how many
- * @param len the message's bytes: more than (n - 1) pages, at most n pages
+ * @param len the message's bytes: more than (n - 1) pages, at most n pages (n == 0: len 0,
+ *        an empty chain that owns nothing)
  * @param out_io receives the chain (one reference); NULL on failure
  * @retval KCOM_OK built; the pages are the chain's
  * @retval KCOM_E_INVALIDARG a bad length for @p n pages, an offset that is not a page handed

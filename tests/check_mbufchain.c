@@ -165,6 +165,13 @@ START_TEST(test_map_vec_no_copy)
 	ck_assert_int_eq(kcom_chain_trim(ch, 1, 0), KCOM_E_BUSY);
 	ck_assert_int_eq(kcom_chain_split(ch, 5, &tail), KCOM_E_BUSY);
 	ck_assert_ptr_null(tail);
+	/* ... and those with nothing to do do nothing, as the header says. */
+	ck_assert_int_eq(kcom_chain_prepend(ch, "x", 0), KCOM_OK);
+	ck_assert_int_eq(kcom_chain_trim(ch, 0, 0), KCOM_OK);
+	ck_assert_int_eq(kcom_chain_append(ch, io, 0, 0), KCOM_OK);
+	size_t size;
+	ck_assert_int_eq(kcom_bufio_getsize(io, &size), KCOM_OK);
+	ck_assert_uint_eq(size, 1000);
 	ck_assert_int_eq(kcom_bufvec_unmap_vec(vec, 50, 900, KCOM_MAP_READ | KCOM_MAP_WRITE, iov, count), KCOM_OK);
 	kcom_chain_release(ch);
 	kcom_bufvec_release(vec);
