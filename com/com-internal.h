@@ -189,4 +189,8 @@ kcom_error_t kcom_create_listing_(const kcom_iid_t *iid, void **out);
  */
 kcom_error_t kcom_iochannel_put_of_(struct kcom_iochannel *ch, kcom_iochannel_create_fn create);
 
+/* A live channel's context when its device is `dev`, else NULL: kcom_iochannel_ctx() and the
+ * device check in one call, for a cached fast path. */
+void *kcom_iochannel_ctx_of_(struct kcom_iochannel *ch, const void *dev);
+
 #endif /* KCOM_COM_COM_INTERNAL_H */

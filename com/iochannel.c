@@ -436,3 +436,8 @@ void *kcom_iochannel_dev(struct kcom_iochannel *ch)
 {
 	return ch->dev->dev;
 }
+
+void *kcom_iochannel_ctx_of_(struct kcom_iochannel *ch, const void *dev)
+{
+	return ch->dev->dev == dev ? ch->ctx : NULL;
+}

@@ -166,11 +166,11 @@ static struct pool_cache *cache_of(struct pool *pl, struct kcom_iochannel *ch, i
 	*bad = 0;
 	if (ch == NULL)
 		return NULL;
-	if (kcom_iochannel_dev(ch) != pl) {
+	struct pool_cache *c = kcom_iochannel_ctx_of_(ch, pl);
+	if (c == NULL) {
 		*bad = 1;
 		return NULL;
 	}
-	struct pool_cache *c = kcom_iochannel_ctx(ch);
 	KCOM_ASSERT(c->pool == pl);
 	KCOM_ASSERT(c->owner == kcom_thread_self());
 	return c;
