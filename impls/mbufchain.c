@@ -523,31 +523,38 @@ static void tree_copyout(const struct mc_node *t, size_t off, size_t n, unsigned
 	tree_copyout_span(root, off, n, dst);
 }
 
-/* Calls fn on each piece of segment memory of [off, off + n) of t, in order. */
-typedef void (*mc_visit_fn)(void *ctx, const struct mc_seg *seg, unsigned char *p, size_t len);
+/*
+ * Calls fn on each piece of segment memory of [off, off + n) of t, in order, until fn returns
+ * nonzero (a walk that has learnt what it needs: a chain appended to itself describes far more
+ * pieces than it has nodes); returns whether it stopped so.
+ */
+typedef int (*mc_visit_fn)(void *ctx, const struct mc_seg *seg, unsigned char *p, size_t len);
 
-static void tree_visit(const struct mc_node *t, size_t off, size_t n, mc_visit_fn fn, void *ctx)
+static int tree_visit(const struct mc_node *t, size_t off, size_t n, mc_visit_fn fn, void *ctx)
 {
 	while (n != 0) {
 		size_t lt = t->ltot;
 		if (off < lt) {
 			size_t k = KCOM_MIN(n, lt - off);
-			tree_visit(t->l, off, k, fn, ctx);
+			if (tree_visit(t->l, off, k, fn, ctx))
+				return 1;
 			n -= k;
 			off = lt;
 			if (n == 0)
-				return;
+				return 0;
 		}
 		off -= lt;
 		if (off < t->seg.len) {
 			size_t k = KCOM_MIN(n, t->seg.len - off);
-			fn(ctx, &t->seg, seg_bytes(&t->seg) + off, k);
+			if (fn(ctx, &t->seg, seg_bytes(&t->seg) + off, k))
+				return 1;
 			n -= k;
 			off = t->seg.len;
 		}
 		off -= t->seg.len;
 		t = t->r;
 	}
+	return 0;
 }
 
 /*
@@ -605,15 +612,20 @@ static const struct mc_node *tree_find(const struct mc_node *t, size_t off, size
 	}
 }
 
-/* Segments overlapping [off, off + n) (n > 0). */
-static size_t tree_count(const struct mc_node *t, size_t off, size_t n)
+/*
+ * Segments overlapping [off, off + n) (n > 0), counted up to cap + 1 (cap < SIZE_MAX): a
+ * larger count stops there, so the walk is never longer than cap + 1 segments.
+ */
+static size_t tree_count(const struct mc_node *t, size_t off, size_t n, size_t cap)
 {
 	size_t count = 0;
 	while (n != 0) {
 		size_t lt = t->ltot;
 		if (off < lt) {
 			size_t k = KCOM_MIN(n, lt - off);
-			count += tree_count(t->l, off, k);
+			count += tree_count(t->l, off, k, cap - count);
+			if (count > cap)
+				return count;
 			n -= k;
 			off = lt;
 			if (n == 0)
@@ -621,7 +633,8 @@ static size_t tree_count(const struct mc_node *t, size_t off, size_t n)
 		}
 		off -= lt;
 		if (off < t->seg.len) {
-			count++;
+			if (++count > cap)
+				return count;
 			n -= KCOM_MIN(n, t->seg.len - off);
 			off = t->seg.len;
 		}
@@ -1333,19 +1346,21 @@ static void mc_grow_spine(struct mbufchain *mc, int right, size_t n)
 	mc->size += n;
 }
 
-static void visit_zero(void *ctx, const struct mc_seg *seg, unsigned char *p, size_t len)
+static int visit_zero(void *ctx, const struct mc_seg *seg, unsigned char *p, size_t len)
 {
 	(void)seg;
 	(void)ctx;
 	kcom_memset(p, 0, len);
+	return 0;
 }
 
-static void visit_write(void *ctx, const struct mc_seg *seg, unsigned char *p, size_t len)
+static int visit_write(void *ctx, const struct mc_seg *seg, unsigned char *p, size_t len)
 {
 	(void)seg;
 	const unsigned char **src = ctx;
 	kcom_memcpy(p, *src, len);
 	*src += len;
+	return 0;
 }
 
 /*
@@ -1759,13 +1774,14 @@ struct iov_fill {
 	size_t i;
 };
 
-static void visit_iov(void *ctx, const struct mc_seg *seg, unsigned char *p, size_t len)
+static int visit_iov(void *ctx, const struct mc_seg *seg, unsigned char *p, size_t len)
 {
 	(void)seg;
 	struct iov_fill *f = ctx;
 	f->iov[f->i].base = p;
 	f->iov[f->i].len = len;
 	f->i++;
+	return 0;
 }
 
 static kcom_error_t mc_map_vec(kcom_bufvec_t *vec, kcom_off_t off, size_t n, unsigned flags, struct kcom_iovec *iov,
@@ -1783,9 +1799,12 @@ static kcom_error_t mc_map_vec(kcom_bufvec_t *vec, kcom_off_t off, size_t n, uns
 	size_t o = (size_t)off;
 	/* A writable mapping of bytes we share first moves them to private clusters. */
 	int cow = n != 0 && (flags & KCOM_MAP_WRITE) && !tree_private(mc->root, o, n);
-	size_t count = n == 0 ? 0 : cow ? n / mc->cluster + (n % mc->cluster != 0) : tree_count(mc->root, o, n);
+	/* Counted no further than the caller's room or MC_INDEX_MAX, whichever is more: a chain
+	 * appended to itself describes up to ~2^51 pieces, which no array holds (SIZE_MAX then). */
+	size_t cap = KCOM_MIN(KCOM_MAX(max, MC_INDEX_MAX), SIZE_MAX - 1);
+	size_t count = n == 0 ? 0 : cow ? n / mc->cluster + (n % mc->cluster != 0) : tree_count(mc->root, o, n, cap);
 	if (count > max) {
-		*out_count = count;
+		*out_count = count > cap ? SIZE_MAX : count;
 		return KCOM_E_TOOSMALL;
 	}
 	struct kcom_hold *h = kcom_hold_alloc_(count * sizeof(*iov));
@@ -1830,6 +1849,7 @@ struct phys_fill {
 	kcom_phys_t end;           /* where the last segment ends */
 	const struct kcom_physmap_seg *in; /* the map segment the last piece lay in */
 	int missing;               /* a piece whose store has no physical address */
+	size_t cap;                /* the walk stops past this many segments */
 };
 
 /*
@@ -1853,13 +1873,13 @@ static void phys_fill_add(struct phys_fill *f, const struct kcom_physmap_seg *in
 	f->in = in;
 }
 
-static void visit_phys(void *ctx, const struct mc_seg *seg, unsigned char *p, size_t len)
+static int visit_phys(void *ctx, const struct mc_seg *seg, unsigned char *p, size_t len)
 {
 	struct phys_fill *f = ctx;
 	const struct kcom_physmap *map = seg->st->pmap;
 	if (map == NULL) {
 		f->missing = 1;
-		return;
+		return 1; /* NOTIMPL, whatever follows */
 	}
 	/* The piece's bytes in the store's physical map: one or more of its segments. */
 	size_t o = seg->st->pmap_off + (size_t)(p - seg->st->data);
@@ -1871,6 +1891,7 @@ static void visit_phys(void *ctx, const struct mc_seg *seg, unsigned char *p, si
 		o += k;
 		len -= k;
 	}
+	return f->count > f->cap;
 }
 
 /*
@@ -1887,11 +1908,17 @@ static kcom_error_t mc_phys(struct mbufchain *mc, kcom_off_t off, size_t n, stru
 		return err;
 	if (n == 0)
 		return KCOM_E_NOTIMPL; /* no byte whose address a device could use */
-	struct phys_fill f = { segs, max, 0, 0, NULL, 0 };
+	/*
+	 * Bytes we alone hold lie in as many segments as the tree has nodes there; shared ones may
+	 * be described far more often (a chain appended to itself), so that walk stops past
+	 * MC_INDEX_MAX pieces: the answer is BUSY then, unless a store seen by then has no address.
+	 */
+	int mine = tree_private(mc->root, (size_t)off, n);
+	struct phys_fill f = { segs, max, 0, 0, NULL, 0, mine ? SIZE_MAX : MC_INDEX_MAX };
 	tree_visit(mc->root, (size_t)off, n, visit_phys, &f);
 	if (f.missing)
 		return KCOM_E_NOTIMPL;
-	if (!tree_private(mc->root, (size_t)off, n))
+	if (!mine)
 		return KCOM_E_BUSY;
 	*out_count = f.count;
 	return f.count <= max ? KCOM_OK : KCOM_E_TOOSMALL;

@@ -564,6 +564,24 @@ START_TEST(test_size_limit)
 	ck_assert_int_eq(kcom_bufio_read(io, b, KCOM_OFF_MAX - 1, 1, &got), KCOM_OK);
 	ck_assert_uint_eq(b[0], 'w');
 	assert_sane(io);
+	/*
+	 * It describes about 2^51 segments over a few dozen nodes: counting them for map_vec, or
+	 * walking them for wire, stops early (they took years before).  Too many to count is
+	 * SIZE_MAX; a range of a few is counted exactly.
+	 */
+	kcom_bufvec_t *vec;
+	ck_assert_int_eq(kcom_bufio_query(io, &kcom_bufvec_iid, (void **)&vec), KCOM_OK);
+	size_t count = 0;
+	ck_assert_int_eq(kcom_bufvec_map_vec(vec, 0, max, KCOM_MAP_READ, NULL, 0, &count), KCOM_E_TOOSMALL);
+	ck_assert_uint_eq(count, SIZE_MAX);
+	ck_assert_int_eq(kcom_bufvec_map_vec(vec, 4095, 2 * 4096 + 2, KCOM_MAP_READ, NULL, 0, &count), KCOM_E_TOOSMALL);
+	ck_assert_uint_eq(count, 4);
+	kcom_phys_t phys = 1;
+	ck_assert_int_eq(kcom_bufio_wire(io, &phys, 0, max), KCOM_E_NOTIMPL);
+	ck_assert_uint_eq(phys, 0);
+	struct kcom_physseg seg;
+	ck_assert_int_eq(kcom_bufvec_wire_vec(vec, 0, max, &seg, 1, &count), KCOM_E_NOTIMPL);
+	kcom_bufvec_release(vec);
 	/* Shrinking still works. */
 	ck_assert_int_eq(kcom_bufio_setsize(io, 4096), KCOM_OK);
 	assert_sane(io);
