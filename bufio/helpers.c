@@ -17,6 +17,9 @@
 
 /* Largest bounce buffer a range copy allocates; bigger copies go in chunks. */
 #define HELPERS_CHUNK (64u * 1024u)
+/* Largest read-ahead buffer a range copy within one object allocates before it asks the object
+ * for a copy-on-write copy of the source instead (copy_same_object). */
+#define HELPERS_AHEAD_MAX (1024u * 1024u)
 /* Pieces a range copy accepts from a source's bufvec mapping before it bounces instead. */
 #define HELPERS_MAX_PIECES 16
 
@@ -350,6 +353,31 @@ static kcom_error_t copy_chunks(kcom_absio_t *dst, kcom_off_t dst_off, kcom_absi
 	return err;
 }
 
+/* Between two objects through a bounce buffer, forwards. */
+static kcom_error_t copy_bounced(kcom_absio_t *dst, kcom_off_t dst_off, kcom_absio_t *src, kcom_off_t src_off,
+                                 size_t n, size_t *out_copied)
+{
+	size_t chunk = KCOM_MIN(n, (size_t)HELPERS_CHUNK);
+	unsigned char *buf = kcom_alloc(chunk, 0);
+	if (buf == NULL)
+		return KCOM_E_OUTOFMEMORY;
+	kcom_error_t err = copy_chunks(dst, dst_off, src, src_off, n, 0, buf, chunk, out_copied);
+	kcom_free(buf, chunk, 0);
+	return err;
+}
+
+/* Between two objects (n > 0, inside the source): the cheapest way either side allows. */
+static kcom_error_t copy_between(kcom_absio_t *dst, kcom_off_t dst_off, kcom_absio_t *src, kcom_off_t src_off,
+                                 size_t n, size_t *out_copied)
+{
+	kcom_error_t err = copy_into_mapping(dst, dst_off, src, src_off, n, out_copied);
+	if (err == KCOM_E_NOTIMPL)
+		err = copy_from_pieces(dst, dst_off, src, src_off, n, out_copied);
+	if (err == KCOM_E_NOTIMPL)
+		err = copy_bounced(dst, dst_off, src, src_off, n, out_copied);
+	return err;
+}
+
 /*
  * Range copy within one object, through a buffer (a mapping of one side would be written
  * through the other), forwards like any other, so that a failure or a destination that cannot
@@ -373,6 +401,24 @@ static kcom_error_t copy_same_object(kcom_absio_t *io, kcom_off_t dst_off, kcom_
 			chunk = n;
 		}
 	}
+	if (ahead + chunk > HELPERS_AHEAD_MAX) {
+		/*
+		 * So far ahead that a copy-on-write copy of the source range, where the object makes
+		 * one, costs less than a buffer of the distance (a chain shares its clusters at no
+		 * cost): then it is a copy between two objects, forwards, from that copy.
+		 */
+		kcom_bufio_t *bio, *snap = NULL;
+		if (KCOM_SUCCEEDED(kcom_absio_query(io, &kcom_bufio_iid, (void **)&bio))) {
+			if (KCOM_FAILED(kcom_bufio_copy(bio, src_off, n, &snap)))
+				snap = NULL;
+			kcom_bufio_release(bio);
+		}
+		if (snap != NULL) {
+			kcom_error_t err = copy_between(io, dst_off, kcom_bufio_absio(snap), 0, n, out_copied);
+			kcom_bufio_release(snap);
+			return err;
+		}
+	}
 	unsigned char *buf = kcom_alloc(ahead + chunk, 0); /* < n here, or n: no overflow */
 	if (buf == NULL)
 		return KCOM_E_OUTOFMEMORY;
@@ -381,18 +427,6 @@ static kcom_error_t copy_same_object(kcom_absio_t *io, kcom_off_t dst_off, kcom_
 	return err;
 }
 
-/* Between two objects through a bounce buffer, forwards. */
-static kcom_error_t copy_bounced(kcom_absio_t *dst, kcom_off_t dst_off, kcom_absio_t *src, kcom_off_t src_off,
-                                 size_t n, size_t *out_copied)
-{
-	size_t chunk = KCOM_MIN(n, (size_t)HELPERS_CHUNK);
-	unsigned char *buf = kcom_alloc(chunk, 0);
-	if (buf == NULL)
-		return KCOM_E_OUTOFMEMORY;
-	kcom_error_t err = copy_chunks(dst, dst_off, src, src_off, n, 0, buf, chunk, out_copied);
-	kcom_free(buf, chunk, 0);
-	return err;
-}
 
 kcom_error_t kcom_absio_copy_range(kcom_absio_t *dst, kcom_off_t dst_off, kcom_absio_t *src, kcom_off_t src_off,
                                    size_t n, size_t *out_copied)
@@ -418,12 +452,7 @@ kcom_error_t kcom_absio_copy_range(kcom_absio_t *dst, kcom_off_t dst_off, kcom_a
 
 	if (same_object(dst, src))
 		return copy_same_object(dst, dst_off, src_off, n, out_copied);
-	err = copy_into_mapping(dst, dst_off, src, src_off, n, out_copied);
-	if (err == KCOM_E_NOTIMPL)
-		err = copy_from_pieces(dst, dst_off, src, src_off, n, out_copied);
-	if (err == KCOM_E_NOTIMPL)
-		err = copy_bounced(dst, dst_off, src, src_off, n, out_copied);
-	return err;
+	return copy_between(dst, dst_off, src, src_off, n, out_copied);
 }
 
 /* ---- duplicate ---- */
@@ -483,13 +512,6 @@ kcom_error_t kcom_bufio_duplicate(kcom_absio_t *src, kcom_off_t off, size_t n, k
 
 const kcom_iid_t kcom_dmaalloc_iid = KCOM_DMAALLOC_IID;
 
-/* Whether [addr, addr + len) crosses a multiple of `boundary` (a power of two, not 0). */
-static int bounce_crosses(kcom_phys_t addr, size_t len, size_t boundary)
-{
-	kcom_phys_t mask = ~(kcom_phys_t)(boundary - 1);
-	return len != 0 && (addr & mask) != ((addr + len - 1) & mask);
-}
-
 /* Whether a device with constraints `c` can take the segments as they are. */
 static int bounce_segs_meet(const struct kcom_dma_constraints *c, const struct kcom_physseg *segs, size_t count)
 {
@@ -503,23 +525,12 @@ static int bounce_segs_meet(const struct kcom_dma_constraints *c, const struct k
 		kcom_phys_t last = segs[i].addr + (segs[i].len != 0 ? segs[i].len - 1 : 0);
 		if (c->max_addr != 0 && (last > c->max_addr || last < segs[i].addr))
 			return 0;
-		if (c->boundary != 0 && bounce_crosses(segs[i].addr, segs[i].len, c->boundary))
+		if (c->boundary != 0 && kcom_dma_crosses_(segs[i].addr, segs[i].len, c->boundary))
 			return 0;
 		if (c->max_seg != 0 && segs[i].len > c->max_seg)
 			return 0;
 	}
 	return 1;
-}
-
-/* The first piece of [addr, addr + len) (len > 0) that crosses no boundary and fits max_seg. */
-static size_t bounce_piece(const struct kcom_dma_constraints *c, kcom_phys_t addr, size_t len)
-{
-	if (c->boundary != 0) {
-		kcom_phys_t room = (kcom_phys_t)c->boundary - (addr & (kcom_phys_t)(c->boundary - 1));
-		if (room < len)
-			len = (size_t)room;
-	}
-	return c->max_seg != 0 ? KCOM_MIN(len, c->max_seg) : len;
 }
 
 /*
@@ -543,7 +554,7 @@ static size_t bounce_cut(const struct kcom_dma_constraints *c, const struct kcom
 		for (size_t left = from[i].len; left != 0; out++) {
 			if (out == max)
 				return SIZE_MAX;
-			size_t k = bounce_piece(c, addr, left);
+			size_t k = kcom_dma_piece_(c, addr, left);
 			segs[out] = (struct kcom_physseg){ .addr = addr, .len = k };
 			addr += k;
 			left -= k;
@@ -664,6 +675,8 @@ kcom_error_t kcom_dma_bounce_acquire(struct kcom_dma_bounce *b, kcom_bufio_t *io
 	    (flags & ~(KCOM_DMA_TO_DEVICE | KCOM_DMA_FROM_DEVICE)) != 0)
 		return KCOM_E_INVALIDARG;
 	kcom_error_t err = check_inside(kcom_bufio_absio(io), off, n);
+	if (KCOM_SUCCEEDED(err))
+		err = kcom_dma_constraints_valid_(c, 0); /* align or boundary not a power of two */
 	if (KCOM_FAILED(err))
 		return err;
 	b->internal_.io = io;

@@ -116,7 +116,10 @@ void kcom_view_abort(struct kcom_view *view);
  * piece by piece (so a segmented destination is filled in place, never coalesced), else into
  * bufio's map of an object without bufvec.  Otherwise writes straight from a read-only bufvec
  * mapping of the source, else bounces through a buffer in chunks.  The destination grows as a
- * write would.  The same object on both sides with overlapping ranges copies as memmove does.
+ * write would.  The same object on both sides with overlapping ranges copies as memmove does,
+ * forwards like any other copy: a destination a distance d after its source is read d bytes
+ * ahead, through a buffer of up to twice d (at most the range), or, past 1 MiB, from the
+ * object's own copy-on-write copy of the source range when it makes one.
  *
  * A short copy always means that the first `*out_copied` bytes of the range were copied and
  * no others: the source ended, or the destination could not grow there (a fixed-size object,
@@ -313,7 +316,8 @@ struct kcom_dma_bounce {
  * @retval KCOM_OK wired; release with kcom_dma_bounce_release()
  * @retval KCOM_E_TOOSMALL @p max is too small for the segments; nothing held
  * @retval KCOM_E_RANGE the range is not inside the object
- * @retval KCOM_E_INVALIDARG NULL pointer, bad flags, negative offset, overflow
+ * @retval KCOM_E_INVALIDARG NULL pointer, bad flags, negative offset, overflow, constraints
+ *         whose align or boundary is not a power of two
  * @retval KCOM_E_NOTFOUND a bounce was needed and no allocator was given or found
  * @retval KCOM_E_NOPHYS a bounce was needed and the host gives no physical addresses
  * @retval other what the allocator said (KCOM_E_UNREACHABLE ...), or a read of @p io failed

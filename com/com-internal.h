@@ -182,6 +182,47 @@ void kcom_class_reopen_(const struct kcom_class *const *classes, size_t n);
  */
 kcom_error_t kcom_create_listing_(const kcom_iid_t *iid, void **out);
 
+/* ---- DMA constraints (com/osenv.h), for the implementations and the bounce helper ---- */
+
+/*
+ * Whether constraints `c` (NULL: none) are well formed and some memory of `len` bytes could
+ * meet them: align and boundary powers of two (or 0), a contiguous buffer no longer than
+ * max_seg and not longer than a boundary.  KCOM_OK or KCOM_E_INVALIDARG.
+ */
+static inline kcom_error_t kcom_dma_constraints_valid_(const struct kcom_dma_constraints *c, size_t len)
+{
+	if (c == NULL)
+		return KCOM_OK;
+	if ((c->align & (c->align - 1)) != 0 || (c->boundary & (c->boundary - 1)) != 0)
+		return KCOM_E_INVALIDARG;
+	if (c->contiguous && c->max_seg != 0 && len > c->max_seg)
+		return KCOM_E_INVALIDARG;
+	if (c->contiguous && c->boundary != 0 && len > c->boundary)
+		return KCOM_E_INVALIDARG;
+	return KCOM_OK;
+}
+
+/* Whether [addr, addr + len) crosses a multiple of `boundary` (a power of two, not 0). */
+static inline int kcom_dma_crosses_(kcom_phys_t addr, size_t len, size_t boundary)
+{
+	kcom_phys_t mask = ~(kcom_phys_t)(boundary - 1);
+	return len != 0 && (addr & mask) != ((addr + len - 1) & mask);
+}
+
+/* How much of [addr, addr + len) (len > 0) one segment may take under `c` (NULL: all of it):
+ * up to its boundary's next multiple, and no more than max_seg. */
+static inline size_t kcom_dma_piece_(const struct kcom_dma_constraints *c, kcom_phys_t addr, size_t len)
+{
+	if (c == NULL)
+		return len;
+	if (c->boundary != 0) {
+		kcom_phys_t room = (kcom_phys_t)c->boundary - (addr & (kcom_phys_t)(c->boundary - 1));
+		if (room < len)
+			len = (size_t)room;
+	}
+	return c->max_seg != 0 && c->max_seg < len ? c->max_seg : len;
+}
+
 /*
  * kcom_iochannel_put() of a channel only if it is live and its device was registered with
  * `create` (NULL: any device), checked under the layer's lock: KCOM_E_INVALIDARG otherwise,

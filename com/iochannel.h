@@ -115,8 +115,8 @@ kcom_error_t kcom_iodev_retire(void *dev, kcom_iodev_gone_fn gone);
  * @retval KCOM_E_INVALIDARG a NULL argument
  * @retval KCOM_E_NOTFOUND @p dev is not registered, or is retired (kcom_iodev_retire())
  * @retval KCOM_E_OUTOFMEMORY no memory for a new channel
- * @retval KCOM_E_BUSY called from @p dev's create callback for the channel being made, on
- *         the same thread
+ * @retval KCOM_E_BUSY this thread is making its channel to @p dev already: called from that
+ *         channel's create callback, or from a callback nested in it
  * @retval other what the device's create callback returned; nothing is kept
  */
 kcom_error_t kcom_iochannel_get(void *dev, struct kcom_iochannel **out_ch);

@@ -372,12 +372,6 @@ void kcom_physmap_free_(struct kcom_physmap *map);
 /* Index of the segment holding byte `off` (< map->len): a binary search. */
 size_t kcom_physmap_find_(const struct kcom_physmap *map, size_t off);
 
-/*
- * The constraints a device's buffer of `len` bytes could ever meet: powers of two where asked,
- * a contiguous buffer no longer than max_seg and not longer than a boundary.  KCOM_OK or
- * KCOM_E_INVALIDARG.
- */
-kcom_error_t kcom_dma_constraints_valid_(const struct kcom_dma_constraints *c, size_t len);
 
 /*
  * Does the memory meet the constraints?  In this order: KCOM_E_UNREACHABLE (a byte above

@@ -650,30 +650,6 @@ size_t kcom_physmap_find_(const struct kcom_physmap *map, size_t off)
 	return lo;
 }
 
-static int is_pow2(size_t x)
-{
-	return (x & (x - 1)) == 0;
-}
-
-kcom_error_t kcom_dma_constraints_valid_(const struct kcom_dma_constraints *c, size_t len)
-{
-	if (c == NULL)
-		return KCOM_OK;
-	if (!is_pow2(c->align) || !is_pow2(c->boundary))
-		return KCOM_E_INVALIDARG;
-	if (c->contiguous && c->max_seg != 0 && len > c->max_seg)
-		return KCOM_E_INVALIDARG;
-	if (c->contiguous && c->boundary != 0 && len > c->boundary)
-		return KCOM_E_INVALIDARG;
-	return KCOM_OK;
-}
-
-/* Whether [addr, addr + len) crosses a multiple of `boundary` (a power of two, not 0). */
-static int crosses(kcom_phys_t addr, size_t len, size_t boundary)
-{
-	return len != 0 && (addr & ~(kcom_phys_t)(boundary - 1)) != ((addr + len - 1) & ~(kcom_phys_t)(boundary - 1));
-}
-
 kcom_error_t kcom_physmap_check_(const struct kcom_physmap *map, const struct kcom_dma_constraints *c, size_t len)
 {
 	if (c == NULL || map->count == 0)
@@ -687,7 +663,7 @@ kcom_error_t kcom_physmap_check_(const struct kcom_physmap *map, const struct kc
 		return KCOM_E_NOTCONTIG;
 	if (c->align > 1 && (map->segs[0].addr & (kcom_phys_t)(c->align - 1)) != 0)
 		return KCOM_E_MISALIGNED;
-	if (c->contiguous && c->boundary != 0 && crosses(map->segs[0].addr, KCOM_MIN(map->segs[0].len, len), c->boundary))
+	if (c->contiguous && c->boundary != 0 && kcom_dma_crosses_(map->segs[0].addr, KCOM_MIN(map->segs[0].len, len), c->boundary))
 		return KCOM_E_BOUNDARY;
 	return KCOM_OK;
 }
@@ -716,21 +692,13 @@ kcom_error_t kcom_physmap_range_(const struct kcom_physmap *map, size_t off, siz
                                  size_t *out_count)
 {
 	size_t count = 0;
-	size_t boundary = c != NULL ? c->boundary : 0;
-	size_t max_seg = c != NULL ? c->max_seg : 0;
 	size_t i = n != 0 ? kcom_physmap_find_(map, off) : 0;
 	while (n != 0) {
 		const struct kcom_physmap_seg *s = &map->segs[i];
 		size_t in = off - s->off;
 		kcom_phys_t addr = s->addr + in;
-		size_t len = KCOM_MIN(n, s->len - in);
 		/* Cut at the device's boundary and longest segment. */
-		if (boundary != 0) {
-			size_t to_line = boundary - (size_t)(addr & (boundary - 1));
-			len = KCOM_MIN(len, to_line);
-		}
-		if (max_seg != 0)
-			len = KCOM_MIN(len, max_seg);
+		size_t len = kcom_dma_piece_(c, addr, KCOM_MIN(n, s->len - in));
 		if (count < max) {
 			segs[count].addr = addr;
 			segs[count].len = len;

@@ -162,6 +162,8 @@ kcom_error_t edu_dma(struct edu *dev, int to_ram, const struct kcom_physseg *seg
 static kcom_error_t edu_xfer(struct edu *dev, int to_ram, kcom_bufio_t *io, kcom_off_t off, size_t n,
                              size_t dev_off)
 {
+	if (dev->wedged)
+		return KCOM_E_FAIL; /* before anything is held */
 	struct kcom_physseg segs[EDU_MAX_SEGS];
 	struct kcom_dma_bounce b;
 	kcom_error_t err = kcom_dma_bounce_acquire(&b, io, off, n, to_ram ? KCOM_DMA_FROM_DEVICE : KCOM_DMA_TO_DEVICE,
@@ -175,7 +177,7 @@ static kcom_error_t edu_xfer(struct edu *dev, int to_ram, kcom_bufio_t *io, kcom
 		if (b.segs[i].addr + b.segs[i].len - 1 > dev->last_high)
 			dev->last_high = b.segs[i].addr + b.segs[i].len - 1;
 	err = edu_dma(dev, to_ram, b.segs, b.count, dev_off);
-	if (KCOM_FAILED(err) && dev->wedged) {
+	if (KCOM_FAILED(err) && dev->wedged) { /* this request's DMA is the one that never finished */
 		/*
 		 * The device never finished and has no way to be stopped: it may still write these
 		 * pages.  They stay wired and held, as a driver keeps a buffer a hung device owns,

@@ -605,6 +605,28 @@ static void test_edu(void)
 	if (s2 != NULL)
 		kcom_dma_free(s2, 2048);
 
+	/* After a DMA that never finished (set by hand: QEMU's edu always finishes), every request
+	 * is refused before anything is held or programmed. */
+	kcom_bufio_t *w = NULL;
+	err = kcom_create(&kcom_membuf_clsid, &kcom_bufio_iid, (void **)&w);
+	if (KCOM_SUCCEEDED(err))
+		err = kcom_bufio_setsize(w, 100);
+	if (KCOM_SUCCEEDED(err)) {
+		size_t pages = pmem_pages_used();
+		started = dev.dma_started;
+		dev.wedged = 1;
+		e1 = edu_to_device(&dev, w, 0, 100, 0);
+		e2 = edu_from_device(&dev, w, 0, 100, 0);
+		dev.wedged = 0;
+		uint32_t refs = kcom_bufio_addref(w);
+		kcom_bufio_release(w);
+		CHECK(e1 == KCOM_E_FAIL && e2 == KCOM_E_FAIL && refs == 2 && pmem_pages_used() == pages &&
+		              dev.dma_started == started,
+		      "edu: a wedged device refuses requests (%s) holding nothing, programming nothing", kcom_strerror(e1));
+	}
+	if (w != NULL)
+		kcom_bufio_release(w);
+
 out:
 	edu_detach(&dev);
 	if (low2 != NULL)
