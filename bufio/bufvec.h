@@ -104,7 +104,9 @@ static inline uint32_t kcom_bufvec_release(kcom_bufvec_t *self)
  * @param flags ::KCOM_MAP_READ and/or ::KCOM_MAP_WRITE (at least one)
  * @param vec receives the pieces, in order
  * @param max room in @p vec
- * @param out_count receives the number of pieces; on KCOM_E_TOOSMALL, the number needed
+ * @param out_count receives the number of pieces; on KCOM_E_TOOSMALL, the number needed, or
+ *        SIZE_MAX when more than the object will count (an mbufchain appended to itself:
+ *        impls/mbufchain.h)
  * @retval KCOM_OK mapped; holds a reference until kcom_bufvec_unmap_vec()
  * @retval KCOM_E_TOOSMALL @p max is too small; nothing mapped, `*out_count` says how many
  * @retval KCOM_E_RANGE the range is not inside the object

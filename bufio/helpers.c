@@ -17,9 +17,6 @@
 
 /* Largest bounce buffer a range copy allocates; bigger copies go in chunks. */
 #define HELPERS_CHUNK (64u * 1024u)
-/* Largest read-ahead buffer a range copy within one object allocates before it asks the object
- * for a copy-on-write copy of the source instead (copy_same_object). */
-#define HELPERS_AHEAD_MAX (1024u * 1024u)
 /* Pieces a range copy accepts from a source's bufvec mapping before it bounces instead. */
 #define HELPERS_MAX_PIECES 16
 
@@ -385,9 +382,11 @@ static kcom_error_t copy_between(kcom_absio_t *dst, kcom_off_t dst_off, kcom_abs
  * source, or past the source range, clobbers nothing still to be read.  One a distance d after
  * its source, overlapping it, clobbers source bytes d ahead of each write: the copy reads that
  * far ahead, in chunks of at least d, so the buffer holds every byte before it is overwritten
- * (d plus a chunk, or the whole range when that is no more: at most the range, and
- * KCOM_E_OUTOFMEMORY, with nothing changed, when that cannot be had).  A range that fits in
- * one chunk goes in one write, so a failure there changes nothing at all.
+ * (d plus a chunk, or the whole range when that is no more).  A range that fits one chunk goes
+ * in one write, so a failure there changes nothing at all.  When that buffer cannot be had,
+ * the object's own copy-on-write copy of the source range serves instead (an mbufchain makes
+ * one without copying; a membuf's first write then copies its whole store), copied from as
+ * from another object; with neither, KCOM_E_OUTOFMEMORY and nothing changed.
  */
 static kcom_error_t copy_same_object(kcom_absio_t *io, kcom_off_t dst_off, kcom_off_t src_off, size_t n,
                                      size_t *out_copied)
@@ -401,29 +400,22 @@ static kcom_error_t copy_same_object(kcom_absio_t *io, kcom_off_t dst_off, kcom_
 			chunk = n;
 		}
 	}
-	if (ahead + chunk > HELPERS_AHEAD_MAX) {
-		/*
-		 * So far ahead that a copy-on-write copy of the source range, where the object makes
-		 * one, costs less than a buffer of the distance (a chain shares its clusters at no
-		 * cost): then it is a copy between two objects, forwards, from that copy.
-		 */
-		kcom_bufio_t *bio, *snap = NULL;
-		if (KCOM_SUCCEEDED(kcom_absio_query(io, &kcom_bufio_iid, (void **)&bio))) {
-			if (KCOM_FAILED(kcom_bufio_copy(bio, src_off, n, &snap)))
-				snap = NULL;
-			kcom_bufio_release(bio);
-		}
-		if (snap != NULL) {
-			kcom_error_t err = copy_between(io, dst_off, kcom_bufio_absio(snap), 0, n, out_copied);
-			kcom_bufio_release(snap);
-			return err;
-		}
-	}
 	unsigned char *buf = kcom_alloc(ahead + chunk, 0); /* < n here, or n: no overflow */
-	if (buf == NULL)
+	if (buf != NULL) {
+		kcom_error_t err = copy_chunks(io, dst_off, io, src_off, n, ahead, buf, chunk, out_copied);
+		kcom_free(buf, ahead + chunk, 0);
+		return err;
+	}
+	kcom_bufio_t *bio, *snap = NULL;
+	if (KCOM_SUCCEEDED(kcom_absio_query(io, &kcom_bufio_iid, (void **)&bio))) {
+		if (KCOM_FAILED(kcom_bufio_copy(bio, src_off, n, &snap)))
+			snap = NULL;
+		kcom_bufio_release(bio);
+	}
+	if (snap == NULL)
 		return KCOM_E_OUTOFMEMORY;
-	kcom_error_t err = copy_chunks(io, dst_off, io, src_off, n, ahead, buf, chunk, out_copied);
-	kcom_free(buf, ahead + chunk, 0);
+	kcom_error_t err = copy_between(io, dst_off, kcom_bufio_absio(snap), 0, n, out_copied);
+	kcom_bufio_release(snap);
 	return err;
 }
 

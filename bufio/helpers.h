@@ -118,8 +118,8 @@ void kcom_view_abort(struct kcom_view *view);
  * mapping of the source, else bounces through a buffer in chunks.  The destination grows as a
  * write would.  The same object on both sides with overlapping ranges copies as memmove does,
  * forwards like any other copy: a destination a distance d after its source is read d bytes
- * ahead, through a buffer of up to twice d (at most the range), or, past 1 MiB, from the
- * object's own copy-on-write copy of the source range when it makes one.
+ * ahead, through a buffer of d plus a chunk of at least 64 KiB and d (at most the range), or,
+ * when that cannot be had, from the object's own copy-on-write copy of the source range.
  *
  * A short copy always means that the first `*out_copied` bytes of the range were copied and
  * no others: the source ended, or the destination could not grow there (a fixed-size object,

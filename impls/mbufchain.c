@@ -1799,12 +1799,18 @@ static kcom_error_t mc_map_vec(kcom_bufvec_t *vec, kcom_off_t off, size_t n, uns
 	size_t o = (size_t)off;
 	/* A writable mapping of bytes we share first moves them to private clusters. */
 	int cow = n != 0 && (flags & KCOM_MAP_WRITE) && !tree_private(mc->root, o, n);
-	/* Counted no further than the caller's room or MC_INDEX_MAX, whichever is more: a chain
-	 * appended to itself describes up to ~2^51 pieces, which no array holds (SIZE_MAX then). */
-	size_t cap = KCOM_MIN(KCOM_MAX(max, MC_INDEX_MAX), SIZE_MAX - 1);
+	/* Bytes we alone hold lie in as many pieces as the tree has nodes there: counted whole.
+	 * Shared ones may be described far more often (a chain appended to itself: up to ~2^51
+	 * pieces, which no array holds), so those are counted no further than MC_INDEX_MAX, past
+	 * which the count is SIZE_MAX. */
+	size_t cap = MC_INDEX_MAX;
 	size_t count = n == 0 ? 0 : cow ? n / mc->cluster + (n % mc->cluster != 0) : tree_count(mc->root, o, n, cap);
+	if (!cow && count > cap && tree_private(mc->root, o, n)) {
+		cap = SIZE_MAX - 1;
+		count = tree_count(mc->root, o, n, cap);
+	}
 	if (count > max) {
-		*out_count = count > cap ? SIZE_MAX : count;
+		*out_count = !cow && count > cap ? SIZE_MAX : count;
 		return KCOM_E_TOOSMALL;
 	}
 	struct kcom_hold *h = kcom_hold_alloc_(count * sizeof(*iov));

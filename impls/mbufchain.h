@@ -23,9 +23,11 @@
  * segment.  kcom_bufvec's read-only map_vec returns the segments as they are, without copying,
  * and never breaks sharing; a writable map_vec of shared bytes first makes them private (a copy
  * into new clusters, whose count it then returns).  A chain appended to itself describes far
- * more segments than it holds nodes (up to about 2^51): map_vec counts no further than the
- * caller's room or 2^26 segments, whichever is more, and past that says KCOM_E_TOOSMALL with a
- * count of SIZE_MAX, which no array meets (map a smaller range).  While any mapping is outstanding the size
+ * more segments than it holds nodes (up to about 2^51): a read-only map_vec of shared bytes
+ * counts no further than 2^26 segments, and past that says KCOM_E_TOOSMALL with a count of
+ * SIZE_MAX, which no array meets (map a smaller range); wire and wire_vec of such a range stop
+ * there too, with KCOM_E_BUSY (shared bytes) unless a cluster met by then is pageable
+ * (KCOM_E_NOTIMPL).  While any mapping is outstanding the size
  * is frozen (KCOM_E_BUSY), and a write, map or writable map_vec that would have to move mapped
  * bytes to a new cluster (a pullup, or making a shared cluster private) is refused with
  * KCOM_E_BUSY; copy() then copies the bytes at once.  wire and wire_vec say KCOM_E_NOTIMPL for
