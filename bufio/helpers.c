@@ -419,7 +419,6 @@ static kcom_error_t copy_same_object(kcom_absio_t *io, kcom_off_t dst_off, kcom_
 	return err;
 }
 
-
 kcom_error_t kcom_absio_copy_range(kcom_absio_t *dst, kcom_off_t dst_off, kcom_absio_t *src, kcom_off_t src_off,
                                    size_t n, size_t *out_copied)
 {

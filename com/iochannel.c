@@ -306,7 +306,7 @@ kcom_error_t kcom_iochannel_get(void *dev, struct kcom_iochannel **out_ch)
 		kcom_spin_release_(&io.lock);
 		return KCOM_E_NOTFOUND;
 	}
-	if (making_find(tid, d)) { /* d's create, on this thread, asking for the channel it makes */
+	if (making_find(tid, d)) { /* asked from d's create on this thread, or a callback within it */
 		kcom_spin_release_(&io.lock);
 		return KCOM_E_BUSY;
 	}
