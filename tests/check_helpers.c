@@ -410,9 +410,10 @@ END_TEST
 /*
  * A copy within one object whose writes fail part way (the Nth allocation, swept): whatever
  * it returns, the object is the original with exactly the first `*out_copied` bytes of the
- * range copied, as the header promises.  Chains of 64-byte clusters shared with a copy (so
- * every write allocates) and a membuf; one copy that overlaps forwards and runs past the end,
- * one of 200000 bytes a little after its source (many chunks, read ahead), one backwards.  The
+ * range copied, as the header promises.  Chains shared with a copy (so every write allocates;
+ * 64-byte clusters for the small case, pages for the others) and a membuf; one copy that
+ * overlaps forwards and runs past the end, one of 150000 bytes a little after its source
+ * (several chunks, read ahead), one backwards.  The
  * first allocation of a copy ahead is its read-ahead buffer: refused, the copy still succeeds,
  * from the object's copy-on-write copy of the source.
  * _i: 0 the chain, 1 the membuf.
@@ -425,8 +426,8 @@ START_TEST(test_copy_range_within_fails)
 		size_t n, cluster; /* the chain's clusters */
 	} cases[] = {
 		{ 1000, 600, 500, 600, 64 },
-		{ 300000, 100, 0, 200000, 64 },
-		{ 300000, 0, 70000, 200000, 64 },
+		{ 200000, 100, 0, 150000, 4096 },
+		{ 200000, 0, 50000, 150000, 4096 },
 	};
 	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
 		int failed = 0; /* copies that failed part way (a membuf's fallbacks may absorb them) */
