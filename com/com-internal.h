@@ -23,9 +23,11 @@
 #define kcom_memcmp(a, b, n) __builtin_memcmp((a), (b), (n))
 
 /*
- * kcom_memcpy is memcpy, except for two placements on AMD's x86 CPUs, both for copies longer
- * than KCOM_COPY_LONG_, where `rep movsb` (which glibc's memcpy uses from about 2 KiB up,
- * Debian 12's glibc 2.36 included) is slow on Zen 3:
+ * kcom_memcpy is memcpy, except for some copies longer than KCOM_COPY_LONG_ whose source and
+ * destination sit at different places in their cache lines, on two kinds of x86 CPU.
+ *
+ * On AMD's, where `rep movsb` (which glibc's memcpy uses from about 2 KiB up, Debian 12's
+ * glibc 2.36 included) is slow on Zen 3, two placements:
  * - the destination lies 1 to 63 bytes past the source's place in a 4 KiB page.  There
  *   `rep movsb` runs up to 15 times slower than at any other distance (glibc bug 30994), and
  *   a page-aligned cluster read into a buffer from malloc (16 bytes into its page) is that
@@ -39,12 +41,22 @@
  *   the blocks would split cache lines they lose a third from L2.  Those copies stay with
  *   memcpy.
  * Such a copy goes forward in blocks of KCOM_COPY_BLOCK_ bytes instead, which runs at
- * memcpy's speed at a good distance.  The check costs a subtraction, a mask and a few
- * compares; a constant-size copy of at most KCOM_COPY_LONG_ bytes compiles to the builtin
- * alone.
+ * memcpy's speed at a good distance.
+ *
+ * On Intel's with fast `rep movsb` (ERMS), a copy of at least KCOM_COPY_STRING_ bytes to a
+ * destination that is not on a cache line is one `rep movsb` from where it stands.  glibc's
+ * memcpy first moves such a destination to a line boundary, and then, between other work
+ * (kcom's calls), 4 KiB copies from a page-aligned cluster into a buffer from malloc ran
+ * 7-10% slower than that one instruction does.  A destination on a line stays with memcpy,
+ * which was 2-3% faster there (doc/performance.md, "Copies off a cache line on Intel").
+ *
+ * Either way the inline check costs a subtraction, a mask and a compare; the rest is one call
+ * out of line (com/copy.c).  A constant-size copy of at most KCOM_COPY_LONG_ bytes compiles to
+ * the builtin alone.
  */
 #define KCOM_COPY_LONG_ ((size_t)2048)
 #define KCOM_COPY_BLOCK_ ((size_t)64)
+#define KCOM_COPY_STRING_ ((size_t)3072)
 
 #if defined(__x86_64__) || defined(__i386__)
 #define KCOM_COPY_ALIASING_ 1
@@ -52,24 +64,38 @@
 #define KCOM_COPY_ALIASING_ 0
 #endif
 
-/* Whether dst and src lie in one of the two placements above (on any CPU). */
+/* Whether dst and src lie in one of the two placements above for AMD (on any CPU). */
 static inline int kcom_copy_placed_badly_(const void *dst, const void *src)
 {
 	uintptr_t e = ((uintptr_t)dst - (uintptr_t)src) & 4095u;
 	return e - 1u < 63u || ((e & 31u) == 16u && ((uintptr_t)dst & 15u) == 0);
 }
 
+/*
+ * Whether an n-byte copy goes as one `rep movsb` on Intel (on any CPU): the destination off a
+ * cache line, the source elsewhere in its own, and the two not 1-63 bytes apart (mod 2^32),
+ * where glibc too avoids `rep movsb`.
+ */
+static inline int kcom_copy_by_string_(const void *dst, const void *src, size_t n)
+{
+	uintptr_t d = (uintptr_t)dst - (uintptr_t)src;
+	return n >= KCOM_COPY_STRING_ && ((uintptr_t)dst & 63u) != 0 && (d & 63u) != 0 && (uint32_t)d > 63u;
+}
+
 /* Copies n bytes forward in blocks of KCOM_COPY_BLOCK_ (com/copy.c; any CPU, any n). */
 void kcom_memcpy_blocks_(void *dst, const void *src, size_t n);
 
 #if KCOM_COPY_ALIASING_
-/* Whether this CPU takes the block path: asked of CPUID once (com/copy.c). */
-int kcom_copy_in_blocks_(void);
+/* Copies n bytes with one `rep movsb` (com/copy.c; any x86 CPU, any n). */
+void kcom_memcpy_string_(void *dst, const void *src, size_t n);
+
+/* A long copy whose two places differ within a cache line: by the CPU, asked of CPUID once. */
+void kcom_memcpy_long_(void *dst, const void *src, size_t n);
 
 static inline void kcom_memcpy_(void *dst, const void *src, size_t n)
 {
-	if (n > KCOM_COPY_LONG_ && kcom_copy_placed_badly_(dst, src) && kcom_copy_in_blocks_())
-		kcom_memcpy_blocks_(dst, src, n);
+	if (n > KCOM_COPY_LONG_ && (((uintptr_t)dst - (uintptr_t)src) & 63u) != 0)
+		kcom_memcpy_long_(dst, src, n);
 	else
 		__builtin_memcpy(dst, src, n);
 }

@@ -1,27 +1,52 @@
 /*
- * The long-copy path of kcom_memcpy (com/com-internal.h): which CPUs take it, and the copy
- * forward in blocks.
+ * The long-copy paths of kcom_memcpy (com/com-internal.h): which CPUs take them, the copy
+ * forward in blocks and the copy as one `rep movsb`.
  */
 #include <com/com-internal.h>
 
 #if KCOM_COPY_ALIASING_
 #include <cpuid.h>
 
-/* 0: not yet asked; 1: copy whole; 2: copy in blocks.  Every thread computes the same. */
+enum copy_mode { COPY_UNASKED, COPY_WHOLE, COPY_BLOCKS, COPY_STRING };
+
+/* What this CPU does with a long copy; every thread computes the same. */
 static int copy_mode;
 
-int kcom_copy_in_blocks_(void)
+static int copy_mode_ask(void)
+{
+	unsigned a, b, c, d;
+	if (!__get_cpuid(0, &a, &b, &c, &d))
+		return COPY_WHOLE;
+	/* The vendor string is EBX, EDX, ECX of leaf 0: "AuthenticAMD", "GenuineIntel". */
+	if (b == 0x68747541u && d == 0x69746e65u && c == 0x444d4163u)
+		return COPY_BLOCKS;
+	if (b == 0x756e6547u && d == 0x49656e69u && c == 0x6c65746eu) {
+		/* ERMS, fast `rep movsb`: leaf 7, EBX bit 9. */
+		unsigned max = a;
+		if (max >= 7 && __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 9)) != 0)
+			return COPY_STRING;
+	}
+	return COPY_WHOLE;
+}
+
+void kcom_memcpy_long_(void *dst, const void *src, size_t n)
 {
 	int mode = __atomic_load_n(&copy_mode, __ATOMIC_RELAXED);
-	if (mode == 0) {
-		unsigned a, b, c, d;
-		/* "AuthenticAMD": the vendor string is EBX, EDX, ECX of leaf 0. */
-		int amd = __get_cpuid(0, &a, &b, &c, &d) && b == 0x68747541u && d == 0x69746e65u &&
-		          c == 0x444d4163u;
-		mode = amd ? 2 : 1;
+	if (mode == COPY_UNASKED) {
+		mode = copy_mode_ask();
 		__atomic_store_n(&copy_mode, mode, __ATOMIC_RELAXED);
 	}
-	return mode == 2;
+	if (mode == COPY_BLOCKS && kcom_copy_placed_badly_(dst, src))
+		kcom_memcpy_blocks_(dst, src, n);
+	else if (mode == COPY_STRING && kcom_copy_by_string_(dst, src, n))
+		kcom_memcpy_string_(dst, src, n);
+	else
+		__builtin_memcpy(dst, src, n);
+}
+
+void kcom_memcpy_string_(void *dst, const void *src, size_t n)
+{
+	__asm__ volatile("rep movsb" : "+D"(dst), "+S"(src), "+c"(n) : : "memory");
 }
 #endif
 

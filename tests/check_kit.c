@@ -534,23 +534,37 @@ START_TEST(test_copy_small)
 END_TEST
 
 /*
- * kcom_memcpy and its block path: lengths around the block size and the long-copy threshold,
- * at distances inside and outside its two placements (1..63 bytes; odd multiples of 16 from an
- * aligned destination), every byte checked, and the bytes on either side of the destination
- * untouched.  The block path is called directly too, so it runs on CPUs whose kcom_memcpy
- * never takes it.
+ * kcom_memcpy and its block and string paths: lengths around the block size and the long-copy
+ * and string thresholds, at distances inside and outside AMD's two placements (1..63 bytes; odd
+ * multiples of 16 from an aligned destination) and Intel's (a destination off a cache line,
+ * elsewhere in its line than the source), every byte checked, and the bytes on either side of
+ * the destination untouched.  Both paths are called directly too, so they run on CPUs whose
+ * kcom_memcpy never takes them.
  */
+/* The string path where there is one; elsewhere the block path stands in for it. */
+static void copy_string(void *dst, const void *src, size_t n)
+{
+#if KCOM_COPY_ALIASING_
+	kcom_memcpy_string_(dst, src, n);
+#else
+	kcom_memcpy_blocks_(dst, src, n);
+#endif
+}
+
 START_TEST(test_copy_long)
 {
 	enum { MOST = 3 * 4096 + 100, ROOM = MOST + 2 * 4096 };
 	static const size_t lens[] = {
-		0, 1, 63, 64, 65, 127, 128, 129, 2047, 2048, 2049, 4096, 4097, 6144, MOST,
+		0, 1, 63, 64, 65, 127, 128, 129, 2047, 2048, 2049, 3071, 3072, 4096, 4097, 6144, MOST,
 	};
 	static const size_t dists[] = {
 		0, 1, 16, 31, 32, 63, 64, 65, 112, 128, 4032, 4033, 4048, 4064, 4080, 4095,
 	};
 	/* Whether each takes the blocks on AMD, from a page-aligned source (so dst & 15 == dist & 15). */
 	static const int bad[] = { 0, 1, 1, 1, 1, 1, 0, 0, 1, 0, 0, 0, 1, 0, 1, 0 };
+	/* Whether each, 3 KiB or longer, takes `rep movsb` on Intel: off a line, from the same source. */
+	static const int string[] = { 0, 1, 1, 1, 1, 1, 0, 1, 1, 0, 0, 1, 1, 1, 1, 1 };
+	_Static_assert(sizeof(string) == sizeof(bad), "one answer a distance");
 	_Static_assert(sizeof(bad) / sizeof(bad[0]) == sizeof(dists) / sizeof(dists[0]), "one answer a distance");
 	unsigned char *src = malloc(ROOM), *dst = malloc(ROOM + 4096);
 	ck_assert_ptr_nonnull(src);
@@ -559,7 +573,7 @@ START_TEST(test_copy_long)
 		src[i] = (unsigned char)(i * 131 + (i >> 8) + 7);
 	/* A source at the start of a page of src's, and a destination at each distance from it. */
 	size_t s0 = (4096 - (uintptr_t)src % 4096) % 4096;
-	for (int way = 0; way < 2; way++)
+	for (int way = 0; way < 3; way++)
 		for (size_t l = 0; l < sizeof(lens) / sizeof(lens[0]); l++)
 			for (size_t k = 0; k < sizeof(dists) / sizeof(dists[0]); k++) {
 				size_t n = lens[l];
@@ -568,10 +582,13 @@ START_TEST(test_copy_long)
 				memset(dst, 0xee, ROOM + 4096);
 				if (way == 0)
 					kcom_memcpy(dst + d0, src + s0, n);
-				else
+				else if (way == 1)
 					kcom_memcpy_blocks_(dst + d0, src + s0, n);
+				else
+					copy_string(dst + d0, src + s0, n);
 				ck_assert_uint_eq(((uintptr_t)(dst + d0) - (uintptr_t)(src + s0)) % 4096, dists[k]);
 				ck_assert_int_eq(kcom_copy_placed_badly_(dst + d0, src + s0), bad[k]);
+				ck_assert_int_eq(kcom_copy_by_string_(dst + d0, src + s0, n), n >= 3072 && string[k]);
 				ck_assert_mem_eq(dst + d0, src + s0, n);
 				ck_assert_uint_eq(dst[d0 - 1], 0xee);
 				ck_assert_uint_eq(dst[d0 + n], 0xee);
@@ -580,6 +597,9 @@ START_TEST(test_copy_long)
 	ck_assert(!kcom_copy_placed_badly_(src + s0 + 8 + 112, src + s0 + 8));
 	ck_assert(!kcom_copy_placed_badly_(src + s0 + 4096 + 4, src + s0 + 20));
 	ck_assert(kcom_copy_placed_badly_(src + s0 + 4096 + 32, src + s0 + 48));
+	/* On Intel: two places 1-63 bytes apart stay with memcpy, as glibc keeps them from `rep movsb`. */
+	ck_assert(!kcom_copy_by_string_(src + s0 + 16 + 8, src + s0 + 16, 4096));
+	ck_assert(kcom_copy_by_string_(src + s0 + 16 + 4096 + 8, src + s0 + 16, 4096));
 	free(src);
 	free(dst);
 }
