@@ -376,6 +376,44 @@ static kcom_error_t copy_between(kcom_absio_t *dst, kcom_off_t dst_off, kcom_abs
 }
 
 /*
+ * The last way within one object, for a destination a distance d after its source that
+ * overlaps it, when neither a buffer of d plus a chunk nor a copy-on-write copy could be had
+ * (a membuf whose store cannot be copied): backwards, a chunk at a time, as memmove does, and
+ * only when the whole destination range already lies inside the object, so that no write grows
+ * it or falls short.  A failure part way leaves the range's last bytes copied, not its first:
+ * `*out_copied` is then 0 (bufio/helpers.h).
+ */
+static kcom_error_t copy_backwards(kcom_absio_t *io, kcom_off_t dst_off, kcom_off_t src_off, size_t n,
+                                   size_t *out_copied)
+{
+	*out_copied = 0;
+	size_t size;
+	kcom_error_t err = kcom_absio_getsize(io, &size);
+	if (KCOM_FAILED(err))
+		return err;
+	if ((uint64_t)dst_off > size || n > size - (size_t)dst_off)
+		return KCOM_E_OUTOFMEMORY;
+	size_t chunk = KCOM_MIN(n, (size_t)HELPERS_CHUNK), left = n;
+	unsigned char *buf = kcom_alloc(chunk, 0);
+	if (buf == NULL)
+		return KCOM_E_OUTOFMEMORY;
+	while (left > 0 && KCOM_SUCCEEDED(err)) {
+		size_t len = KCOM_MIN(chunk, left), got = 0, put = 0;
+		kcom_off_t at = (kcom_off_t)(left - len);
+		err = read_full(io, buf, src_off + at, len, &got);
+		if (KCOM_SUCCEEDED(err) && got == len)
+			err = kcom_absio_write(io, buf, dst_off + at, len, &put);
+		if (KCOM_SUCCEEDED(err) && (got < len || put < len))
+			err = KCOM_E_UNEXPECTED; /* the object shrank meanwhile */
+		left -= KCOM_SUCCEEDED(err) ? len : 0;
+	}
+	kcom_free(buf, chunk, 0);
+	if (KCOM_SUCCEEDED(err))
+		*out_copied = n;
+	return err;
+}
+
+/*
  * Range copy within one object, through a buffer (a mapping of one side would be written
  * through the other), forwards like any other, so that a failure or a destination that cannot
  * grow leaves exactly the first bytes of the range copied.  A destination at or before its
@@ -386,13 +424,15 @@ static kcom_error_t copy_between(kcom_absio_t *dst, kcom_off_t dst_off, kcom_abs
  * in one write, so a failure there changes nothing at all.  When that buffer cannot be had,
  * the object's own copy-on-write copy of the source range serves instead (an mbufchain makes
  * one without copying; a membuf's first write then copies its whole store), copied from as
- * from another object; with neither, KCOM_E_OUTOFMEMORY and nothing changed.
+ * from another object; when that fails for want of memory before copying anything, the copy
+ * goes backwards (copy_backwards); with none of these, KCOM_E_OUTOFMEMORY and nothing changed.
  */
 static kcom_error_t copy_same_object(kcom_absio_t *io, kcom_off_t dst_off, kcom_off_t src_off, size_t n,
                                      size_t *out_copied)
 {
 	size_t ahead = 0, chunk = KCOM_MIN(n, (size_t)HELPERS_CHUNK);
-	if (dst_off > src_off && (uint64_t)(dst_off - src_off) < n) {
+	int clobbers = dst_off > src_off && (uint64_t)(dst_off - src_off) < n; /* writes over bytes still to read */
+	if (clobbers) {
 		ahead = (size_t)(dst_off - src_off);
 		chunk = KCOM_MAX(ahead, (size_t)HELPERS_CHUNK);
 		if (chunk >= n - ahead) { /* the buffer would hold the whole range: one read, one write */
@@ -412,10 +452,13 @@ static kcom_error_t copy_same_object(kcom_absio_t *io, kcom_off_t dst_off, kcom_
 			snap = NULL;
 		kcom_bufio_release(bio);
 	}
-	if (snap == NULL)
-		return KCOM_E_OUTOFMEMORY;
-	kcom_error_t err = copy_between(io, dst_off, kcom_bufio_absio(snap), 0, n, out_copied);
-	kcom_bufio_release(snap);
+	kcom_error_t err = KCOM_E_OUTOFMEMORY;
+	if (snap != NULL) {
+		err = copy_between(io, dst_off, kcom_bufio_absio(snap), 0, n, out_copied);
+		kcom_bufio_release(snap);
+	}
+	if (err == KCOM_E_OUTOFMEMORY && *out_copied == 0 && clobbers)
+		err = copy_backwards(io, dst_off, src_off, n, out_copied);
 	return err;
 }
 

@@ -486,6 +486,70 @@ START_TEST(test_copy_range_within_fails)
 }
 END_TEST
 
+/*
+ * A far shift within one object when no allocation of more than 128 KiB succeeds: no buffer of
+ * the distance plus a chunk, and a membuf's copy-on-write copy cannot be written from (its
+ * first write would copy the whole store).  A destination range inside the object then goes
+ * backwards in 64 KiB chunks; one past its end cannot, and nothing changes; nor does anything
+ * when the store is shared with a copy (the first backward write would copy it).
+ */
+START_TEST(test_copy_range_within_no_big_alloc)
+{
+	enum { SIZE = 1024 * 1024 };
+	static const struct {
+		kcom_off_t dst, src;
+		size_t n;
+		int shared; /* a copy of the object is held */
+		kcom_error_t membuf; /* what a membuf answers; a chain always copies */
+	} cases[] = {
+		{ 256 * 1024, 0, 768 * 1024, 0, KCOM_OK },
+		{ 300 * 1024 + 5, 1000, 600 * 1024, 0, KCOM_OK },
+		{ 512 * 1024, 0, 768 * 1024, 0, KCOM_E_OUTOFMEMORY }, /* past the end */
+		{ 256 * 1024, 0, 768 * 1024, 1, KCOM_E_OUTOFMEMORY },
+	};
+	uint8_t *orig = malloc(SIZE), *want = malloc(2 * SIZE), *now = malloc(2 * SIZE);
+	for (size_t i = 0; i < SIZE; i++)
+		orig[i] = contract_pattern(i);
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		testenv_install();
+		kcom_bufio_t *io, *keep = NULL;
+		if (_i == 0)
+			ck_assert_int_eq(kcom_mbufchain_create(4096, &io), KCOM_OK);
+		else
+			ck_assert_int_eq(kcom_membuf_create(0, &io), KCOM_OK);
+		size_t got, copied = 12345;
+		ck_assert_int_eq(kcom_bufio_write(io, orig, 0, SIZE, &got), KCOM_OK);
+		if (cases[k].shared)
+			ck_assert_int_eq(kcom_bufio_copy(io, 0, SIZE, &keep), KCOM_OK);
+		testenv_fail_above(128 * 1024);
+		kcom_error_t err = kcom_absio_copy_range(kcom_bufio_absio(io), cases[k].dst, kcom_bufio_absio(io),
+		                                         cases[k].src, cases[k].n, &copied);
+		testenv_fail_above(0);
+		ck_assert_int_eq(err, _i == 0 ? KCOM_OK : cases[k].membuf);
+		size_t dst = (size_t)cases[k].dst, n = KCOM_SUCCEEDED(err) ? cases[k].n : 0;
+		ck_assert_uint_eq(copied, n);
+		size_t want_size = dst + n > SIZE ? dst + n : SIZE, now_size;
+		memcpy(want, orig, SIZE);
+		memmove(want + dst, orig + cases[k].src, n);
+		ck_assert_int_eq(kcom_bufio_getsize(io, &now_size), KCOM_OK);
+		ck_assert_uint_eq(now_size, want_size);
+		ck_assert_int_eq(kcom_bufio_read(io, now, 0, want_size, &got), KCOM_OK);
+		ck_assert_mem_eq(now, want, want_size);
+		if (keep != NULL) {
+			ck_assert_int_eq(kcom_bufio_read(keep, now, 0, SIZE, &got), KCOM_OK);
+			ck_assert_mem_eq(now, orig, SIZE);
+			ck_assert_uint_eq(kcom_bufio_release(keep), 0);
+		}
+		ck_assert_uint_eq(kcom_bufio_release(io), 0);
+		ck_assert_uint_eq(testenv_allocs(), testenv_frees());
+		testenv_uninstall();
+	}
+	free(orig);
+	free(want);
+	free(now);
+}
+END_TEST
+
 START_TEST(test_copy_range_bad_args)
 {
 	kcom_absio_t *a = make_kind(0, 100), *b = make_kind(1, 100);
@@ -685,6 +749,7 @@ Suite *helpers_suite(void)
 	tcase_add_loop_test(tc, test_copy_range_all_pairs, 0, 9);
 	tcase_add_loop_test(tc, test_copy_range_overlap, 0, 3);
 	tcase_add_loop_test(tc, test_copy_range_within_fails, 0, 2);
+	tcase_add_loop_test(tc, test_copy_range_within_no_big_alloc, 0, 2);
 	tcase_add_test(tc, test_copy_range_fixed_dst);
 	tcase_add_loop_test(tc, test_copy_range_dst_ends, 0, 6);
 	tcase_add_loop_test(tc, test_copy_range_overlap_cannot_grow, 0, 3);

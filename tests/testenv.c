@@ -7,6 +7,7 @@ static const struct kcom_osenv *testenv_base;
 static unsigned long testenv_nallocs, testenv_nfrees, testenv_countdown;
 static int testenv_hit;
 static long long testenv_bytes, testenv_page_bytes;
+static size_t testenv_most; /* allocations of more bytes fail; 0: no limit */
 
 static void *testenv_alloc(void *ctx, size_t size, size_t align)
 {
@@ -16,6 +17,9 @@ static void *testenv_alloc(void *ctx, size_t size, size_t align)
 		__atomic_store_n(&testenv_hit, 1, __ATOMIC_RELAXED);
 		return NULL;
 	}
+	size_t most = __atomic_load_n(&testenv_most, __ATOMIC_RELAXED);
+	if (most != 0 && size > most)
+		return NULL;
 	void *p = testenv_base->alloc(testenv_base->ctx, size, align);
 	if (p != NULL) {
 		__atomic_add_fetch(&testenv_nallocs, 1, __ATOMIC_RELAXED);
@@ -195,6 +199,7 @@ void testenv_install(void)
 	testenv_base = kcom_osenv_hosted();
 	testenv_nallocs = testenv_nfrees = testenv_countdown = 0;
 	testenv_hit = 0;
+	testenv_most = 0;
 	testenv_bytes = testenv_page_bytes = 0;
 	testenv_pin_countdown = testenv_npins = 0;
 	testenv_pin_hit = 0;
@@ -222,6 +227,11 @@ void testenv_fail_at(unsigned long nth)
 {
 	__atomic_store_n(&testenv_hit, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&testenv_countdown, nth, __ATOMIC_RELAXED);
+}
+
+void testenv_fail_above(size_t bytes)
+{
+	__atomic_store_n(&testenv_most, bytes, __ATOMIC_RELAXED);
 }
 
 int testenv_failure_hit(void)

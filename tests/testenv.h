@@ -17,6 +17,8 @@ void testenv_install(void);
 void testenv_uninstall(void);
 /* The nth allocation from now fails (1: the next one); 0 disarms. */
 void testenv_fail_at(unsigned long nth);
+/* Every allocation (not alloc_pages) of more than `bytes` fails until disarmed with 0. */
+void testenv_fail_above(size_t bytes);
 /* Whether the armed failure has happened. */
 int testenv_failure_hit(void);
 /* Allocations and frees seen since install. */
