@@ -115,7 +115,9 @@ static inline kcom_error_t kcom_absio_read(kcom_absio_t *self, void *buf, kcom_o
 /**
  * @brief Writes @p n bytes at @p off, growing the object (zero-filled gap) when needed.
  * @param self the object
- * @param buf source (may be NULL only when @p n is 0)
+ * @param buf source (may be NULL only when @p n is 0); as for memcpy, it must not overlap the
+ *        bytes the write changes (a mapping of the same range, say): to move bytes within one
+ *        object use kcom_absio_copy_range()
  * @param off offset, not negative
  * @param n bytes to write
  * @param out_actual receives the bytes written: short when the object could not grow; 0 on

@@ -9,6 +9,18 @@
 
 enum copy_mode { COPY_UNASKED, COPY_WHOLE, COPY_BLOCKS, COPY_STRING };
 
+/* The sanitizers check memcpy's ranges, and cannot check one `rep movsb`'s. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define COPY_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer)
+#define COPY_SANITIZED 1
+#endif
+#endif
+#ifndef COPY_SANITIZED
+#define COPY_SANITIZED 0
+#endif
+
 /* What this CPU does with a long copy; every thread computes the same. */
 static int copy_mode;
 
@@ -20,7 +32,7 @@ static int copy_mode_ask(void)
 	/* The vendor string is EBX, EDX, ECX of leaf 0: "AuthenticAMD", "GenuineIntel". */
 	if (b == 0x68747541u && d == 0x69746e65u && c == 0x444d4163u)
 		return COPY_BLOCKS;
-	if (b == 0x756e6547u && d == 0x49656e69u && c == 0x6c65746eu) {
+	if (b == 0x756e6547u && d == 0x49656e69u && c == 0x6c65746eu && !COPY_SANITIZED) {
 		/* ERMS, fast `rep movsb`: leaf 7, EBX bit 9. */
 		unsigned max = a;
 		if (max >= 7 && __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 9)) != 0)
@@ -36,7 +48,10 @@ void kcom_memcpy_long_(void *dst, const void *src, size_t n)
 		mode = copy_mode_ask();
 		__atomic_store_n(&copy_mode, mode, __ATOMIC_RELAXED);
 	}
-	if (mode == COPY_BLOCKS && kcom_copy_placed_badly_(dst, src))
+	uintptr_t ahead = (uintptr_t)dst - (uintptr_t)src, behind = (uintptr_t)src - (uintptr_t)dst;
+	if (ahead < n || behind < n)
+		__builtin_memmove(dst, src, n);
+	else if (mode == COPY_BLOCKS && kcom_copy_placed_badly_(dst, src))
 		kcom_memcpy_blocks_(dst, src, n);
 	else if (mode == COPY_STRING && kcom_copy_by_string_(dst, src, n))
 		kcom_memcpy_string_(dst, src, n);
