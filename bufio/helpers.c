@@ -378,38 +378,28 @@ static kcom_error_t copy_between(kcom_absio_t *dst, kcom_off_t dst_off, kcom_abs
 /*
  * The last way within one object, for a destination a distance d after its source that
  * overlaps it, when neither a buffer of d plus a chunk nor a copy-on-write copy could be had
- * (a membuf whose store cannot be copied): backwards, a chunk at a time, as memmove does, and
- * only when the whole destination range already lies inside the object, so that no write grows
- * it or falls short.  A failure part way leaves the range's last bytes copied, not its first:
- * `*out_copied` is then 0 (bufio/helpers.h).
+ * (a membuf whose store cannot be copied): one bufio map of the span of both ranges, and a
+ * memmove in it.  Only when the destination range already lies inside the object (a mapping
+ * freezes the size), and only when the map itself takes next to nothing (a membuf whose store is
+ * its own; one that would copy or coalesce fails for want of memory like the rest).  One map,
+ * then a memmove that cannot fail: all or nothing.
  */
-static kcom_error_t copy_backwards(kcom_absio_t *io, kcom_off_t dst_off, kcom_off_t src_off, size_t n,
-                                   size_t *out_copied)
+static kcom_error_t copy_in_mapping(kcom_absio_t *io, kcom_off_t dst_off, kcom_off_t src_off, size_t n)
 {
-	*out_copied = 0;
-	size_t size;
-	kcom_error_t err = kcom_absio_getsize(io, &size);
-	if (KCOM_FAILED(err))
-		return err;
-	if ((uint64_t)dst_off > size || n > size - (size_t)dst_off)
+	size_t size, span = (size_t)(dst_off - src_off) + n;
+	kcom_bufio_t *bio;
+	if (KCOM_FAILED(kcom_absio_getsize(io, &size)) || (uint64_t)dst_off > size || n > size - (size_t)dst_off ||
+	    KCOM_FAILED(kcom_absio_query(io, &kcom_bufio_iid, (void **)&bio)))
 		return KCOM_E_OUTOFMEMORY;
-	size_t chunk = KCOM_MIN(n, (size_t)HELPERS_CHUNK), left = n;
-	unsigned char *buf = kcom_alloc(chunk, 0);
-	if (buf == NULL)
-		return KCOM_E_OUTOFMEMORY;
-	while (left > 0 && KCOM_SUCCEEDED(err)) {
-		size_t len = KCOM_MIN(chunk, left), got = 0, put = 0;
-		kcom_off_t at = (kcom_off_t)(left - len);
-		err = read_full(io, buf, src_off + at, len, &got);
-		if (KCOM_SUCCEEDED(err) && got == len)
-			err = kcom_absio_write(io, buf, dst_off + at, len, &put);
-		if (KCOM_SUCCEEDED(err) && (got < len || put < len))
-			err = KCOM_E_UNEXPECTED; /* the object shrank meanwhile */
-		left -= KCOM_SUCCEEDED(err) ? len : 0;
+	void *p;
+	kcom_error_t err = kcom_bufio_map(bio, &p, src_off, span);
+	if (KCOM_SUCCEEDED(err)) {
+		kcom_memmove((unsigned char *)p + (span - n), p, n);
+		err = kcom_bufio_unmap(bio, p, src_off, span);
+	} else {
+		err = KCOM_E_OUTOFMEMORY;
 	}
-	kcom_free(buf, chunk, 0);
-	if (KCOM_SUCCEEDED(err))
-		*out_copied = n;
+	kcom_bufio_release(bio);
 	return err;
 }
 
@@ -424,8 +414,9 @@ static kcom_error_t copy_backwards(kcom_absio_t *io, kcom_off_t dst_off, kcom_of
  * in one write, so a failure there changes nothing at all.  When that buffer cannot be had,
  * the object's own copy-on-write copy of the source range serves instead (an mbufchain makes
  * one without copying; a membuf's first write then copies its whole store), copied from as
- * from another object; when that fails for want of memory before copying anything, the copy
- * goes backwards (copy_backwards); with none of these, KCOM_E_OUTOFMEMORY and nothing changed.
+ * from another object; when that cannot be had, or fails for want of memory before copying
+ * anything, the bytes move in one mapping of both ranges (copy_in_mapping); with none of these,
+ * KCOM_E_OUTOFMEMORY and nothing changed.
  */
 static kcom_error_t copy_same_object(kcom_absio_t *io, kcom_off_t dst_off, kcom_off_t src_off, size_t n,
                                      size_t *out_copied)
@@ -457,8 +448,10 @@ static kcom_error_t copy_same_object(kcom_absio_t *io, kcom_off_t dst_off, kcom_
 		err = copy_between(io, dst_off, kcom_bufio_absio(snap), 0, n, out_copied);
 		kcom_bufio_release(snap);
 	}
-	if (err == KCOM_E_OUTOFMEMORY && *out_copied == 0 && clobbers)
-		err = copy_backwards(io, dst_off, src_off, n, out_copied);
+	if (err == KCOM_E_OUTOFMEMORY && *out_copied == 0 && clobbers) {
+		err = copy_in_mapping(io, dst_off, src_off, n);
+		*out_copied = KCOM_SUCCEEDED(err) ? n : 0;
+	}
 	return err;
 }
 

@@ -119,12 +119,9 @@ void kcom_view_abort(struct kcom_view *view);
  * write would.  The same object on both sides with overlapping ranges copies as memmove does,
  * forwards like any other copy: a destination a distance d after its source is read d bytes
  * ahead, through a buffer of d plus a chunk of at least 64 KiB and d (at most the range), or,
- * when that cannot be had, from the object's own copy-on-write copy of the source range.  When
- * neither can be had and the whole destination range lies inside the object, it copies
- * backwards through a 64 KiB buffer, as memmove does: a failure part way there (a write that
- * fails once some have succeeded) leaves the range's last bytes copied, not its first, and
- * `*out_copied` 0.  A membuf's in-place writes do not fail part way, so for one this changes
- * nothing or everything.
+ * when that cannot be had, from the object's own copy-on-write copy of the source range, or,
+ * when neither can be had and the destination range lies inside the object, by one memmove in a
+ * bufio map of both ranges (a membuf whose store is its own maps them without allocating).
  *
  * A short copy always means that the first `*out_copied` bytes of the range were copied and
  * no others: the source ended, or the destination could not grow there (a fixed-size object,

@@ -489,9 +489,10 @@ END_TEST
 /*
  * A far shift within one object when no allocation of more than 128 KiB succeeds: no buffer of
  * the distance plus a chunk, and a membuf's copy-on-write copy cannot be written from (its
- * first write would copy the whole store).  A destination range inside the object then goes
- * backwards in 64 KiB chunks; one past its end cannot, and nothing changes; nor does anything
- * when the store is shared with a copy (the first backward write would copy it).
+ * first write would copy the whole store).  A destination range inside the object then moves
+ * in one mapping of both ranges; one past its end cannot, and nothing changes; nor does
+ * anything when the store is shared with a copy (the mapping would copy it), nor in an object
+ * without bufio.
  */
 START_TEST(test_copy_range_within_no_big_alloc)
 {
@@ -542,6 +543,22 @@ START_TEST(test_copy_range_within_no_big_alloc)
 		}
 		ck_assert_uint_eq(kcom_bufio_release(io), 0);
 		ck_assert_uint_eq(testenv_allocs(), testenv_frees());
+		testenv_uninstall();
+	}
+	/* An object without bufio (no copy, no map): KCOM_E_OUTOFMEMORY, not one byte written. */
+	if (_i == 0) {
+		testenv_install();
+		kcom_absio_t *plain = plain_with_pattern(SIZE, 0);
+		size_t copied = 12345, got;
+		testenv_fail_above(128 * 1024);
+		kcom_error_t err = kcom_absio_copy_range(plain, 256 * 1024, plain, 0, 768 * 1024, &copied);
+		testenv_fail_above(0);
+		ck_assert_int_eq(err, KCOM_E_OUTOFMEMORY);
+		ck_assert_uint_eq(copied, 0);
+		ck_assert_int_eq(kcom_absio_read(plain, now, 0, SIZE, &got), KCOM_OK);
+		ck_assert_uint_eq(got, SIZE);
+		ck_assert_mem_eq(now, orig, SIZE);
+		kcom_absio_release(plain);
 		testenv_uninstall();
 	}
 	free(orig);
