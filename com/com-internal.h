@@ -46,11 +46,11 @@
  * On Intel's with fast `rep movsb` (ERMS), a copy of at least KCOM_COPY_STRING_ bytes to a
  * destination that is not on a cache line is one `rep movsb` from where it stands (not in a
  * build for AddressSanitizer, ThreadSanitizer or MemorySanitizer, which see memcpy's arguments
- * and not an instruction's).  glibc's
- * memcpy first moves such a destination to a line boundary, and then, between other work
- * (kcom's calls), 4 KiB copies from a page-aligned cluster into a buffer from malloc ran
- * 7-10% slower than that one instruction does.  A destination on a line stays with memcpy,
- * which was 2-3% faster there (doc/performance.md, "Copies off a cache line on Intel").
+ * and not an instruction's).  glibc's memcpy first moves such a destination to a line
+ * boundary, and then, between other work (kcom's calls), 4 KiB copies from a page-aligned
+ * cluster into a buffer from malloc ran 7-10% slower than that one instruction does.  A
+ * destination on a line stays with memcpy, which was 2-3% faster there (doc/performance.md,
+ * "Copies off a cache line on Intel").
  *
  * Either way the inline check costs a subtraction, a mask and a compare; the rest is one call
  * out of line (com/copy.c).  A constant-size copy of at most KCOM_COPY_LONG_ bytes compiles to
