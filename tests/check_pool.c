@@ -14,6 +14,7 @@
 #include <com/com.h>
 #include <com/debug.h>
 #include <impls/dmabuf.h>
+#include <impls/mbufchain.h>
 #include <impls/membuf.h>
 #include <impls/pool.h>
 #include "tests/contract.h"
@@ -717,6 +718,55 @@ START_TEST(test_dma_pool_scattered)
 }
 END_TEST
 
+/*
+ * A chain over one pinned page, appended to itself up to the size limit, describes about 2^51
+ * segments of that page over a few dozen nodes.  wire and wire_vec walk a shared range only so
+ * far (2^26 pieces) and say KCOM_E_BUSY, holding nothing; the walk took years before.  Tagged
+ * slow: each refusal walks 2^26 pieces.
+ */
+START_TEST(test_dma_pool_chain_self_appended)
+{
+	const char *why = dmabuf_test_probe(CAP_WIRES);
+	if (why != NULL) {
+		fprintf(stderr, "SKIP: pool over a dmabuf: %s\n", why);
+		return;
+	}
+	kcom_bufio_t *region, *io;
+	ck_assert_int_eq(kcom_dmabuf_create(4 * PAGE, 0, NULL, &region), KCOM_OK);
+	kcom_pool_t *p;
+	ck_assert_int_eq(kcom_pool_create(PAGE, 4, region, &p), KCOM_OK);
+	kcom_bufio_release(region);
+	kcom_off_t off;
+	ck_assert_int_eq(kcom_pool_get(p, NULL, 1, &off), KCOM_OK);
+	ck_assert_int_eq(kcom_pool_chain(p, &off, 1, PAGE, &io), KCOM_OK);
+	kcom_phys_t w = 1;
+	ck_assert_int_eq(kcom_bufio_wire(io, &w, 0, PAGE), KCOM_OK); /* one page of its own wires */
+	ck_assert_int_eq(kcom_bufio_unwire(io, w, 0, PAGE), KCOM_OK);
+	kcom_chain_t *ch;
+	ck_assert_int_eq(kcom_bufio_query(io, &kcom_chain_iid, (void **)&ch), KCOM_OK);
+	const size_t max = (size_t)KCOM_OFF_MAX;
+	size_t size = PAGE;
+	while (size < max) {
+		size_t more = size < max - size ? size : max - size;
+		ck_assert_int_eq(kcom_chain_append(ch, io, 0, more), KCOM_OK);
+		size += more;
+	}
+	ck_assert_int_eq(kcom_bufio_wire(io, &w, 0, max), KCOM_E_BUSY);
+	ck_assert_uint_eq(w, 0);
+	kcom_bufvec_t *vec;
+	ck_assert_int_eq(kcom_bufio_query(io, &kcom_bufvec_iid, (void **)&vec), KCOM_OK);
+	struct kcom_physseg segs[4];
+	size_t count = 7;
+	ck_assert_int_eq(kcom_bufvec_wire_vec(vec, 0, max, segs, 4, &count), KCOM_E_BUSY);
+	ck_assert_uint_eq(count, 0);
+	kcom_bufvec_release(vec);
+	ck_assert_int_eq(kcom_bufio_setsize(io, PAGE), KCOM_OK); /* nothing was left held */
+	kcom_chain_release(ch);
+	ck_assert_uint_eq(kcom_bufio_release(io), 0);
+	ck_assert_uint_eq(kcom_pool_release(p), 0);
+}
+END_TEST
+
 Suite *pool_suite(void)
 {
 	Suite *s = suite_create("pool");
@@ -735,6 +785,13 @@ Suite *pool_suite(void)
 	tcase_add_test(tc, test_chain_message);
 	tcase_add_test(tc, test_dma_pool_chain);
 	tcase_add_loop_test(tc, test_dma_pool_scattered, 0, 2);
+	suite_add_tcase(s, tc);
+
+	/* Tagged "slow", which check-valgrind leaves out (valgrind is ~40x slower). */
+	tc = tcase_create("pool-large");
+	tcase_set_tags(tc, "slow");
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, test_dma_pool_chain_self_appended);
 	suite_add_tcase(s, tc);
 	return s;
 }
