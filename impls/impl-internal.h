@@ -372,7 +372,6 @@ void kcom_physmap_free_(struct kcom_physmap *map);
 /* Index of the segment holding byte `off` (< map->len): a binary search. */
 size_t kcom_physmap_find_(const struct kcom_physmap *map, size_t off);
 
-
 /*
  * Does the memory meet the constraints?  In this order: KCOM_E_UNREACHABLE (a byte above
  * max_addr), KCOM_E_NOTCONTIG (contiguous asked, more than one segment), KCOM_E_MISALIGNED (the

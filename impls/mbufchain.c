@@ -1621,8 +1621,8 @@ static kcom_error_t mc_write(kcom_bufio_t *io, const void *buf, kcom_off_t off, 
 	struct mbufchain *mc = impl_from_bufio(io);
 	/*
 	 * The common in-place write, wholly inside one segment the index marks ours alone, without
-	 * the call into mc_put: on an Intel VM, sequential 4 KiB writes through mc_put ran 4-16%
-	 * slower than memcpy into the same clusters, and at memcpy's speed this way
+	 * the call into mc_put: on an Intel VM, sequential 4 KiB writes through mc_put ran 8-12%
+	 * slower than memcpy into the same clusters, and at about memcpy's speed this way
 	 * (doc/performance.md, "Copies off a cache line on Intel").
 	 */
 	struct mc_index *ix = __atomic_load_n(&mc->index, __ATOMIC_ACQUIRE);
